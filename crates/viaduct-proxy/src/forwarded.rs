@@ -1,0 +1,272 @@
+//! `X-Forwarded-*` and `X-Real-Ip`, exactly as Traefik writes them.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::entrypoint::EntryPointRuntime;
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub const X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
+const X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
+
+/// Headers only a trusted peer may send; from anyone else they are removed, including their
+/// underscore spellings (`X_Forwarded_For`), which some backends treat as the same header.
+const MANAGED: [&str; 12] = [
+    "x-forwarded-proto",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert",
+    "x-forwarded-tls-client-cert-info",
+    "x-real-ip",
+    "x-forwarded-scheme",
+];
+
+/// True for the headers the proxy manages (a `Connection` header may not remove them).
+pub fn is_managed(name: &HeaderName) -> bool {
+    MANAGED.contains(&name.as_str())
+}
+
+/// What the forwarded headers are computed from.
+pub struct ForwardFacts<'a> {
+    pub peer: IpAddr,
+    pub tls: bool,
+    pub websocket: bool,
+    /// The request's host as received (`Host` header or URI authority), port included.
+    pub host: Option<&'a HeaderValue>,
+}
+
+/// Rewrites the forwarded headers of a request about to be sent upstream.
+pub fn rewrite(headers: &mut HeaderMap, ep: &EntryPointRuntime, facts: &ForwardFacts<'_>) {
+    let trusted = ep.trusts(facts.peer);
+    if !trusted {
+        remove_managed(headers);
+    }
+
+    if !headers.contains_key(&X_REAL_IP) {
+        headers.insert(X_REAL_IP, ip_value(facts.peer));
+    }
+
+    let proto = match headers.get(&X_FORWARDED_PROTO) {
+        Some(existing) => existing.clone(),
+        None => {
+            let proto = match (facts.websocket, facts.tls) {
+                (true, true) => "wss",
+                (true, false) => "ws",
+                (false, true) => "https",
+                (false, false) => "http",
+            };
+            let value = HeaderValue::from_static(proto);
+            headers.insert(X_FORWARDED_PROTO, value.clone());
+            value
+        }
+    };
+
+    if !headers.contains_key(&X_FORWARDED_PORT) {
+        headers.insert(X_FORWARDED_PORT, forwarded_port(facts, &proto));
+    }
+
+    if !headers.contains_key(&X_FORWARDED_HOST) {
+        if let Some(host) = facts.host.filter(|h| !h.is_empty()) {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+        }
+    }
+
+    headers.insert(X_FORWARDED_SERVER, ep.hostname.clone());
+
+    if ep.add_x_forwarded_scheme_headers {
+        headers.insert(X_FORWARDED_SCHEME, proto.clone());
+        headers.insert(X_SCHEME, proto);
+    }
+
+    if !ep.not_append_x_forwarded_for {
+        append_forwarded_for(headers, facts.peer);
+    }
+}
+
+fn remove_managed(headers: &mut HeaderMap) {
+    for name in MANAGED {
+        headers.remove(name);
+    }
+    if headers.keys().any(|k| k.as_str().contains('_')) {
+        let spoofed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|k| {
+                let dashed = k.as_str().replace('_', "-");
+                k.as_str().contains('_') && MANAGED.contains(&dashed.as_str())
+            })
+            .cloned()
+            .collect();
+        for name in spoofed {
+            headers.remove(name);
+        }
+    }
+}
+
+/// `X-Forwarded-For`: earlier hops folded into one line, then the peer (Go's reverse proxy).
+fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
+    let peer = crate::entrypoint::normalize(peer).to_string();
+    let mut prior = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
+    let value = if prior.peek().is_none() {
+        peer
+    } else {
+        let mut joined = String::new();
+        for v in prior {
+            joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            joined.push_str(", ");
+        }
+        joined.push_str(&peer);
+        joined
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+}
+
+fn forwarded_port(facts: &ForwardFacts<'_>, proto: &HeaderValue) -> HeaderValue {
+    if let Some(port) = facts
+        .host
+        .and_then(|h| h.to_str().ok())
+        .and_then(port_of)
+        .and_then(|p| HeaderValue::from_str(p).ok())
+    {
+        return port;
+    }
+    if proto == "https" || proto == "wss" || facts.tls {
+        HeaderValue::from_static("443")
+    } else {
+        HeaderValue::from_static("80")
+    }
+}
+
+/// The port of `host[:port]` / `[v6]:port`, if any.
+fn port_of(host: &str) -> Option<&str> {
+    let after_bracket = host.rfind(']').map(|i| &host[i..]).unwrap_or(host);
+    let (_, port) = after_bracket.rsplit_once(':')?;
+    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
+}
+
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    let ip = crate::entrypoint::normalize(ip);
+    HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The host the client asked for: the `Host` header, or the authority of an HTTP/2 request.
+pub fn request_host<'a>(
+    headers: &'a HeaderMap,
+    authority: Option<&'a HeaderValue>,
+) -> Option<&'a HeaderValue> {
+    headers.get(header::HOST).or(authority)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use viaduct_config::static_config::{EntryPoint, ForwardedHeaders};
+
+    fn ep(trusted: &[&str]) -> EntryPointRuntime {
+        let config = EntryPoint {
+            address: ":80".into(),
+            forwarded_headers: ForwardedHeaders {
+                trusted_ips: trusted.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        EntryPointRuntime::new("web", 0, &config).unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn untrusted_peer_headers_are_replaced() {
+        let mut h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
+            ("x-forwarded-proto", "https"),
+            ("x_forwarded_host", "evil"),
+            ("x-custom", "kept"),
+        ]);
+        let host = HeaderValue::from_static("example.com:8080");
+        let facts = ForwardFacts {
+            peer: "10.0.0.1".parse().unwrap(),
+            tls: false,
+            websocket: false,
+            host: Some(&host),
+        };
+        rewrite(&mut h, &ep(&[]), &facts);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(h["x-real-ip"], "10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "example.com:8080");
+        assert_eq!(h["x-forwarded-port"], "8080");
+        assert!(h.get("x_forwarded_host").is_none());
+        assert!(h.get("x-forwarded-server").is_some());
+        assert_eq!(h["x-custom"], "kept");
+    }
+
+    #[test]
+    fn trusted_peer_headers_are_kept_and_appended() {
+        let mut h = headers(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+            ("x-real-ip", "1.1.1.1"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        let host = HeaderValue::from_static("example.com");
+        let facts = ForwardFacts {
+            peer: "10.0.0.1".parse().unwrap(),
+            tls: false,
+            websocket: false,
+            host: Some(&host),
+        };
+        rewrite(&mut h, &ep(&["10.0.0.0/8"]), &facts);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.1");
+        assert_eq!(h["x-real-ip"], "1.1.1.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-port"], "443");
+    }
+
+    #[test]
+    fn websocket_proto_and_default_port() {
+        let mut h = HeaderMap::new();
+        let facts = ForwardFacts {
+            peer: "::1".parse().unwrap(),
+            tls: false,
+            websocket: true,
+            host: None,
+        };
+        rewrite(&mut h, &ep(&[]), &facts);
+        assert_eq!(h["x-forwarded-proto"], "ws");
+        assert_eq!(h["x-forwarded-port"], "80");
+        assert_eq!(h["x-forwarded-for"], "::1");
+        assert!(h.get("x-forwarded-host").is_none());
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(port_of("a.com:81"), Some("81"));
+        assert_eq!(port_of("[::1]:82"), Some("82"));
+        assert_eq!(port_of("[::1]"), None);
+        assert_eq!(port_of("a.com"), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! Viaduct's data plane: entry points, the compiled configuration snapshot, and the HTTP
+//! request pipeline (route → forward).
+//!
+//! Data flows one way: a merged dynamic configuration is [`compile`]d into an immutable
+//! [`Snapshot`], which is swapped into the [`SnapshotHandle`] atomically. Every request loads
+//! the current snapshot once and never takes a lock.
+
+mod compile;
+mod entrypoint;
+mod forward;
+mod forwarded;
+mod handler;
+mod hop;
+mod listener;
+mod responses;
+mod snapshot;
+mod whoami;
+
+pub use compile::{compile, CompileContext, ObjectStatus};
+pub use entrypoint::{EntryPointError, EntryPointRuntime, Protocol};
+pub use listener::{serve, Shutdown};
+pub use snapshot::{Snapshot, SnapshotHandle};

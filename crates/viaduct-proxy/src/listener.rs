@@ -1,0 +1,144 @@
+//! Accepting connections on an entry point and serving HTTP/1.1 and h2c on them.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::entrypoint::EntryPointRuntime;
+use crate::handler::{self, ConnectionContext};
+use crate::snapshot::SnapshotHandle;
+
+/// Tells entry points to stop accepting and drain. Send `true` once.
+pub type Shutdown = watch::Receiver<bool>;
+
+/// Traefik's default `http2.maxConcurrentStreams`.
+const MAX_CONCURRENT_STREAMS: u32 = 250;
+
+/// Binds the entry point's listener. Done once at start: listeners are never re-bound on
+/// reload, so a reload cannot lose a port.
+pub fn bind(ep: &EntryPointRuntime) -> io::Result<TcpListener> {
+    let addr = ep.address;
+    let socket = match Socket::new(Domain::for_address(addr), Type::STREAM, None) {
+        Ok(s) => s,
+        // No IPv6 on this host: `:port` falls back to every IPv4 address.
+        Err(_) if ep.all_interfaces => return bind_v4_fallback(ep),
+        Err(e) => return Err(e),
+    };
+    if ep.all_interfaces && addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    if ep.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    if let Err(e) = socket.bind(&addr.into()) {
+        if ep.all_interfaces && addr.is_ipv6() && e.kind() == io::ErrorKind::AddrNotAvailable {
+            return bind_v4_fallback(ep);
+        }
+        return Err(e);
+    }
+    socket.listen(4096)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn bind_v4_fallback(ep: &EntryPointRuntime) -> io::Result<TcpListener> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], ep.address.port()));
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Serves `listener` until `shutdown` says so, then drains open connections for the entry
+/// point's `graceTimeOut` and closes whatever is left.
+pub async fn serve(
+    listener: TcpListener,
+    ep: Arc<EntryPointRuntime>,
+    snapshots: SnapshotHandle,
+    mut shutdown: Shutdown,
+) {
+    let builder = Arc::new(connection_builder(&ep));
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let watcher = graceful.watcher();
+                    let conn = Arc::new(ConnectionContext {
+                        entry_point: ep.clone(),
+                        snapshots: snapshots.clone(),
+                        peer,
+                        tls: false,
+                    });
+                    let builder = builder.clone();
+                    tokio::spawn(async move { serve_connection(stream, conn, &builder, watcher).await });
+                }
+                Err(e) => accept_error(&ep, e).await,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+    }
+    drop(listener);
+    let open = graceful.count();
+    if open > 0 {
+        tracing::info!(entry_point = %ep.name, open, grace = ?ep.grace_timeout, "draining connections");
+    }
+    if tokio::time::timeout(ep.grace_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(entry_point = %ep.name, "graceTimeOut elapsed; closing the remaining connections");
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    conn: Arc<ConnectionContext>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let conn = conn.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler::handle(request, conn).await) }
+    });
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(connection.into_owned()).await {
+        tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+fn connection_builder(ep: &EntryPointRuntime) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(ep.read_timeout)
+        .max_buf_size(ep.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(u32::try_from(ep.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// Accept errors are usually transient (a client that reset, or file descriptors running out);
+/// back off briefly rather than spin.
+async fn accept_error(ep: &EntryPointRuntime, e: io::Error) {
+    tracing::warn!(entry_point = %ep.name, error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}

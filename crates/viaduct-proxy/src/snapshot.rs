@@ -1,0 +1,67 @@
+//! The compiled, immutable configuration the request path reads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use viaduct_rules::RouterTable;
+use viaduct_upstream::{ServiceNode, Transport};
+
+use crate::compile::ObjectStatus;
+
+/// One compiled configuration. Requests in flight keep the snapshot they started with alive;
+/// a reload swaps in a new one without waiting for them.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub generation: u64,
+    /// Router tables indexed like the static entry points ([`crate::EntryPointRuntime::index`]).
+    pub entry_points: Vec<EntryPointRoutes>,
+    /// Compiled services by qualified name, kept so the next compile can carry state over.
+    pub services: HashMap<String, Arc<ServiceNode>>,
+    /// Servers transports by qualified name (`default@internal` included), reused across
+    /// reloads when their settings are unchanged so connection pools survive.
+    pub transports: HashMap<String, Arc<Transport>>,
+    /// What the compiler found wrong, per object (the API reports this).
+    pub status: ObjectStatus,
+}
+
+pub struct EntryPointRoutes {
+    pub routers: RouterTable<Arc<Route>>,
+}
+
+impl std::fmt::Debug for EntryPointRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryPointRoutes")
+            .field("routers", &self.routers.len())
+            .finish()
+    }
+}
+
+/// What a matched router leads to.
+#[derive(Debug)]
+pub struct Route {
+    pub router: String,
+    pub service: Arc<ServiceNode>,
+}
+
+/// The live snapshot, shared by all entry points. Reads are wait-free.
+#[derive(Debug, Clone)]
+pub struct SnapshotHandle(Arc<ArcSwap<Snapshot>>);
+
+impl SnapshotHandle {
+    pub fn new(initial: Snapshot) -> Self {
+        SnapshotHandle(Arc::new(ArcSwap::from_pointee(initial)))
+    }
+
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.0.load()
+    }
+
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.0.load_full()
+    }
+
+    pub fn store(&self, snapshot: Snapshot) {
+        self.0.store(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,49 @@
+use http::StatusCode;
+
+/// Who made a proxied request fail. One fact that decides the status code, whether a retry
+/// is safe, what passive health checks count and what the access log says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The client sent something wrong or went away.
+    Client,
+    /// The backend could not be reached, timed out or broke the exchange.
+    Upstream,
+    /// The proxy itself (configuration, no server available).
+    Proxy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ProxyError {
+    pub status: StatusCode,
+    pub blame: Blame,
+    /// True when nothing reached the backend, so sending the request again is safe.
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl ProxyError {
+    pub fn new(
+        status: StatusCode,
+        blame: Blame,
+        retryable: bool,
+        message: impl Into<String>,
+    ) -> Self {
+        ProxyError {
+            status,
+            blame,
+            retryable,
+            message: message.into(),
+        }
+    }
+
+    /// No server to send the request to (empty pool, all unhealthy): Traefik's 503.
+    pub fn no_server() -> Self {
+        ProxyError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Blame::Proxy,
+            false,
+            "no available server",
+        )
+    }
+}

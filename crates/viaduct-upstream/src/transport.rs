@@ -1,0 +1,234 @@
+//! Servers transports: how Viaduct connects to backends, and the connection pools.
+
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use viaduct_config::static_config::StaticServersTransport;
+use viaduct_config::{ForwardingTimeouts, GoDuration, ServersTransport};
+
+use crate::body::Body;
+use crate::error::{Blame, ProxyError};
+use crate::tls;
+
+/// A servers transport's settings, with Traefik's defaults applied. Two transports with
+/// equal settings can share their pools, which is how pools survive a reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportSettings {
+    pub insecure_skip_verify: bool,
+    pub root_cas: Vec<String>,
+    pub server_name: Option<String>,
+    /// Client certificates as (certificate, key), each a file path or inline PEM.
+    pub certificates: Vec<(String, String)>,
+    /// Idle connections kept per backend; `0` disables reuse.
+    pub max_idle_per_host: usize,
+    pub dial_timeout: Option<Duration>,
+    pub response_header_timeout: Option<Duration>,
+    pub idle_conn_timeout: Option<Duration>,
+    pub read_idle_timeout: Option<Duration>,
+    pub ping_timeout: Option<Duration>,
+    pub disable_http2: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+}
+
+/// Traefik's `maxIdleConnsPerHost`: absent → 200, `0` → Go's default of 2, negative → none.
+fn idle_per_host(configured: Option<i64>) -> usize {
+    match configured {
+        None => 200,
+        Some(0) => 2,
+        Some(n) if n < 0 => 0,
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    }
+}
+
+fn timeouts(t: Option<&ForwardingTimeouts>) -> [Option<GoDuration>; 5] {
+    let t = t.cloned().unwrap_or_default();
+    [
+        Some(t.dial_timeout.unwrap_or(GoDuration::from_secs(30))),
+        t.response_header_timeout,
+        Some(t.idle_conn_timeout.unwrap_or(GoDuration::from_secs(90))),
+        t.read_idle_timeout,
+        Some(t.ping_timeout.unwrap_or(GoDuration::from_secs(15))),
+    ]
+}
+
+impl TransportSettings {
+    /// The static `serversTransport` section: the `default@internal` transport.
+    pub fn from_static(config: &StaticServersTransport) -> Self {
+        let [dial, header, idle, read_idle, ping] = timeouts(config.forwarding_timeouts.as_ref());
+        TransportSettings {
+            insecure_skip_verify: config.insecure_skip_verify,
+            root_cas: config.root_cas.clone(),
+            server_name: None,
+            certificates: Vec::new(),
+            max_idle_per_host: idle_per_host(Some(config.max_idle_conns_per_host)),
+            dial_timeout: dial.and_then(GoDuration::positive),
+            response_header_timeout: header.and_then(GoDuration::positive),
+            idle_conn_timeout: idle.and_then(GoDuration::positive),
+            read_idle_timeout: read_idle.and_then(GoDuration::positive),
+            ping_timeout: ping.and_then(GoDuration::positive),
+            disable_http2: false,
+        }
+    }
+
+    /// A dynamic `http.serversTransports.<name>`.
+    pub fn from_dynamic(config: &ServersTransport) -> Self {
+        let [dial, header, idle, read_idle, ping] = timeouts(config.forwarding_timeouts.as_ref());
+        TransportSettings {
+            insecure_skip_verify: config.insecure_skip_verify,
+            root_cas: config.root_cas.clone(),
+            server_name: (!config.server_name.is_empty()).then(|| config.server_name.clone()),
+            certificates: config
+                .certificates
+                .iter()
+                .map(|c| (c.cert_file.clone(), c.key_file.clone()))
+                .collect(),
+            max_idle_per_host: idle_per_host(config.max_idle_conns_per_host),
+            dial_timeout: dial.and_then(GoDuration::positive),
+            response_header_timeout: header.and_then(GoDuration::positive),
+            idle_conn_timeout: idle.and_then(GoDuration::positive),
+            read_idle_timeout: read_idle.and_then(GoDuration::positive),
+            ping_timeout: ping.and_then(GoDuration::positive),
+            disable_http2: config.disable_http2,
+        }
+    }
+}
+
+/// Pooled clients for one servers transport: one for `http`/`https` servers (HTTP/2 to TLS
+/// backends by ALPN) and one for `h2c` servers (HTTP/2 prior knowledge).
+pub struct Transport {
+    settings: TransportSettings,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    h2c: Client<HttpConnector, Body>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Transport {
+    pub fn new(settings: TransportSettings) -> Result<Transport, TransportError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(settings.dial_timeout);
+        http.set_keepalive(Some(Duration::from_secs(15)));
+
+        let tls_config = tls::client_config(&settings, !settings.disable_http2)?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config)
+            .https_or_http();
+        let https = match &settings.server_name {
+            Some(name) => {
+                let name = rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| TransportError::Tls(format!("serverName {name:?}: {e}")))?;
+                https.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            }
+            None => https,
+        };
+        let connector = if settings.disable_http2 {
+            https.enable_http1().wrap_connector(http.clone())
+        } else {
+            https
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(http.clone())
+        };
+
+        let client = Self::builder(&settings).build(connector);
+        let h2c = Self::builder(&settings).http2_only(true).build(http);
+        Ok(Transport {
+            settings,
+            client,
+            h2c,
+        })
+    }
+
+    fn builder(settings: &TransportSettings) -> hyper_util::client::legacy::Builder {
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(settings.idle_conn_timeout)
+            .pool_max_idle_per_host(settings.max_idle_per_host)
+            .http2_keep_alive_interval(settings.read_idle_timeout)
+            .http2_keep_alive_timeout(settings.ping_timeout.unwrap_or(Duration::from_secs(15)))
+            // Hop-by-hop handling and Host are the proxy's job, not the client's.
+            .set_host(false);
+        builder
+    }
+
+    pub fn settings(&self) -> &TransportSettings {
+        &self.settings
+    }
+
+    /// Sends `request` (absolute-form URI) and waits for the response head.
+    pub async fn send(
+        &self,
+        request: Request<Body>,
+        h2c: bool,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let future = async {
+            if h2c {
+                self.h2c.request(request).await
+            } else {
+                self.client.request(request).await
+            }
+        };
+        let result = match self.settings.response_header_timeout {
+            Some(limit) => match tokio::time::timeout(limit, future).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(ProxyError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        Blame::Upstream,
+                        false,
+                        format!("no response headers within {limit:?}"),
+                    ))
+                }
+            },
+            None => future.await,
+        };
+        result.map_err(classify)
+    }
+}
+
+/// Maps a client error to Traefik's status codes: timeouts are 504, everything else 502.
+/// A failure to connect is retryable (nothing reached the backend).
+fn classify(err: hyper_util::client::legacy::Error) -> ProxyError {
+    let timed_out = error_chain(&err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    let status = if timed_out {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let detail = error_chain(&err)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    ProxyError::new(status, Blame::Upstream, err.is_connect(), detail)
+}
+
+fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn std::error::Error + 'static)| {
+        (*e).source()
+    })
+}
