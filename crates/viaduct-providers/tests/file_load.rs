@@ -1,5 +1,7 @@
 //! The file provider's reading and merging, through `load_once`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{router_doc, router_names, rule_of, write, CapturedLogs};

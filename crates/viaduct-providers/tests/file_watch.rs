@@ -1,5 +1,7 @@
 //! The running file provider: first message, watching, per-file isolation, reload.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;
@@ -235,5 +237,27 @@ async fn a_directory_that_cannot_be_watched_still_serves_and_reloads() {
     write(&conf.join("a.yml"), &router_doc("a", "Host(`a`)"));
     reload.reload();
     assert_eq!(router_names(&running.next().await.config), ["a"]);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn files_in_a_new_subdirectory_are_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = Running::directory(dir.path());
+    assert!(running.next().await.config.is_empty());
+
+    std::fs::create_dir(dir.path().join("new")).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write(&dir.path().join("new/a.yml"), &router_doc("a", "Host(`a`)"));
+    assert_eq!(router_names(&running.next().await.config), ["a"]);
+
+    write(
+        &dir.path().join("new/a.yml"),
+        &router_doc("a", "Host(`a2`)"),
+    );
+    assert_eq!(
+        rule_of(&running.next().await.config, "a").unwrap(),
+        "Host(`a2`)"
+    );
     running.stop().await;
 }
