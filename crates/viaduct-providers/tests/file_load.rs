@@ -1,0 +1,198 @@
+//! The file provider's reading and merging, through `load_once`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{router_doc, router_names, rule_of, write, CapturedLogs};
+use viaduct_config::static_config;
+use viaduct_providers::{FileError, FileProvider, ProviderError};
+
+fn directory_provider(dir: &std::path::Path) -> FileProvider {
+    FileProvider::new(&static_config::FileProvider {
+        directory: Some(dir.display().to_string()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn filename_and_directory_are_exclusive() {
+    let both = static_config::FileProvider {
+        filename: Some("a.yml".into()),
+        directory: Some("conf".into()),
+        ..Default::default()
+    };
+    let err = FileProvider::new(&both).unwrap_err();
+    assert!(matches!(err, ProviderError::FileBothSources));
+    assert!(err.to_string().contains("`filename`") && err.to_string().contains("`directory`"));
+
+    let neither = static_config::FileProvider {
+        filename: Some(String::new()),
+        ..Default::default()
+    };
+    let err = FileProvider::new(&neither).unwrap_err();
+    assert!(matches!(err, ProviderError::FileNoSource));
+}
+
+#[test]
+fn directory_is_read_recursively_with_only_config_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(&root.join("a.yml"), &router_doc("a", "Host(`a`)"));
+    write(&root.join("sub/b.yaml"), &router_doc("b", "Host(`b`)"));
+    write(
+        &root.join("sub/deeper/c.YAML"),
+        &router_doc("c", "Host(`c`)"),
+    );
+    write(
+        &root.join("sub/d.Toml"),
+        "[http.routers.d]\nrule = \"Host(`d`)\"\nservice = \"svc\"\n",
+    );
+    write(&root.join("e.json"), "{}");
+    write(&root.join("README.md"), "not config");
+    write(
+        &root.join(".hidden.yml"),
+        &router_doc("hidden", "Host(`h`)"),
+    );
+    write(&root.join(".#a.yml"), "{{ broken");
+    write(&root.join(".git/x.yml"), &router_doc("git", "Host(`g`)"));
+
+    let (config, errors) = directory_provider(root).load_once();
+
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(router_names(&config), ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn yaml_and_toml_files_merge_into_one_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("routers.yml"),
+        "http:\n  routers:\n    web:\n      rule: Host(`x`)\n      service: app\n",
+    );
+    write(
+        &dir.path().join("services.toml"),
+        "[[http.services.app.loadBalancer.servers]]\nurl = \"http://127.0.0.1:9000\"\n\
+         [tcp.services.db.loadBalancer]\nservers = [{ address = \"127.0.0.1:5432\" }]\n",
+    );
+
+    let (config, errors) = directory_provider(dir.path()).load_once();
+
+    assert!(errors.is_empty(), "{errors:?}");
+    let http = config.http.unwrap();
+    assert_eq!(http.routers["web"].service, "app");
+    let lb = http.services["app"].load_balancer.as_ref().unwrap();
+    assert_eq!(lb.servers[0].url, "http://127.0.0.1:9000");
+    assert!(config.tcp.unwrap().services.contains_key("db"));
+}
+
+#[test]
+fn duplicate_name_keeps_the_first_file_and_warns_with_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("a.yml"),
+        &router_doc("dup", "Host(`first`)"),
+    );
+    write(
+        &dir.path().join("b.toml"),
+        "[http.routers.dup]\nrule = \"Host(`second`)\"\n",
+    );
+    let (logs, _guard) = CapturedLogs::start();
+
+    let (config, errors) = directory_provider(dir.path()).load_once();
+
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(rule_of(&config, "dup").unwrap(), "Host(`first`)");
+    let warnings = logs.lines_with("http.routers.dup");
+    assert_eq!(warnings.len(), 1, "{}", logs.text());
+    assert!(warnings[0].contains("WARN"));
+    assert!(warnings[0].contains("a.yml") && warnings[0].contains("b.toml"));
+}
+
+#[test]
+fn load_once_reports_every_bad_file_and_keeps_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("good.yml"),
+        &router_doc("good", "Host(`g`)"),
+    );
+    write(&dir.path().join("bad.yml"), "http:\n  routers: [\n");
+    write(
+        &dir.path().join("bad.toml"),
+        "[http.routers.r]\nrule = \"x\"\nrule = \"y\"\n",
+    );
+    write(&dir.path().join("unknown.yml"), "http:\n  routerz: {}\n");
+
+    let (config, errors) = directory_provider(dir.path()).load_once();
+
+    assert_eq!(router_names(&config), ["good"]);
+    let mut named: Vec<String> = errors
+        .iter()
+        .map(|e| e.path().file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    named.sort();
+    assert_eq!(named, ["bad.toml", "bad.yml", "unknown.yml"]);
+    for error in &errors {
+        assert!(matches!(error, FileError::Parse { .. }));
+        let text = error.to_string();
+        assert!(text.contains(&error.path().display().to_string()), "{text}");
+    }
+    let toml_error = errors
+        .iter()
+        .find(|e| e.path().ends_with("bad.toml"))
+        .unwrap();
+    // The line number itself is viaduct-config's business; it must be there.
+    let text = toml_error.to_string();
+    let after_name = text.split("bad.toml:").nth(1).unwrap_or_default();
+    assert!(
+        after_name.starts_with(|c: char| c.is_ascii_digit()),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_filename_and_unknown_extension_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("absent.yml");
+    let provider = FileProvider::new(&static_config::FileProvider {
+        filename: Some(missing.display().to_string()),
+        ..Default::default()
+    })
+    .unwrap();
+    let (config, errors) = provider.load_once();
+    assert!(config.is_empty());
+    assert!(matches!(&errors[..], [FileError::Read { path, .. }] if *path == missing));
+
+    let odd = dir.path().join("dynamic.conf");
+    write(&odd, &router_doc("r", "Host(`r`)"));
+    let provider = FileProvider::new(&static_config::FileProvider {
+        filename: Some(odd.display().to_string()),
+        ..Default::default()
+    })
+    .unwrap();
+    let (_, errors) = provider.load_once();
+    assert!(matches!(
+        &errors[..],
+        [FileError::UnsupportedExtension { .. }]
+    ));
+}
+
+#[test]
+fn go_templates_are_parsed_as_written_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tpl.yml");
+    write(
+        &file,
+        "http:\n  routers:\n    r:\n      rule: \"Host(`{{ env \\\"HOST\\\" }}`)\"\n",
+    );
+    let (logs, _guard) = CapturedLogs::start();
+
+    let (config, errors) = directory_provider(dir.path()).load_once();
+
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(rule_of(&config, "r").unwrap(), "Host(`{{ env \"HOST\" }}`)");
+    let warnings = logs.lines_with("templates are not supported");
+    assert_eq!(warnings.len(), 1, "{}", logs.text());
+    assert!(warnings[0].contains("tpl.yml"));
+}
