@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::entrypoint::EntryPointRuntime;
 
@@ -161,13 +161,6 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The host the client asked for: the `Host` header, or the authority of an HTTP/2 request.
-pub fn request_host<'a>(
-    headers: &'a HeaderMap,
-    authority: Option<&'a HeaderValue>,
-) -> Option<&'a HeaderValue> {
-    headers.get(header::HOST).or(authority)
-}
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ mod responses;
 mod snapshot;
 mod whoami;
 
-pub use compile::{compile, CompileContext, ObjectStatus};
+pub use compile::{compile, CompileContext, EntryPointInfo, ObjectStatus};
 pub use entrypoint::{EntryPointError, EntryPointRuntime, Protocol};
-pub use listener::{serve, Shutdown};
+pub use listener::{bind, serve, Shutdown};
 pub use snapshot::{Snapshot, SnapshotHandle};

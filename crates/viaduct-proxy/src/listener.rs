@@ -87,7 +87,7 @@ pub async fn serve(
                 }
                 Err(e) => accept_error(&ep, e).await,
             },
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = stopped(&mut shutdown) => break,
         }
     }
     drop(listener);
@@ -118,6 +118,11 @@ async fn serve_connection(
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::trace!(error = %e, "connection ended with an error");
     }
+}
+
+async fn stopped(shutdown: &mut Shutdown) {
+    // A closed channel also means stop: nobody is left to say otherwise.
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 fn connection_builder(ep: &EntryPointRuntime) -> auto::Builder<TokioExecutor> {

@@ -1,16 +1,40 @@
 //! `viaduct`: the binary. Parses the command line, loads the static configuration, wires
 //! providers → aggregator → compiler → entry points, and handles signals.
 
-fn main() -> anyhow::Result<()> {
+mod check;
+mod cli;
+mod embedded;
+mod logging;
+mod run;
+mod static_load;
+
+use std::process::ExitCode;
+
+use cli::Command;
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("version") => {
+    match cli::parse(args) {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
             println!("viaduct {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
+            println!("compatible with Traefik v3 configuration");
+            ExitCode::SUCCESS
         }
-        _ => {
-            println!("usage: viaduct [--configFile=PATH] [version|check|healthcheck]");
-            Ok(())
+        Command::Check(args) => check::run(&args),
+        Command::Healthcheck(_) => {
+            eprintln!("viaduct healthcheck: needs the ping endpoint, which is not built yet");
+            ExitCode::from(1)
         }
+        Command::Run(args) => match run::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("viaduct: {e:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
