@@ -3,6 +3,7 @@
 
 use crate::facts::RequestFacts;
 use crate::http_rule::HttpRule;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// One router offered to [`RouterTable::new`].
@@ -77,30 +78,14 @@ impl<T> RouterTable<T> {
 
     /// The value of the highest-priority router whose rule matches the request.
     pub fn find(&self, facts: &RequestFacts<'_>) -> Option<&T> {
-        let host = facts.host.strip_suffix('.').unwrap_or(facts.host);
-        // Facts normally carry the canonical (lower-case) host; only a caller that built them
-        // by hand pays for this copy.
-        let lowered;
-        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            lowered = host.to_ascii_lowercase();
-            lowered.as_str()
-        } else {
-            host
-        };
-        let exact = self.by_host.get(host).map_or(&[][..], Vec::as_slice);
-        let wildcard = match host.split_once('.') {
-            Some((label, suffix)) if !label.is_empty() => self
-                .by_wildcard_suffix
-                .get(suffix)
-                .map_or(&[][..], Vec::as_slice),
-            _ => &[][..],
-        };
-        let lists = [exact, wildcard, self.generic.as_slice()];
+        let host = lookup_host(facts.host);
+        let lists = self.candidate_lists(&host);
         let mut cursors = [0usize; 3];
         loop {
             let next = (0..3)
                 .filter_map(|l| lists[l].get(cursors[l]).copied())
                 .min()?;
+            // A router indexed in two lists (exact and wildcard) is tried once.
             for l in 0..3 {
                 if lists[l].get(cursors[l]) == Some(&next) {
                     cursors[l] += 1;
@@ -111,6 +96,26 @@ impl<T> RouterTable<T> {
                 return Some(&route.value);
             }
         }
+    }
+
+    /// How many routers [`RouterTable::find`] would consider for this request at most: those
+    /// indexed under its host or wildcard suffix plus the generic ones. For tests and metrics.
+    pub fn candidate_count(&self, facts: &RequestFacts<'_>) -> usize {
+        let host = lookup_host(facts.host);
+        let [exact, wildcard, generic] = self.candidate_lists(&host);
+        exact.len() + wildcard.len() + generic.len()
+    }
+
+    fn candidate_lists(&self, host: &str) -> [&[usize]; 3] {
+        let exact = self.by_host.get(host).map_or(&[][..], Vec::as_slice);
+        let wildcard = match host.split_once('.') {
+            Some((label, suffix)) if !label.is_empty() => self
+                .by_wildcard_suffix
+                .get(suffix)
+                .map_or(&[][..], Vec::as_slice),
+            _ => &[][..],
+        };
+        [exact, wildcard, self.generic.as_slice()]
     }
 
     /// The same answer as [`RouterTable::find`] by trying every router in order; for tests and
@@ -138,6 +143,17 @@ impl<T> RouterTable<T> {
     /// How many routers need evaluating regardless of host (host-less, regexp, negated).
     pub fn generic_len(&self) -> usize {
         self.generic.len()
+    }
+}
+
+/// The index key of a request host: trailing dot dropped, lower-cased. Facts normally carry
+/// the canonical host already, so this only copies for facts built by hand.
+fn lookup_host(host: &str) -> Cow<'_, str> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
     }
 }
 
