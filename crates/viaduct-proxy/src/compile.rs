@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use viaduct_config::{DynamicConfig, HttpConfig, Service};
-use viaduct_rules::{HttpRule, RouterTable, MAX_USER_PRIORITY};
+use viaduct_rules::{effective_priority, HttpRule, RouterEntry, RouterTable, RuleSyntax};
 use viaduct_upstream::{
     InternalService, LoadBalancer, Server, ServiceNode, Transport, TransportSettings, Weighted,
 };
@@ -100,14 +100,19 @@ pub fn compile(
         }
     }
 
-    let mut tables: Vec<Vec<(HttpRule, i64, (usize, String), Arc<Route>)>> =
+    let mut tables: Vec<Vec<RouterEntry<(usize, String), Arc<Route>>>> =
         ctx.entry_points.iter().map(|_| Vec::new()).collect();
     for (name, router) in &http.routers {
         let object = format!("http.routers.{name}");
         match compile_router(name, router, ctx, &mut services, &mut status) {
             Ok((rule, priority, entry_points, route)) => {
                 for index in entry_points {
-                    tables[index].push((rule.clone(), priority, tie_break(name), route.clone()));
+                    tables[index].push(RouterEntry {
+                        rule: rule.clone(),
+                        priority,
+                        tiebreak: tie_break(name),
+                        value: route.clone(),
+                    });
                 }
             }
             Err(message) => status.error(object, message),
@@ -163,23 +168,20 @@ fn compile_router(
     if router.rule.trim().is_empty() {
         return Err("the rule is empty".into());
     }
-    if let Some(syntax) = &router.rule_syntax {
-        if !syntax.eq_ignore_ascii_case("v3") {
-            return Err(format!(
-                "ruleSyntax {syntax:?} is not supported yet; use the v3 syntax"
-            ));
-        }
-    }
-    let rule = viaduct_rules::parse_http(&router.rule).map_err(|e| format!("invalid rule: {e}"))?;
-    let priority = match router.priority {
-        0 => rule.default_priority(),
-        p if p > MAX_USER_PRIORITY => {
-            return Err(format!(
-                "priority {p} is too high (the maximum is {MAX_USER_PRIORITY})"
-            ))
-        }
-        p => p,
+    let syntax = match router.rule_syntax.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => s.parse::<RuleSyntax>().map_err(|e| e.to_string())?,
+        None => RuleSyntax::V3,
     };
+    if syntax == RuleSyntax::V2 {
+        status.warn(
+            object.clone(),
+            "ruleSyntax v2 is deprecated; rewrite the rule in the v3 syntax".into(),
+        );
+    }
+    let rule = viaduct_rules::parse_http_with(syntax, &router.rule)
+        .map_err(|e| format!("invalid rule: {e}"))?;
+    let priority =
+        effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?;
     if !router.middlewares.is_empty() {
         return Err(format!(
             "middlewares ({}) are not supported yet; the router is not served rather than served without them",

@@ -161,7 +161,6 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,8 +34,8 @@ pub fn answer(request: &Parts, peer: SocketAddr, router: &str) -> Response<Body>
         );
     }
     page.push_str(
-        "\nThis is Viaduct's built-in demo service, served because no configuration was found.\n\
-         Give Viaduct your Traefik configuration with --configFile=traefik.yml\n\
+        "\nServed by whoami@internal, Viaduct's built-in demo service.\n\
+         To route to your own services, give Viaduct your Traefik configuration: --configFile=traefik.yml\n\
          (or traefik.yml in /etc/traefik/, $XDG_CONFIG_HOME/, $HOME/.config/ or the working directory).\n",
     );
     let mut response = Response::new(full_body(page));

@@ -65,10 +65,8 @@ fn read_key(source: &str) -> Result<PrivateKeyDer<'static>, TransportError> {
     key.map_err(|e| TransportError::Tls(format!("reading private key {source}: {e}")))
 }
 
-pub(crate) fn client_config(
-    settings: &TransportSettings,
-    alpn_h2: bool,
-) -> Result<ClientConfig, TransportError> {
+/// ALPN is left to the connector builder, which offers h2 unless `disableHTTP2`.
+pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig, TransportError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Tls(e.to_string()))?;
@@ -89,16 +87,11 @@ pub(crate) fn client_config(
         }
         builder.with_root_certificates(store)
     };
-    let mut config = match settings.certificates.first() {
+    let config = match settings.certificates.first() {
         Some((cert, key)) => builder
             .with_client_auth_cert(read_certificates(cert)?, read_key(key)?)
             .map_err(|e| TransportError::Tls(format!("client certificate {cert}: {e}")))?,
         None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = if alpn_h2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
     };
     Ok(config)
 }

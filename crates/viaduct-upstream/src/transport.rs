@@ -127,7 +127,7 @@ impl Transport {
         http.set_connect_timeout(settings.dial_timeout);
         http.set_keepalive(Some(Duration::from_secs(15)));
 
-        let tls_config = tls::client_config(&settings, !settings.disable_http2)?;
+        let tls_config = tls::client_config(&settings)?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config)
             .https_or_http();

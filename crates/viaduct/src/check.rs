@@ -1,0 +1,85 @@
+//! `viaduct check`: validate the static and file-provider configuration without serving.
+
+use std::process::ExitCode;
+
+use viaduct_providers::FileProvider;
+use viaduct_proxy::{compile, CompileContext, EntryPointInfo, EntryPointRuntime};
+use viaduct_upstream::TransportSettings;
+
+use crate::static_load::{self, StaticSource};
+
+pub fn run(args: &[String]) -> ExitCode {
+    let mut errors: Vec<String> = Vec::new();
+    let loaded = match static_load::load(args) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match &loaded.source {
+        StaticSource::File(path) => println!("static configuration: {}", path.display()),
+        StaticSource::Embedded => {
+            println!("static configuration: none found (the embedded default would run)")
+        }
+    }
+    let config = loaded.config;
+
+    let mut infos = Vec::new();
+    for (index, (name, ep)) in config.entry_points.iter().enumerate() {
+        match EntryPointRuntime::new(name, index, ep) {
+            Ok(rt) => infos.push(EntryPointInfo {
+                name: name.clone(),
+                as_default: ep.as_default,
+                protocol: rt.protocol,
+            }),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+
+    let mut dynamic = viaduct_config::DynamicConfig::default();
+    if let Some(file) = &config.providers.file {
+        match FileProvider::new(file) {
+            Ok(provider) => {
+                let (loaded, file_errors) = provider.load_once();
+                errors.extend(file_errors.iter().map(|e| e.to_string()));
+                let mut by_provider = std::collections::BTreeMap::new();
+                by_provider.insert("file".to_string(), loaded);
+                dynamic = viaduct_providers::merge(&by_provider);
+            }
+            Err(e) => errors.push(format!("providers.file: {e}")),
+        }
+    }
+
+    let ctx = CompileContext {
+        entry_points: infos,
+        default_transport: TransportSettings::from_static(&config.servers_transport),
+    };
+    let snapshot = compile(&dynamic, &ctx, None, 1);
+    for (object, messages) in &snapshot.status.errors {
+        for m in messages {
+            errors.push(format!("{object}: {m}"));
+        }
+    }
+    for (object, messages) in &snapshot.status.warnings {
+        for m in messages {
+            println!("warning: {object}: {m}");
+        }
+    }
+    let http = dynamic.http.unwrap_or_default();
+    if errors.is_empty() {
+        println!(
+            "configuration OK: {} entry points, {} routers, {} services",
+            config.entry_points.len(),
+            http.routers.len(),
+            http.services.len()
+        );
+        ExitCode::SUCCESS
+    } else {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{} error(s)", errors.len());
+        ExitCode::from(1)
+    }
+}

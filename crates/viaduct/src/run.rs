@@ -1,0 +1,218 @@
+//! Running the proxy: entry points, providers, the reload loop and signals.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+use viaduct_config::StaticConfig;
+use viaduct_providers::{Aggregator, FileProvider, MergedConfig, ProviderMessage, ReloadHandle};
+use viaduct_proxy::{
+    compile, CompileContext, EntryPointRuntime, ObjectStatus, Protocol, Snapshot, SnapshotHandle,
+};
+use viaduct_upstream::TransportSettings;
+
+use crate::static_load::{self, StaticSource};
+use crate::{embedded, logging};
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let loaded = static_load::load(args)?;
+    let mut config = loaded.config;
+    let embedded = matches!(loaded.source, StaticSource::Embedded);
+    if embedded {
+        // The embedded default must say so, whatever Traefik's default level (ERROR) hides.
+        config.log.level = "INFO".into();
+    }
+    logging::init(&config.log)?;
+    match &loaded.source {
+        StaticSource::File(path) => tracing::info!(file = %path.display(), "static configuration loaded"),
+        StaticSource::Embedded => tracing::warn!(
+            "no static configuration found: running the embedded default (entry point web on {}, a demo \
+             page for every request). Give Viaduct your Traefik configuration with --configFile=traefik.yml, \
+             or put traefik.yml in /etc/traefik/, $XDG_CONFIG_HOME/, $HOME/.config/ or the working directory",
+            embedded::DEMO_ADDRESS
+        ),
+    }
+    raise_open_files_limit();
+
+    let workers = std::env::var("VIADUCT_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(config, embedded))
+}
+
+async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
+    let mut entry_points = Vec::new();
+    for (index, (name, ep)) in config.entry_points.iter().enumerate() {
+        entry_points.push(Arc::new(EntryPointRuntime::new(name, index, ep)?));
+    }
+    let ctx = CompileContext {
+        entry_points: entry_points
+            .iter()
+            .zip(config.entry_points.values())
+            .map(|(rt, ep)| viaduct_proxy::EntryPointInfo {
+                name: rt.name.clone(),
+                as_default: ep.as_default,
+                protocol: rt.protocol,
+            })
+            .collect(),
+        default_transport: TransportSettings::from_static(&config.servers_transport),
+    };
+    let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
+
+    // Bind every listener before anything else, so a port in use fails the start at once.
+    let mut listeners = Vec::new();
+    for ep in &entry_points {
+        if ep.protocol == Protocol::Udp {
+            tracing::warn!(entry_point = %ep.name, "UDP entry points are not supported yet; not listening");
+            continue;
+        }
+        let listener = viaduct_proxy::bind(ep)
+            .with_context(|| format!("entry point {}: cannot listen on {}", ep.name, ep.address))?;
+        tracing::info!(entry_point = %ep.name, address = %listener.local_addr()?, "listening");
+        listeners.push((listener, ep.clone()));
+    }
+
+    let (provider_tx, provider_rx) = mpsc::channel::<ProviderMessage>(64);
+    if embedded {
+        let message = ProviderMessage {
+            provider: "internal".into(),
+            config: embedded::dynamic_config(),
+        };
+        provider_tx.send(message).await.ok();
+    }
+    let mut reload: Option<ReloadHandle> = None;
+    if let Some(file) = &config.providers.file {
+        let provider = FileProvider::new(file).context("providers.file")?;
+        reload = Some(provider.reload_handle());
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
+    drop(provider_tx);
+
+    let throttle = config
+        .providers
+        .providers_throttle_duration
+        .positive()
+        .unwrap_or(Duration::ZERO);
+    let (merged_tx, merged_rx) = watch::channel(Arc::new(MergedConfig::default()));
+    tokio::spawn(Aggregator::new(throttle).run(provider_rx, merged_tx));
+    tokio::spawn(apply_configurations(merged_rx, ctx, snapshots.clone()));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = Vec::new();
+    for (listener, ep) in listeners {
+        servers.push(tokio::spawn(viaduct_proxy::serve(
+            listener,
+            ep,
+            snapshots.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
+    wait_for_shutdown(reload).await?;
+
+    // Traefik's lifecycle: keep accepting for requestAcceptGraceTimeout, then stop accepting
+    // and let each entry point drain for its graceTimeOut.
+    let accept_grace = entry_points
+        .iter()
+        .map(|ep| ep.request_accept_grace_timeout)
+        .max()
+        .unwrap_or_default();
+    if !accept_grace.is_zero() {
+        tracing::info!(grace = ?accept_grace, "still accepting requests before shutdown");
+        tokio::time::sleep(accept_grace).await;
+    }
+    let _ = stop_tx.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The reload loop: every merged configuration is compiled into a new snapshot and swapped in.
+/// Requests in flight finish on the snapshot they started with.
+async fn apply_configurations(
+    mut merged: watch::Receiver<Arc<MergedConfig>>,
+    ctx: CompileContext,
+    snapshots: SnapshotHandle,
+) {
+    let mut reported = ObjectStatus::default();
+    while merged.changed().await.is_ok() {
+        let next = merged.borrow_and_update().clone();
+        let previous = snapshots.load_full();
+        let started = std::time::Instant::now();
+        let snapshot = compile(&next.config, &ctx, Some(&previous), next.generation);
+        report(&snapshot, &mut reported);
+        let routers: usize = snapshot
+            .entry_points
+            .iter()
+            .map(|ep| ep.routers.len())
+            .sum();
+        tracing::info!(
+            generation = next.generation,
+            routes = routers,
+            elapsed = ?started.elapsed(),
+            "configuration applied"
+        );
+        snapshots.store(snapshot);
+    }
+}
+
+/// Logs configuration problems once, when they appear, not on every reload.
+fn report(snapshot: &Snapshot, reported: &mut ObjectStatus) {
+    for (object, messages) in &snapshot.status.errors {
+        if reported.errors.get(object) != Some(messages) {
+            for message in messages {
+                tracing::error!(object = %object, "{message}; the object is disabled");
+            }
+        }
+    }
+    for (object, messages) in &snapshot.status.warnings {
+        if reported.warnings.get(object) != Some(messages) {
+            for message in messages {
+                tracing::warn!(object = %object, "{message}");
+            }
+        }
+    }
+    *reported = snapshot.status.clone();
+}
+
+async fn wait_for_shutdown(reload: Option<ReloadHandle>) -> anyhow::Result<()> {
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: re-reading the file provider");
+                if let Some(reload) = &reload {
+                    reload.reload();
+                }
+            }
+            _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); return Ok(()); }
+            _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); return Ok(()); }
+        }
+    }
+}
+
+/// Traefik raises the soft open-files limit to the hard limit so thousands of connections
+/// work out of the box; so do we.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
+}
