@@ -109,7 +109,7 @@ impl<'de> de::SeqAccess<'de> for SequenceAccess {
 }
 
 /// The field `key` names: the exact spelling first, then ignoring ASCII case.
-pub(crate) fn field_named(fields: &'static [&'static str], key: &str) -> Option<&'static str> {
+pub(crate) fn field_named(fields: &[&'static str], key: &str) -> Option<&'static str> {
     fields
         .iter()
         .find(|f| **f == key)

@@ -14,13 +14,14 @@
 //! - **Sections** (structs) given as `true` or an empty string are enabled with their defaults
 //!   (`--providers.docker`); `null` means "present, all defaults".
 
-mod access;
+pub(crate) mod access;
 mod value_de;
 
 use std::fmt;
 
 use serde::de::DeserializeOwned;
 
+use crate::schema::{enable_empty_sections, schema_of};
 use crate::{ConfigError, Origin};
 
 pub(crate) use value_de::ValueDeserializer;
@@ -45,7 +46,12 @@ pub(crate) struct DecodeError {
     pub message: String,
 }
 
-pub(crate) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, DecodeError> {
+pub(crate) fn from_value<T: DeserializeOwned>(
+    mut value: serde_json::Value,
+) -> Result<T, DecodeError> {
+    if let Some(schema) = schema_of::<T>() {
+        enable_empty_sections(&mut value, &schema);
+    }
     T::deserialize(ValueDeserializer::new(value, String::new()))
 }
 
