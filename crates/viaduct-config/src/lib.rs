@@ -5,6 +5,8 @@
 //! case-insensitive, scalars lenient, unknown keys errors that name the key (and, for files,
 //! the line).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod decode;
 mod duration;
 pub mod dynamic;

@@ -1,5 +1,7 @@
 //! Errors name the source, the dotted key and, for files, the line.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use viaduct_config::static_config::StaticConfig;
@@ -18,7 +20,9 @@ fn misspelled_key_in_yaml_names_path_and_line() {
     assert_eq!(err.line, Some(5));
     let shown = err.to_string();
     assert!(
-        shown.starts_with("traefik.yml:5 (key `entryPoints.web.adress`): unknown field `adress`, expected one of"),
+        shown.starts_with(
+            "traefik.yml:5 (key `entryPoints.web.adress`): unknown field `adress`, expected one of"
+        ),
         "{shown}"
     );
     assert!(shown.contains("`address`"), "{shown}");
@@ -47,7 +51,10 @@ fn misspelled_top_level_section_fails() {
 fn bad_value_names_its_key() {
     let text = "entryPoints:\n  web:\n    address: :80\n    transport:\n      respondingTimeouts:\n        readTimeout: soon\n";
     let err = static_error(text, Format::Yaml);
-    assert_eq!(err.key, "entryPoints.web.transport.respondingTimeouts.readTimeout");
+    assert_eq!(
+        err.key,
+        "entryPoints.web.transport.respondingTimeouts.readTimeout"
+    );
     assert_eq!(err.line, Some(6));
     assert!(err.message.contains("duration"), "{}", err.message);
 }
@@ -55,8 +62,8 @@ fn bad_value_names_its_key() {
 #[test]
 fn bad_key_inside_a_list_names_the_index() {
     let text = "http:\n  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: http://a\n          - url: http://b\n            wieght: 2\n";
-    let err = parse_document::<DynamicConfig>(text, Format::Yaml, Origin::Inline("dyn.yml"))
-        .unwrap_err();
+    let err =
+        parse_document::<DynamicConfig>(text, Format::Yaml, Origin::Inline("dyn.yml")).unwrap_err();
     assert_eq!(err.key, "http.services.s.loadBalancer.servers[1].wieght");
     assert_eq!(err.line, Some(8));
 }
@@ -91,9 +98,12 @@ fn dynamic_configuration_in_the_static_file_is_explained() {
 #[test]
 fn static_configuration_in_a_dynamic_file_is_explained() {
     let text = "entryPoints:\n  web:\n    address: :80\n";
-    let err = parse_document::<DynamicConfig>(text, Format::Yaml, Origin::Inline("dyn.yml"))
-        .unwrap_err();
-    assert!(err.message.contains("static (install) configuration"), "{err}");
+    let err =
+        parse_document::<DynamicConfig>(text, Format::Yaml, Origin::Inline("dyn.yml")).unwrap_err();
+    assert!(
+        err.message.contains("static (install) configuration"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Real-world static and dynamic files in YAML and TOML.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Flat `key=value` decoding and labels.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use viaduct_config::flat::{decode_flat, decode_flat_with};
@@ -23,8 +25,14 @@ fn flat_keys_fill_a_static_config() {
         &pairs(&[
             ("entryPoints.web.address", ":80"),
             ("entrypoints.WEB2.Address", ":81"),
-            ("entryPoints.web.forwardedHeaders.trustedIPs", "10.0.0.0/8, 192.168.0.0/16"),
-            ("entryPoints.web.transport.respondingTimeouts.readTimeout", "5"),
+            (
+                "entryPoints.web.forwardedHeaders.trustedIPs",
+                "10.0.0.0/8, 192.168.0.0/16",
+            ),
+            (
+                "entryPoints.web.transport.respondingTimeouts.readTimeout",
+                "5",
+            ),
             ("entryPoints.web.asDefault", "true"),
             ("providers.providersThrottleDuration", "500ms"),
             ("log.level", "DEBUG"),
@@ -76,13 +84,16 @@ fn bare_true_enables_a_section_with_defaults() {
 
 #[test]
 fn unknown_flat_key_is_an_error_with_its_path() {
-    let err = decode_flat::<StaticConfig>(
-        &pairs(&[("entryPoints.web.adress", ":80")]),
-        Origin::Flags,
-    )
-    .unwrap_err();
+    let err =
+        decode_flat::<StaticConfig>(&pairs(&[("entryPoints.web.adress", ":80")]), Origin::Flags)
+            .unwrap_err();
     assert_eq!(err.key, "entryPoints.web.adress");
-    assert!(err.to_string().starts_with("command-line flags (key `entryPoints.web.adress`): unknown field `adress`"), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "command-line flags (key `entryPoints.web.adress`): unknown field `adress`"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -101,7 +112,10 @@ fn indexed_lists_in_all_forms() {
         &pairs(&[
             ("http.routers.r.rule", "Host(`a`)"),
             ("http.routers.r.tls.domains[0].main", "a.example.com"),
-            ("http.routers.r.tls.domains[0].sans", "b.example.com,c.example.com"),
+            (
+                "http.routers.r.tls.domains[0].sans",
+                "b.example.com,c.example.com",
+            ),
             ("http.routers.r.tls.domains[1].main", "d.example.com"),
         ]),
         Origin::Inline("t"),
@@ -132,7 +146,11 @@ fn indexed_lists_in_all_forms() {
     .unwrap();
     assert_eq!(expected, dotted);
     assert_eq!(expected, kv);
-    let domains = &expected.http.unwrap().routers["r"].tls.clone().unwrap().domains;
+    let domains = &expected.http.unwrap().routers["r"]
+        .tls
+        .clone()
+        .unwrap()
+        .domains;
     assert_eq!(domains[0].sans, ["b.example.com", "c.example.com"]);
     assert_eq!(domains[1].main, "d.example.com");
 }
@@ -143,15 +161,30 @@ fn docker_labels_from_the_docs() {
         &labels(&[
             ("traefik.enable", "true"),
             ("traefik.docker.network", "proxy"),
-            ("traefik.http.routers.whoami.rule", "Host(`whoami.localhost`)"),
+            (
+                "traefik.http.routers.whoami.rule",
+                "Host(`whoami.localhost`)",
+            ),
             ("traefik.http.routers.whoami.entrypoints", "web,websecure"),
             ("traefik.http.routers.whoami.tls", "true"),
             ("traefik.http.routers.whoami.tls.certresolver", "le"),
             ("traefik.http.routers.whoami.middlewares", "strip@docker"),
-            ("traefik.http.services.whoami.loadbalancer.server.port", "8080"),
-            ("traefik.http.services.whoami.loadbalancer.passhostheader", "false"),
-            ("traefik.http.services.whoami.loadbalancer.healthcheck.interval", "10s"),
-            ("traefik.http.middlewares.strip.stripprefix.prefixes", "/a,/b"),
+            (
+                "traefik.http.services.whoami.loadbalancer.server.port",
+                "8080",
+            ),
+            (
+                "traefik.http.services.whoami.loadbalancer.passhostheader",
+                "false",
+            ),
+            (
+                "traefik.http.services.whoami.loadbalancer.healthcheck.interval",
+                "10s",
+            ),
+            (
+                "traefik.http.middlewares.strip.stripprefix.prefixes",
+                "/a,/b",
+            ),
             ("traefik.tcp.routers.db.rule", "HostSNI(`*`)"),
             ("traefik.tcp.services.db.loadbalancer.server.port", "5432"),
             ("traefik.udp.services.dns.loadbalancer.server.port", "53"),
