@@ -63,7 +63,7 @@ pub(crate) fn parse_tree(
                     .location()
                     .and_then(|l| usize::try_from(l.line()).ok())
                     .filter(|l| *l > 0),
-                message: e.to_string(),
+                message: yaml_message(&e.to_string()),
             })
         }
         Format::Toml => toml::from_str(text).map_err(|e| ConfigError {
@@ -75,5 +75,21 @@ pub(crate) fn parse_tree(
                 .map(|before| before.matches('\n').count() + 1),
             message: e.message().to_string(),
         }),
+    }
+}
+
+/// The parser's message without the `error: line L column C:` prefix: the line is reported
+/// separately, the column is kept.
+fn yaml_message(full: &str) -> String {
+    let message = full.strip_prefix("error: ").unwrap_or(full);
+    match message
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, rest)) => match position.split_once(" column ") {
+            Some((_, column)) => format!("column {column}: {rest}"),
+            None => rest.to_owned(),
+        },
+        None => message.to_owned(),
     }
 }

@@ -111,3 +111,17 @@ fn duplicate_keys_differing_by_case_are_rejected() {
     let err = static_error("log:\n  level: INFO\n  LEVEL: DEBUG\n", Format::Yaml);
     assert!(err.message.contains("duplicate"), "{err}");
 }
+
+#[test]
+fn yaml_syntax_error_reads_well() {
+    let err = static_error("log:\n  level: INFO\n entryPoints: [\n", Format::Yaml);
+    assert!(
+        err.to_string().starts_with("traefik.yml:3: column 2: "),
+        "{err}"
+    );
+    let err = static_error("log: [1, 2]\n", Format::Yaml);
+    assert_eq!(
+        err.to_string(),
+        "traefik.yml:1 (key `log`): invalid type: sequence, expected a section (map of options)"
+    );
+}
