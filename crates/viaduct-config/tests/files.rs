@@ -272,3 +272,13 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
         assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
     }
 }
+
+#[test]
+fn dynamic_router_tls_without_value_means_https() {
+    let text = "http:\n  routers:\n    r:\n      rule: Host(`a`)\n      service: s\n      tls:\n";
+    let config: DynamicConfig = parse_document(text, Format::Yaml, Origin::Inline("t")).unwrap();
+    assert_eq!(
+        config.http.unwrap().routers["r"].tls,
+        Some(Default::default())
+    );
+}
