@@ -112,9 +112,9 @@ impl fmt::Display for GoDuration {
         let nanos = self.value.as_nanos();
         if nanos == 0 {
             f.write_str("0s")
-        } else if nanos % 1_000_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", nanos / 1_000_000_000)
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{}ms", nanos / 1_000_000)
         } else {
             write!(f, "{nanos}ns")

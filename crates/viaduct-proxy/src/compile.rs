@@ -100,8 +100,7 @@ pub fn compile(
         }
     }
 
-    let mut tables: Vec<Vec<RouterEntry<(usize, String), Arc<Route>>>> =
-        ctx.entry_points.iter().map(|_| Vec::new()).collect();
+    let mut tables: Vec<Vec<TableEntry>> = ctx.entry_points.iter().map(|_| Vec::new()).collect();
     for (name, router) in &http.routers {
         let object = format!("http.routers.{name}");
         match compile_router(name, router, ctx, &mut services, &mut status) {
@@ -146,7 +145,7 @@ pub fn compile(
     }
 }
 
-fn tie_break(name: &str) -> (usize, String) {
+fn tie_break(name: &str) -> TieBreak {
     let provider = name.rsplit_once('@').map(|(_, p)| p).unwrap_or("");
     let rank = PROVIDER_PRECEDENCE
         .iter()
@@ -154,6 +153,10 @@ fn tie_break(name: &str) -> (usize, String) {
         .unwrap_or(PROVIDER_PRECEDENCE.len());
     (rank, name.to_string())
 }
+
+/// Priority ties are broken by provider precedence, then by name.
+type TieBreak = (usize, String);
+type TableEntry = RouterEntry<TieBreak, Arc<Route>>;
 
 type CompiledRouter = (HttpRule, i64, Vec<usize>, Arc<Route>);
 

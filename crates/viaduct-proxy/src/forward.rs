@@ -200,7 +200,7 @@ mod tests {
             upstream_uri(&"/x".parse().unwrap(), &prefixed, Some("/y"), false)
                 .unwrap()
                 .to_string(),
-            "https://b/base/y"
+            "https://b:443/base/y"
         );
     }
 }

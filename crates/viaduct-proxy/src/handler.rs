@@ -26,22 +26,31 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
     conn: Arc<ConnectionContext>,
 ) -> Response<Body> {
-    let (route, sanitized) = match select_route(&request, &conn) {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    forward::forward(request, &route, &conn, sanitized).await
+    match select_route(&request, &conn) {
+        Selection::Route {
+            route,
+            sanitized_path,
+        } => forward::forward(request, &route, &conn, sanitized_path).await,
+        Selection::NotFound => responses::not_found(),
+        Selection::BadPath => responses::bad_request(),
+    }
 }
 
-/// Matches the request against the entry point's router table. Returns the route and, when
-/// path sanitisation changed the path, the path to forward instead.
-fn select_route(
-    request: &Request<Incoming>,
-    conn: &ConnectionContext,
-) -> Result<(Arc<Route>, Option<String>), Response<Body>> {
+enum Selection {
+    /// `sanitized_path` is set when path sanitisation changed the path to forward.
+    Route {
+        route: Arc<Route>,
+        sanitized_path: Option<String>,
+    },
+    NotFound,
+    BadPath,
+}
+
+/// Matches the request against the entry point's router table.
+fn select_route(request: &Request<Incoming>, conn: &ConnectionContext) -> Selection {
     let snapshot = conn.snapshots.load();
     let Some(table) = snapshot.entry_points.get(conn.entry_point.index) else {
-        return Err(responses::not_found());
+        return Selection::NotFound;
     };
     let raw_path = request.uri().path();
     let sanitized = if conn.entry_point.sanitize_path {
@@ -49,7 +58,9 @@ fn select_route(
     } else {
         Cow::Borrowed(raw_path)
     };
-    let path = routing_path(&sanitized).map_err(|_| responses::bad_request())?;
+    let Ok(path) = routing_path(&sanitized) else {
+        return Selection::BadPath;
+    };
     let host = canonical_host(request.uri(), request.headers());
     let facts = RequestFacts {
         host: &host,
@@ -59,14 +70,15 @@ fn select_route(
         query: request.uri().query(),
         client_ip: Some(crate::entrypoint::normalize(conn.peer.ip())),
     };
-    let route = table
-        .routers
-        .find(&facts)
-        .cloned()
-        .ok_or_else(responses::not_found)?;
-    let rewritten = match sanitized {
+    let Some(route) = table.routers.find(&facts).cloned() else {
+        return Selection::NotFound;
+    };
+    let sanitized_path = match sanitized {
         Cow::Owned(path) => Some(path),
         Cow::Borrowed(_) => None,
     };
-    Ok((route, rewritten))
+    Selection::Route {
+        route,
+        sanitized_path,
+    }
 }

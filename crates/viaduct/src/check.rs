@@ -6,7 +6,7 @@ use viaduct_providers::FileProvider;
 use viaduct_proxy::{compile, CompileContext, EntryPointInfo, EntryPointRuntime};
 use viaduct_upstream::TransportSettings;
 
-use crate::static_load::{self, StaticSource};
+use crate::static_load;
 
 pub fn run(args: &[String]) -> ExitCode {
     let mut errors: Vec<String> = Vec::new();
@@ -17,13 +17,11 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match &loaded.source {
-        StaticSource::File(path) => println!("static configuration: {}", path.display()),
-        StaticSource::Embedded => {
-            println!("static configuration: none found (the embedded default would run)")
-        }
-    }
+    println!("static configuration: {}", loaded.describe());
     let config = loaded.config;
+    for key in config.unsupported_keys() {
+        println!("warning: {key}: not supported yet; it would have no effect");
+    }
 
     let mut infos = Vec::new();
     for (index, (name, ep)) in config.entry_points.iter().enumerate() {

@@ -13,26 +13,33 @@ use viaduct_proxy::{
 };
 use viaduct_upstream::TransportSettings;
 
-use crate::static_load::{self, StaticSource};
+use crate::static_load;
 use crate::{embedded, logging};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let loaded = static_load::load(args)?;
-    let mut config = loaded.config;
-    let embedded = matches!(loaded.source, StaticSource::Embedded);
+    let embedded = loaded.is_embedded();
+    let mut config = loaded.config.clone();
     if embedded {
         // The embedded default must say so, whatever Traefik's default level (ERROR) hides.
         config.log.level = "INFO".into();
     }
     logging::init(&config.log)?;
-    match &loaded.source {
-        StaticSource::File(path) => tracing::info!(file = %path.display(), "static configuration loaded"),
-        StaticSource::Embedded => tracing::warn!(
+    if embedded {
+        tracing::warn!(
             "no static configuration found: running the embedded default (entry point web on {}, a demo \
              page for every request). Give Viaduct your Traefik configuration with --configFile=traefik.yml, \
              or put traefik.yml in /etc/traefik/, $XDG_CONFIG_HOME/, $HOME/.config/ or the working directory",
             embedded::DEMO_ADDRESS
-        ),
+        );
+    } else {
+        tracing::info!(source = %loaded.describe(), "static configuration loaded");
+    }
+    for flag in &loaded.ignored_flags {
+        tracing::warn!(flag = %flag, "ignored: a configuration file was found, and flags do not override it");
+    }
+    for key in config.unsupported_keys() {
+        tracing::warn!(key = %key, "this static option is not supported yet; it has no effect");
     }
     raise_open_files_limit();
 

@@ -1,69 +1,43 @@
-//! Finding and reading the static configuration.
+//! Finding and reading the static configuration, Traefik's way (file, then flags, then
+//! `TRAEFIK_*` environment variables; the first found wins).
 
-use std::path::{Path, PathBuf};
+use viaduct_config::load::{load_static, StaticSource};
+use viaduct_config::StaticConfig;
 
-use viaduct_config::{parse_document, Format, Origin, StaticConfig};
-
-pub enum StaticSource {
-    File(PathBuf),
-    Embedded,
-}
-
-pub struct LoadedStatic {
+pub struct Loaded {
     pub config: StaticConfig,
     pub source: StaticSource,
+    /// Flags given alongside a configuration file, which Traefik (and so Viaduct) ignores.
+    pub ignored_flags: Vec<String>,
 }
 
-/// `--configFile=PATH` or the first traefik/viaduct file in Traefik's search path.
-pub fn load(args: &[String]) -> anyhow::Result<LoadedStatic> {
-    let explicit = args.iter().enumerate().find_map(|(i, a)| {
-        let lower = a.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("--configfile=") {
-            Some(a[a.len() - v.len()..].to_string())
-        } else if lower == "--configfile" {
-            args.get(i + 1).cloned()
-        } else {
-            None
+impl Loaded {
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.source, StaticSource::None)
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.source {
+            StaticSource::File(path) => format!("file {}", path.display()),
+            StaticSource::Flags => "command-line flags".into(),
+            StaticSource::Env => "TRAEFIK_* environment variables".into(),
+            StaticSource::None => "none found (embedded default)".into(),
         }
-    });
-    let path = match explicit {
-        Some(p) => Some(PathBuf::from(p)),
-        None => search(),
+    }
+}
+
+pub fn load(args: &[String]) -> anyhow::Result<Loaded> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cwd = std::env::current_dir()?;
+    let loaded = load_static(args, &env, &cwd)?;
+    let config = if matches!(loaded.source, StaticSource::None) {
+        crate::embedded::static_config()
+    } else {
+        loaded.config
     };
-    let Some(path) = path else {
-        return Ok(LoadedStatic {
-            config: crate::embedded::static_config(),
-            source: StaticSource::Embedded,
-        });
-    };
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let format = Format::from_path(&path).unwrap_or(Format::Yaml);
-    let config: StaticConfig = parse_document(&text, format, Origin::File(path.clone()))?;
-    Ok(LoadedStatic {
+    Ok(Loaded {
         config,
-        source: StaticSource::File(path),
+        source: loaded.source,
+        ignored_flags: loaded.ignored_flags,
     })
-}
-
-fn search() -> Option<PathBuf> {
-    let mut dirs = vec![PathBuf::from("/etc/traefik")];
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME") {
-        dirs.push(PathBuf::from(x));
-    }
-    if let Some(h) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&h).join(".config"));
-    }
-    dirs.push(PathBuf::from("."));
-    for dir in dirs {
-        for base in ["traefik", "viaduct"] {
-            for ext in ["toml", "yaml", "yml"] {
-                let candidate = dir.join(format!("{base}.{ext}"));
-                if candidate.is_file() {
-                    return Some(candidate);
-                }
-            }
-        }
-    }
-    None
 }

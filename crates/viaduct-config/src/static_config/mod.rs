@@ -1,17 +1,28 @@
 //! The static (install) configuration: entry points, providers, logs, transports.
 //!
-//! Mirrors Traefik v3's `pkg/config/static`. Sections whose feature Viaduct does not build yet
-//! are still parsed (so real files load) and reported by [`StaticConfig::unsupported_sections`].
+//! Mirrors Traefik v3's `pkg/config/static`. Every top-level section parses, so real
+//! `traefik.yml` files load; sections whose feature Viaduct does not build yet are reported by
+//! [`StaticConfig::unsupported_keys`].
 
 mod entrypoint;
+mod observability;
+mod providers;
+mod sections;
+mod unsupported;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use entrypoint::*;
+pub use observability::*;
+pub use providers::*;
+pub use sections::*;
 
-use crate::{ForwardingTimeouts, GoDuration};
+/// Name and address of the entry point Traefik creates when none is declared.
+pub const IMPLICIT_ENTRY_POINT: (&str, &str) = ("http", ":80");
+/// Name and address of the entry point internal services (API, ping, metrics) default to.
+pub const INTERNAL_ENTRY_POINT: (&str, &str) = ("traefik", ":8080");
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -20,84 +31,62 @@ pub struct StaticConfig {
     pub providers: Providers,
     pub log: Log,
     pub servers_transport: StaticServersTransport,
+    pub global: Global,
+    pub core: Core,
+    pub tcp_servers_transport: Option<StaticTcpServersTransport>,
+    pub api: Option<Api>,
+    pub metrics: Option<Metrics>,
+    pub ping: Option<Ping>,
+    pub access_log: Option<AccessLog>,
+    pub tracing: Option<Tracing>,
+    pub host_resolver: Option<HostResolver>,
+    pub certificates_resolvers: BTreeMap<String, CertificatesResolver>,
+    pub experimental: Option<Experimental>,
+    pub spiffe: Option<Spiffe>,
+    pub ocsp: Option<Ocsp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct Providers {
-    pub providers_throttle_duration: GoDuration,
-    pub file: Option<FileProvider>,
-}
-
-impl Default for Providers {
-    fn default() -> Self {
-        Providers {
-            providers_throttle_duration: GoDuration::from_secs(2),
-            file: None,
+impl StaticConfig {
+    /// Applies Traefik's implicit entry points:
+    ///
+    /// 1. no entry point declared → `http` on `:80`;
+    /// 2. an entry point `traefik` on `:8080` is added, if not declared, when `api.insecure`
+    ///    is set, when `ping` or `metrics.prometheus` use the entry point `traefik` without
+    ///    `manualRouting`, or when `providers.rest.insecure` is set.
+    pub fn with_implicit_defaults(mut self) -> Self {
+        if self.entry_points.is_empty() {
+            let (name, address) = IMPLICIT_ENTRY_POINT;
+            self.entry_points
+                .insert(name.into(), entry_point_at(address));
         }
+        let (internal, internal_address) = INTERNAL_ENTRY_POINT;
+        if self.needs_internal_entry_point() && !self.entry_points.contains_key(internal) {
+            self.entry_points
+                .insert(internal.into(), entry_point_at(internal_address));
+        }
+        self
+    }
+
+    fn needs_internal_entry_point(&self) -> bool {
+        let (internal, _) = INTERNAL_ENTRY_POINT;
+        let api = self.api.as_ref().is_some_and(|api| api.insecure);
+        let ping = self
+            .ping
+            .as_ref()
+            .is_some_and(|p| p.entry_point == internal && !p.manual_routing);
+        let prometheus = self
+            .metrics
+            .as_ref()
+            .and_then(|m| m.prometheus.as_ref())
+            .is_some_and(|p| p.entry_point == internal && !p.manual_routing);
+        let rest = self.providers.rest.as_ref().is_some_and(|r| r.insecure);
+        api || ping || prometheus || rest
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct FileProvider {
-    pub filename: Option<String>,
-    pub directory: Option<String>,
-    pub watch: bool,
-    pub debug_log_generated_template: bool,
-}
-
-impl Default for FileProvider {
-    fn default() -> Self {
-        FileProvider {
-            filename: None,
-            directory: None,
-            watch: true,
-            debug_log_generated_template: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct Log {
-    pub level: String,
-    pub format: String,
-    pub file_path: Option<String>,
-    pub no_color: bool,
-}
-
-impl Default for Log {
-    fn default() -> Self {
-        Log {
-            level: "ERROR".into(),
-            format: "common".into(),
-            file_path: None,
-            no_color: false,
-        }
-    }
-}
-
-/// The default HTTP transport to backends (`default@internal`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct StaticServersTransport {
-    pub insecure_skip_verify: bool,
-    #[serde(rename = "rootCAs")]
-    pub root_cas: Vec<String>,
-    pub max_idle_conns_per_host: i64,
-    pub forwarding_timeouts: Option<ForwardingTimeouts>,
-    pub spiffe: Option<serde_json::Value>,
-}
-
-impl Default for StaticServersTransport {
-    fn default() -> Self {
-        StaticServersTransport {
-            insecure_skip_verify: false,
-            root_cas: Vec::new(),
-            max_idle_conns_per_host: 200,
-            forwarding_timeouts: None,
-            spiffe: None,
-        }
+fn entry_point_at(address: &str) -> EntryPoint {
+    EntryPoint {
+        address: address.into(),
+        ..EntryPoint::default()
     }
 }

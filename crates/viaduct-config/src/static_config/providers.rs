@@ -1,0 +1,162 @@
+//! `providers`: the throttle, precedence, and one block per provider.
+//!
+//! Only the file provider is built; Docker is typed because its provider is next. Other
+//! provider blocks are kept as option trees so real configurations load (and are reported by
+//! [`super::StaticConfig::unsupported_keys`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::GoDuration;
+
+/// Options of a provider Viaduct does not build yet, kept untyped.
+pub type ProviderOptions = serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Providers {
+    pub providers_throttle_duration: GoDuration,
+    pub file: Option<FileProvider>,
+    /// Provider names in decreasing precedence when names collide (3.7).
+    pub precedence: Vec<String>,
+    pub plugin: BTreeMap<String, ProviderOptions>,
+    pub docker: Option<DockerProvider>,
+    pub swarm: Option<ProviderOptions>,
+    #[serde(rename = "kubernetesCRD")]
+    pub kubernetes_crd: Option<ProviderOptions>,
+    pub kubernetes_ingress: Option<ProviderOptions>,
+    #[serde(rename = "kubernetesIngressNGINX")]
+    pub kubernetes_ingress_nginx: Option<ProviderOptions>,
+    pub kubernetes_gateway: Option<ProviderOptions>,
+    pub knative: Option<ProviderOptions>,
+    pub consul_catalog: Option<ProviderOptions>,
+    pub nomad: Option<ProviderOptions>,
+    pub ecs: Option<ProviderOptions>,
+    pub http: Option<ProviderOptions>,
+    pub rest: Option<RestProvider>,
+    pub consul: Option<ProviderOptions>,
+    pub etcd: Option<ProviderOptions>,
+    pub redis: Option<ProviderOptions>,
+    pub zoo_keeper: Option<ProviderOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct FileProvider {
+    pub filename: Option<String>,
+    pub directory: Option<String>,
+    pub watch: bool,
+    pub debug_log_generated_template: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DockerProvider {
+    pub endpoint: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: Option<serde_json::Value>,
+    #[serde(rename = "useBindPortIP")]
+    pub use_bind_port_ip: bool,
+    pub exposed_by_default: bool,
+    pub network: Option<String>,
+    pub default_rule: String,
+    pub http_client_timeout: GoDuration,
+    pub watch: bool,
+    pub constraints: Option<String>,
+    pub allow_empty_services: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RestProvider {
+    /// Serve the REST endpoint on the `traefik` entry point.
+    pub insecure: bool,
+}
+
+impl Default for Providers {
+    fn default() -> Self {
+        Providers {
+            providers_throttle_duration: GoDuration::from_secs(2),
+            file: None,
+            precedence: Vec::new(),
+            plugin: BTreeMap::new(),
+            docker: None,
+            swarm: None,
+            kubernetes_crd: None,
+            kubernetes_ingress: None,
+            kubernetes_ingress_nginx: None,
+            kubernetes_gateway: None,
+            knative: None,
+            consul_catalog: None,
+            nomad: None,
+            ecs: None,
+            http: None,
+            rest: None,
+            consul: None,
+            etcd: None,
+            redis: None,
+            zoo_keeper: None,
+        }
+    }
+}
+
+impl Default for FileProvider {
+    fn default() -> Self {
+        FileProvider {
+            filename: None,
+            directory: None,
+            watch: true,
+            debug_log_generated_template: false,
+        }
+    }
+}
+
+impl Default for DockerProvider {
+    fn default() -> Self {
+        DockerProvider {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            username: None,
+            password: None,
+            tls: None,
+            use_bind_port_ip: false,
+            exposed_by_default: true,
+            network: None,
+            default_rule: "Host(`{{ normalize .Name }}`)".into(),
+            http_client_timeout: GoDuration::ZERO,
+            watch: true,
+            constraints: None,
+            allow_empty_services: false,
+        }
+    }
+}
+
+impl Providers {
+    /// `(key, set)` for every provider block, by its Traefik key.
+    pub(crate) fn provider_blocks(&self) -> [(&'static str, bool); 18] {
+        [
+            ("file", self.file.is_some()),
+            ("docker", self.docker.is_some()),
+            ("swarm", self.swarm.is_some()),
+            ("kubernetesCRD", self.kubernetes_crd.is_some()),
+            ("kubernetesIngress", self.kubernetes_ingress.is_some()),
+            (
+                "kubernetesIngressNGINX",
+                self.kubernetes_ingress_nginx.is_some(),
+            ),
+            ("kubernetesGateway", self.kubernetes_gateway.is_some()),
+            ("knative", self.knative.is_some()),
+            ("consulCatalog", self.consul_catalog.is_some()),
+            ("nomad", self.nomad.is_some()),
+            ("ecs", self.ecs.is_some()),
+            ("http", self.http.is_some()),
+            ("rest", self.rest.is_some()),
+            ("consul", self.consul.is_some()),
+            ("etcd", self.etcd.is_some()),
+            ("redis", self.redis.is_some()),
+            ("zooKeeper", self.zoo_keeper.is_some()),
+            ("plugin", !self.plugin.is_empty()),
+        ]
+    }
+}

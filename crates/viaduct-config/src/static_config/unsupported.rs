@@ -1,0 +1,169 @@
+//! Which options the user set whose feature Viaduct does not build yet.
+
+use super::{EntryPoint, StaticConfig};
+use crate::GoDuration;
+
+impl StaticConfig {
+    /// The dotted key of every section or option that is set but not built yet, in document
+    /// order of sections, so the binary can warn once per key.
+    ///
+    /// Built: `entryPoints.<n>.{address, asDefault, forwardedHeaders, transport.respondingTimeouts,
+    /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
+    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file}`,
+    /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
+    /// `core.defaultRuleSyntax: v3`. `global.checkNewVersion`/`sendAnonymousUsage` set to
+    /// false match Viaduct's behaviour and are not reported.
+    pub fn unsupported_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut flag = |set: bool, key: &str| {
+            if set {
+                keys.push(key.to_owned());
+            }
+        };
+        flag(
+            self.global.check_new_version == Some(true),
+            "global.checkNewVersion",
+        );
+        flag(
+            self.global.send_anonymous_usage == Some(true),
+            "global.sendAnonymousUsage",
+        );
+        flag(
+            self.global.not_append_x_forwarded_for,
+            "global.notAppendXForwardedFor",
+        );
+        flag(
+            !self.core.default_rule_syntax.eq_ignore_ascii_case("v3"),
+            "core.defaultRuleSyntax",
+        );
+        flag(
+            self.servers_transport.spiffe.is_some(),
+            "serversTransport.spiffe",
+        );
+        flag(self.tcp_servers_transport.is_some(), "tcpServersTransport");
+        for (name, entry_point) in &self.entry_points {
+            keys.extend(
+                unsupported_entry_point_options(entry_point)
+                    .into_iter()
+                    .map(|option| format!("entryPoints.{name}.{option}")),
+            );
+        }
+        keys.extend(self.unsupported_provider_keys());
+        keys.extend(self.unsupported_observability_keys());
+        keys.extend(
+            self.certificates_resolvers
+                .keys()
+                .map(|name| format!("certificatesResolvers.{name}")),
+        );
+        if let Some(experimental) = &self.experimental {
+            let mut flag = |set: bool, key: &str| {
+                if set {
+                    keys.push(format!("experimental.{key}"));
+                }
+            };
+            flag(!experimental.plugins.is_empty(), "plugins");
+            flag(!experimental.local_plugins.is_empty(), "localPlugins");
+            flag(experimental.abort_on_plugin_failure, "abortOnPluginFailure");
+            flag(experimental.fast_proxy.is_some(), "fastProxy");
+            flag(experimental.otlp_logs, "otlpLogs");
+            flag(experimental.knative, "knative");
+            flag(
+                experimental.kubernetes_ingress_nginx,
+                "kubernetesIngressNGINX",
+            );
+            flag(experimental.kubernetes_gateway, "kubernetesGateway");
+        }
+        if self.spiffe.is_some() {
+            keys.push("spiffe".into());
+        }
+        if self.ocsp.is_some() {
+            keys.push("ocsp".into());
+        }
+        keys
+    }
+
+    fn unsupported_provider_keys(&self) -> Vec<String> {
+        let providers = &self.providers;
+        let mut keys: Vec<String> = providers
+            .provider_blocks()
+            .into_iter()
+            .filter(|(name, set)| *set && *name != "file")
+            .map(|(name, _)| format!("providers.{name}"))
+            .collect();
+        if !providers.precedence.is_empty() {
+            keys.push("providers.precedence".into());
+        }
+        keys
+    }
+
+    fn unsupported_observability_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let log = &self.log;
+        for (set, key) in [
+            (log.max_size.is_some(), "log.maxSize"),
+            (log.max_age.is_some(), "log.maxAge"),
+            (log.max_backups.is_some(), "log.maxBackups"),
+            (log.compress.is_some(), "log.compress"),
+            (log.otlp.is_some(), "log.otlp"),
+            (self.api.is_some(), "api"),
+            (self.ping.is_some(), "ping"),
+            (self.access_log.is_some(), "accessLog"),
+            (self.tracing.is_some(), "tracing"),
+            (self.host_resolver.is_some(), "hostResolver"),
+        ] {
+            if set {
+                keys.push(key.to_owned());
+            }
+        }
+        if let Some(metrics) = &self.metrics {
+            for (set, key) in [
+                (metrics.add_internals, "metrics.addInternals"),
+                (metrics.prometheus.is_some(), "metrics.prometheus"),
+                (metrics.otlp.is_some(), "metrics.otlp"),
+                (metrics.datadog.is_some(), "metrics.datadog"),
+                (metrics.influx_db2.is_some(), "metrics.influxDB2"),
+                (metrics.stats_d.is_some(), "metrics.statsD"),
+            ] {
+                if set {
+                    keys.push(key.to_owned());
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// The options of one entry point that are set but not built, relative to the entry point.
+fn unsupported_entry_point_options(entry_point: &EntryPoint) -> Vec<&'static str> {
+    let http = &entry_point.http;
+    let transport = &entry_point.transport;
+    let is_udp = entry_point.address.to_ascii_lowercase().ends_with("/udp");
+    [
+        (is_udp, "address"),
+        (entry_point.reuse_port, "reusePort"),
+        (entry_point.allow_acme_by_pass, "allowACMEByPass"),
+        (entry_point.proxy_protocol.is_some(), "proxyProtocol"),
+        (
+            transport.keep_alive_max_requests != 0,
+            "transport.keepAliveMaxRequests",
+        ),
+        (
+            transport.keep_alive_max_time != GoDuration::ZERO,
+            "transport.keepAliveMaxTime",
+        ),
+        (http.redirections.is_some(), "http.redirections"),
+        (http.tls.is_some(), "http.tls"),
+        (http.encoded_characters.is_some(), "http.encodedCharacters"),
+        (
+            http.underscore_headers_strategy.is_some(),
+            "http.underscoreHeadersStrategy",
+        ),
+        (entry_point.http2.is_some(), "http2"),
+        (entry_point.http3.is_some(), "http3"),
+        (entry_point.udp.is_some(), "udp"),
+        (entry_point.observability.is_some(), "observability"),
+    ]
+    .into_iter()
+    .filter_map(|(set, option)| set.then_some(option))
+    .collect()
+}
