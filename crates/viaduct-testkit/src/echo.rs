@@ -185,7 +185,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<EchoBody>, TestkitError> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<EchoBody>, TestkitError> {
     let behavior = behavior_for(&state.behavior, &req);
     let (parts, mut body) = req.into_parts();
     let mut checksum = Checksum::new();
@@ -202,7 +205,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Ec
         backend: state.name.clone(),
         method: parts.method.to_string(),
         uri: if parts.version == http::Version::HTTP_2 {
-            parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default()
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default()
         } else {
             parts.uri.to_string()
         },
@@ -211,7 +218,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Ec
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body_len: checksum.len(),
         body_checksum: checksum.hex(),
@@ -242,9 +254,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Ec
         Some(len) => builder
             .header("content-type", "application/octet-stream")
             .body(PatternBody::new(len).boxed()),
-        None => builder.header("content-type", "application/json").body(
-            Full::new(Bytes::from(serde_json::to_vec(&report).unwrap_or_default())).boxed(),
-        ),
+        None => builder
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(serde_json::to_vec(&report).unwrap_or_default())).boxed()),
     };
     response.map_err(|e| TestkitError::Http {
         url: report.uri,

@@ -7,7 +7,10 @@ pub(crate) enum Chunked {
     /// More bytes are needed.
     Incomplete,
     /// The decoded body and how many bytes of the buffer the chunked encoding used.
-    Complete { body: Vec<u8>, consumed: usize },
+    Complete {
+        body: Vec<u8>,
+        consumed: usize,
+    },
     Invalid(String),
 }
 
@@ -58,7 +61,12 @@ pub(crate) fn find_crlf(buf: &[u8]) -> Option<usize> {
 pub(crate) fn header_pairs(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -71,6 +79,7 @@ pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Ve
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -74,13 +74,18 @@ impl Body for PatternBody {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
     #[tokio::test]
     async fn body_matches_its_checksum() {
-        let collected = PatternBody::new(200_000).collect().await.unwrap().to_bytes();
+        let collected = PatternBody::new(200_000)
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
         assert_eq!(collected.len(), 200_000);
         assert_eq!(Checksum::of(&collected), pattern_checksum(200_000));
     }

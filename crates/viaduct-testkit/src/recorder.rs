@@ -59,7 +59,8 @@ impl RawRecorder {
             .local_addr()
             .map_err(|e| TestkitError::io(format!("address of recorder {name}"), e))?;
         let log = Arc::new(Mutex::new(Log::default()));
-        let accept_loop = tokio::spawn(accept_loop(listener, name.to_string(), Arc::clone(&log))).abort_handle();
+        let accept_loop =
+            tokio::spawn(accept_loop(listener, name.to_string(), Arc::clone(&log))).abort_handle();
         Ok(Self {
             name: name.to_string(),
             addr,
@@ -116,13 +117,24 @@ async fn accept_loop(listener: TcpListener, name: String, log: Arc<Mutex<Log>>) 
             guard.connections.push(Vec::new());
             guard.connections.len() - 1
         };
-        connections.spawn(record_connection(stream, index, name.clone(), Arc::clone(&log)));
+        connections.spawn(record_connection(
+            stream,
+            index,
+            name.clone(),
+            Arc::clone(&log),
+        ));
         while connections.try_join_next().is_some() {}
     }
 }
 
-async fn record_connection(mut stream: TcpStream, index: usize, name: String, log: Arc<Mutex<Log>>) {
-    let response = format!("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Backend: {name}\r\n\r\nrecorded");
+async fn record_connection(
+    mut stream: TcpStream,
+    index: usize,
+    name: String,
+    log: Arc<Mutex<Log>>,
+) {
+    let response =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Backend: {name}\r\n\r\nrecorded");
     let mut unparsed = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -159,7 +171,9 @@ async fn record_connection(mut stream: TcpStream, index: usize, name: String, lo
         }
         if failed {
             let _ = stream
-                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
                 .await;
             return;
         }
@@ -189,7 +203,9 @@ fn frame_request(buf: &[u8], connection: usize) -> Framed {
         return Framed::Invalid("both Transfer-Encoding and Content-Length were forwarded".into());
     }
     let rest = &buf[head_len..];
-    let chunked = transfer_encodings.iter().any(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked = transfer_encodings
+        .iter()
+        .any(|v| v.to_ascii_lowercase().contains("chunked"));
     let (body, body_len) = if chunked {
         match decode_chunked(rest) {
             Chunked::Complete { body, consumed } => (body, consumed),

@@ -81,18 +81,20 @@ impl Template {
         match placeholder {
             "dynamic_file" => Ok(self.dynamic_file.display().to_string()),
             "dir" => Ok(self.dir.display().to_string()),
-            other => self
-                .vars
-                .get(other)
-                .cloned()
-                .ok_or_else(|| TestkitError::UnknownPlaceholder {
-                    placeholder: other.to_string(),
-                }),
+            other => {
+                self.vars
+                    .get(other)
+                    .cloned()
+                    .ok_or_else(|| TestkitError::UnknownPlaceholder {
+                        placeholder: other.to_string(),
+                    })
+            }
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

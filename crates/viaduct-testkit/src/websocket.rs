@@ -10,12 +10,15 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::TestkitError;
 
+/// Headers of each accepted upgrade request.
+type Handshakes = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A WebSocket backend that echoes every text and binary message, and keeps the headers of each
 /// upgrade request it accepted (to check what the proxy forwarded).
 #[derive(Debug)]
 pub struct WsEchoBackend {
     addr: SocketAddr,
-    handshakes: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    handshakes: Handshakes,
     accept_loop: AbortHandle,
 }
 
@@ -28,7 +31,8 @@ impl WsEchoBackend {
             .local_addr()
             .map_err(|e| TestkitError::io("address of the WebSocket echo backend", e))?;
         let handshakes = Arc::new(Mutex::new(Vec::new()));
-        let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&handshakes))).abort_handle();
+        let accept_loop =
+            tokio::spawn(accept_loop(listener, Arc::clone(&handshakes))).abort_handle();
         Ok(Self {
             addr,
             handshakes,
@@ -62,7 +66,11 @@ impl Drop for WsEchoBackend {
 
 /// Opens `ws_url` (e.g. `ws://127.0.0.1:PORT/path`), sends each message as text and returns the
 /// replies in order. Bounded by `timeout` as a whole.
-pub async fn ws_echo_roundtrip(ws_url: &str, messages: &[&str], timeout: Duration) -> crate::Result<Vec<String>> {
+pub async fn ws_echo_roundtrip(
+    ws_url: &str,
+    messages: &[&str],
+    timeout: Duration,
+) -> crate::Result<Vec<String>> {
     let failure = |reason: String| TestkitError::WebSocket {
         url: ws_url.to_string(),
         reason,
@@ -104,7 +112,7 @@ pub async fn ws_echo_roundtrip(ws_url: &str, messages: &[&str], timeout: Duratio
         .map_err(|_| failure(format!("no complete exchange within {timeout:?}")))?
 }
 
-async fn accept_loop(listener: TcpListener, handshakes: Arc<Mutex<Vec<Vec<(String, String)>>>>) {
+async fn accept_loop(listener: TcpListener, handshakes: Handshakes) {
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -112,13 +120,23 @@ async fn accept_loop(listener: TcpListener, handshakes: Arc<Mutex<Vec<Vec<(Strin
         };
         let handshakes = Arc::clone(&handshakes);
         connections.spawn(async move {
+            // The error type is tungstenite's, and this closure never returns it.
+            #[allow(clippy::result_large_err)]
             let record = |request: &Request, response: Response| {
                 let headers = request
                     .headers()
                     .iter()
-                    .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
                     .collect();
-                handshakes.lock().unwrap_or_else(|p| p.into_inner()).push(headers);
+                handshakes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(headers);
                 Ok(response)
             };
             let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(stream, record).await else {

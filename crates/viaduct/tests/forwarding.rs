@@ -1,14 +1,16 @@
 //! What the proxy forwards: X-Forwarded-* and X-Real-Ip, hop-by-hop stripping, the Host header,
 //! error statuses for broken upstreams, large bodies, WebSocket and HTTP/2 cleartext.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
 mod common;
 
 use std::time::Duration;
 
 use common::{get, start, start_with, static_config, wait_backend};
 use viaduct_testkit::{
-    pattern_checksum, ws_echo_roundtrip, EchoBackend, HttpClient, RawConnection, RequestBody, RequestSpec,
-    WsEchoBackend,
+    pattern_checksum, ws_echo_roundtrip, EchoBackend, HttpClient, RawConnection, RequestBody,
+    RequestSpec, WsEchoBackend,
 };
 
 const ONE_ROUTE: &str = r#"
@@ -49,8 +51,15 @@ async fn untrusted_forwarded_headers_are_replaced() {
     assert!(!seen.header("x-forwarded-server").unwrap_or("").is_empty());
     assert_eq!(seen.header("host"), Some("app.test"));
 
-    let seen = get(&proxy, &client, "app.test:8081", "/").await.echo().unwrap();
-    assert_eq!(seen.header_all("x-forwarded-port"), ["8081"], "port taken from Host");
+    let seen = get(&proxy, &client, "app.test:8081", "/")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(
+        seen.header_all("x-forwarded-port"),
+        ["8081"],
+        "port taken from Host"
+    );
     assert_eq!(seen.header_all("x-forwarded-host"), ["app.test:8081"]);
 }
 
@@ -85,13 +94,27 @@ async fn hop_by_hop_and_connection_named_headers_are_removed() {
     let request = "GET /hop HTTP/1.1\r\nHost: app.test\r\nConnection: keep-alive, X-Secret\r\n\
                    X-Secret: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\
                    Proxy-Authorization: Basic Zm9vOmJhcg==\r\nUpgrade: h2c\r\nX-Kept: yes\r\n\r\n";
-    let reply = RawConnection::exchange(proxy.addr("web"), request.as_bytes(), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let reply = RawConnection::exchange(
+        proxy.addr("web"),
+        request.as_bytes(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = viaduct_testkit::EchoReport::from_json(&reply.body).unwrap();
-    for gone in ["x-secret", "keep-alive", "proxy-connection", "proxy-authorization", "upgrade"] {
-        assert!(seen.header(gone).is_none(), "{gone} was forwarded: {:?}", seen.headers);
+    for gone in [
+        "x-secret",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "upgrade",
+    ] {
+        assert!(
+            seen.header(gone).is_none(),
+            "{gone} was forwarded: {:?}",
+            seen.headers
+        );
     }
     assert_ne!(seen.header("connection"), Some("keep-alive, X-Secret"));
     assert_eq!(seen.header("x-kept"), Some("yes"));
@@ -125,10 +148,19 @@ http:
     )
     .await;
     let client = HttpClient::http1();
-    let kept = wait_backend(&proxy, &client, "app.test", "/keep", "echo").await.echo().unwrap();
+    let kept = wait_backend(&proxy, &client, "app.test", "/keep", "echo")
+        .await
+        .echo()
+        .unwrap();
     assert_eq!(kept.header("host"), Some("app.test"));
-    let replaced = get(&proxy, &client, "app.test", "/replace").await.echo().unwrap();
-    assert_eq!(replaced.header("host"), Some(echo.addr().to_string().as_str()));
+    let replaced = get(&proxy, &client, "app.test", "/replace")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(
+        replaced.header("host"),
+        Some(echo.addr().to_string().as_str())
+    );
     assert_eq!(replaced.header("x-forwarded-host"), Some("app.test"));
 }
 
@@ -179,13 +211,27 @@ http:
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "app.test", "/alive", "echo").await;
 
-    assert_eq!(get(&proxy, &client, "app.test", "/dead").await.status, 502, "connection refused");
-    let abort = RequestSpec::get(&format!("{}/alive", proxy.url("web"))).header("x-echo-abort", "1");
-    assert_eq!(client.send(abort).await.unwrap().status, 502, "backend closed without answering");
-    let slow = RequestSpec::get(&format!("{}/slow", proxy.url("web"))).header("x-echo-delay-ms", "3000");
+    assert_eq!(
+        get(&proxy, &client, "app.test", "/dead").await.status,
+        502,
+        "connection refused"
+    );
+    let abort =
+        RequestSpec::get(&format!("{}/alive", proxy.url("web"))).header("x-echo-abort", "1");
+    assert_eq!(
+        client.send(abort).await.unwrap().status,
+        502,
+        "backend closed without answering"
+    );
+    let slow =
+        RequestSpec::get(&format!("{}/slow", proxy.url("web"))).header("x-echo-delay-ms", "3000");
     let started = std::time::Instant::now();
     assert_eq!(client.send(slow).await.unwrap().status, 504);
-    assert!(started.elapsed() < Duration::from_millis(2500), "504 came after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "504 came after {:?}",
+        started.elapsed()
+    );
     assert_eq!(get(&proxy, &client, "app.test", "/empty").await.status, 503);
 }
 
@@ -243,7 +289,9 @@ http:
     wait_backend(&proxy, &client, "app.test", "/probe", "echo").await;
 
     let url = format!("ws://127.0.0.1:{}/ws/chat", proxy.port("web"));
-    let replies = ws_echo_roundtrip(&url, &["hello", "world"], Duration::from_secs(10)).await.unwrap();
+    let replies = ws_echo_roundtrip(&url, &["hello", "world"], Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(replies, ["hello", "world"]);
     let handshake = ws.handshakes().pop().unwrap();
     let proto: Vec<&str> = handshake

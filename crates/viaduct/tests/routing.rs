@@ -1,6 +1,8 @@
 //! Routing as a user sees it: rules, priorities, 404s, load balancing, references, and the
 //! isolation of broken routers.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
 mod common;
 
 use common::{get, start, wait_backend};
@@ -36,13 +38,34 @@ http:
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "a.test", "/", "a").await;
 
-    assert_eq!(get(&proxy, &client, "A.TEST", "/x").await.backend(), Some("a"), "host match is case-insensitive");
-    assert_eq!(get(&proxy, &client, "a.test:8080", "/").await.backend(), Some("a"), "port is ignored");
-    assert_eq!(get(&proxy, &client, "other.test", "/b/c").await.backend(), Some("b"));
-    assert_eq!(get(&proxy, &client, "other.test", "/bee").await.backend(), Some("b"), "prefix is textual");
+    assert_eq!(
+        get(&proxy, &client, "A.TEST", "/x").await.backend(),
+        Some("a"),
+        "host match is case-insensitive"
+    );
+    assert_eq!(
+        get(&proxy, &client, "a.test:8080", "/").await.backend(),
+        Some("a"),
+        "port is ignored"
+    );
+    assert_eq!(
+        get(&proxy, &client, "other.test", "/b/c").await.backend(),
+        Some("b")
+    );
+    assert_eq!(
+        get(&proxy, &client, "other.test", "/bee").await.backend(),
+        Some("b"),
+        "prefix is textual"
+    );
     // Both match; the longer rule wins: PathPrefix(`/b`) is 16 characters, Host(`a.test`) 14.
-    assert_eq!(get(&proxy, &client, "a.test", "/b").await.backend(), Some("b"));
-    let echo = get(&proxy, &client, "a.test", "/path?q=1").await.echo().unwrap();
+    assert_eq!(
+        get(&proxy, &client, "a.test", "/b").await.backend(),
+        Some("b")
+    );
+    let echo = get(&proxy, &client, "a.test", "/path?q=1")
+        .await
+        .echo()
+        .unwrap();
     assert_eq!(echo.uri, "/path?q=1", "path and query forwarded unchanged");
 }
 
@@ -109,10 +132,21 @@ http:
     .await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "x.test", "/api", "a").await;
-    assert_eq!(get(&proxy, &client, "x.test", "/api/v2/users").await.backend(), Some("a"));
+    assert_eq!(
+        get(&proxy, &client, "x.test", "/api/v2/users")
+            .await
+            .backend(),
+        Some("a")
+    );
     // Without explicit priorities the longer rule wins.
-    assert_eq!(get(&proxy, &client, "x.test", "/mypath").await.backend(), Some("b"));
-    assert_eq!(get(&proxy, &client, "x.test", "/my").await.backend(), Some("a"));
+    assert_eq!(
+        get(&proxy, &client, "x.test", "/mypath").await.backend(),
+        Some("b")
+    );
+    assert_eq!(
+        get(&proxy, &client, "x.test", "/my").await.backend(),
+        Some("a")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +189,10 @@ http:
     let (na, nb) = (a.hits() - a0, b.hits() - b0);
     assert_eq!(na + nb, 40);
     // Weighted round robin is deterministic: 3:1 over every cycle of 4, give or take one cycle.
-    assert!((26..=34).contains(&na), "a got {na}, b got {nb}; expected about 30/10");
+    assert!(
+        (26..=34).contains(&na),
+        "a got {na}, b got {nb}; expected about 30/10"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,14 +217,23 @@ http:
     )
     .await;
     let client = HttpClient::http1();
-    common::wait_reply(&proxy, &client, viaduct_testkit::RequestSpec::get(&proxy.url("web")), |r| r.status == 200).await;
+    common::wait_reply(
+        &proxy,
+        &client,
+        viaduct_testkit::RequestSpec::get(&proxy.url("web")),
+        |r| r.status == 200,
+    )
+    .await;
     let (o0, t0) = (one.hits(), two.hits());
     for _ in 0..20 {
         assert_eq!(get(&proxy, &client, "x.test", "/").await.status, 200);
     }
     let (no, nt) = (one.hits() - o0, two.hits() - t0);
     assert_eq!(no + nt, 20);
-    assert!((9..=11).contains(&no), "one got {no}, two got {nt}; expected an even split");
+    assert!(
+        (9..=11).contains(&no),
+        "one got {no}, two got {nt}; expected an even split"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,6 +297,10 @@ http:
     wait_backend(&proxy, &client, "good.test", "/", "a").await;
     assert_eq!(get(&proxy, &client, "bad.test", "/").await.status, 404);
     assert_eq!(get(&proxy, &client, "missing.test", "/").await.status, 404);
-    assert_eq!(get(&proxy, &client, "other.test", "/").await.status, 404, "the catch-all with an unknown matcher is off");
+    assert_eq!(
+        get(&proxy, &client, "other.test", "/").await.status,
+        404,
+        "the catch-all with an unknown matcher is off"
+    );
     assert_eq!(b.hits(), 0);
 }

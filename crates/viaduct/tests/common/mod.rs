@@ -46,7 +46,11 @@ pub async fn start(dynamic: &str, vars: &[(&str, String)]) -> ProxyUnderTest {
     start_with(&static_config(""), dynamic, vars).await
 }
 
-pub async fn start_with(static_yaml: &str, dynamic: &str, vars: &[(&str, String)]) -> ProxyUnderTest {
+pub async fn start_with(
+    static_yaml: &str,
+    dynamic: &str,
+    vars: &[(&str, String)],
+) -> ProxyUnderTest {
     let mut launch = viaduct_testkit::Launch::new(kind())
         .static_yaml(static_yaml)
         .dynamic_yaml(dynamic);
@@ -67,17 +71,25 @@ pub async fn wait_reply(
     ready: impl Fn(&Reply) -> bool,
 ) -> Reply {
     let result = proxy
-        .wait_for(&format!("{} {} to be routed", spec.method, spec.url), ROUTING_TIMEOUT, || {
-            let spec = spec.clone();
-            let ready = &ready;
-            async move {
-                match client.send(spec).await {
-                    Ok(reply) if ready(&reply) => Ok(Some(reply)),
-                    Ok(reply) => Err(format!("status {} backend {:?}", reply.status, reply.backend())),
-                    Err(e) => Err(e.to_string()),
+        .wait_for(
+            &format!("{} {} to be routed", spec.method, spec.url),
+            ROUTING_TIMEOUT,
+            || {
+                let spec = spec.clone();
+                let ready = &ready;
+                async move {
+                    match client.send(spec).await {
+                        Ok(reply) if ready(&reply) => Ok(Some(reply)),
+                        Ok(reply) => Err(format!(
+                            "status {} backend {:?}",
+                            reply.status,
+                            reply.backend()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
     match result {
         Ok(reply) => reply,
@@ -86,7 +98,13 @@ pub async fn wait_reply(
 }
 
 /// Waits until GET `path` with `host` is answered by `backend`.
-pub async fn wait_backend(proxy: &ProxyUnderTest, client: &HttpClient, host: &str, path: &str, backend: &str) -> Reply {
+pub async fn wait_backend(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    host: &str,
+    path: &str,
+    backend: &str,
+) -> Reply {
     let spec = RequestSpec::get(&format!("{}{path}", proxy.url("web"))).header("host", host);
     wait_reply(proxy, client, spec, |r| r.backend() == Some(backend)).await
 }
