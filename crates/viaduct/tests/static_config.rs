@@ -31,8 +31,6 @@ async fn run_to_exit(launch: Launch) -> (std::process::ExitStatus, ProxyUnderTes
         .wait_exit(EXIT_TIMEOUT)
         .await
         .unwrap_or_else(|e| panic!("{e}\nlogs:\n{}", proxy.logs()));
-    // Let the reader threads drain the pipes.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     (status, proxy)
 }
 
