@@ -30,7 +30,7 @@ pub use echo::{EchoBackend, EchoBehavior, EchoReport};
 pub use error::TestkitError;
 pub use pattern_body::{pattern_byte, pattern_checksum, PatternBody};
 pub use ports::free_port;
-pub use proxy::{ConfigSource, Launch, ProxyKind, ProxyUnderTest};
+pub use proxy::{ConfigSource, Launch, LogMark, ProxyKind, ProxyUnderTest};
 pub use raw_client::{RawConnection, RawResponse};
 pub use recorder::{RawRecorder, RecordedRequest};
 pub use template::Template;

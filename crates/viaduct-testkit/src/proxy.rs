@@ -42,6 +42,13 @@ pub struct Launch {
     ready_timeout: Duration,
 }
 
+/// A position in the collected output, to look only at what was logged after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogMark {
+    stdout: usize,
+    stderr: usize,
+}
+
 /// A running proxy process with its temporary configuration directory. Dropping it kills the
 /// process (and prints its output when the test is already failing).
 #[derive(Debug)]
@@ -338,6 +345,54 @@ impl ProxyUnderTest {
     /// Standard output followed by standard error: where log lines go depends on the proxy.
     pub fn logs(&self) -> String {
         format!("{}{}", self.stdout(), self.stderr())
+    }
+
+    /// Marks the current end of the output (see [`ProxyUnderTest::wait_for_log_line`]).
+    pub fn log_mark(&self) -> LogMark {
+        let len = |buf: &Arc<Mutex<Vec<u8>>>| buf.lock().unwrap_or_else(|p| p.into_inner()).len();
+        LogMark {
+            stdout: len(&self.stdout),
+            stderr: len(&self.stderr),
+        }
+    }
+
+    /// What was written to stdout and stderr after `mark`.
+    pub fn logs_since(&self, mark: LogMark) -> String {
+        let since = |buf: &Arc<Mutex<Vec<u8>>>, from: usize| {
+            let buf = buf.lock().unwrap_or_else(|p| p.into_inner());
+            String::from_utf8_lossy(buf.get(from..).unwrap_or_default()).into_owned()
+        };
+        format!(
+            "{}{}",
+            since(&self.stdout, mark.stdout),
+            since(&self.stderr, mark.stderr)
+        )
+    }
+
+    /// Waits for a line logged after `since` that contains every one of `needles`
+    /// (ASCII case-insensitive), and returns it.
+    pub async fn wait_for_log_line(
+        &self,
+        since: LogMark,
+        needles: &[&str],
+        timeout: Duration,
+    ) -> crate::Result<String> {
+        let needles: Vec<String> = needles.iter().map(|n| n.to_ascii_lowercase()).collect();
+        wait_until(
+            &format!("a log line containing all of {needles:?}"),
+            timeout,
+            || async {
+                Ok(self
+                    .logs_since(since)
+                    .lines()
+                    .find(|line| {
+                        let line = line.to_ascii_lowercase();
+                        needles.iter().all(|n| line.contains(n.as_str()))
+                    })
+                    .map(str::to_string))
+            },
+        )
+        .await
     }
 
     pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> crate::Result<()> {

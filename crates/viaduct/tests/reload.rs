@@ -113,13 +113,14 @@ async fn broken_edit_keeps_the_last_good_configuration() {
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "app.test", "/old", "a").await;
 
+    let mark = proxy.log_mark();
     proxy
         .write_dynamic("http:\n  routers: [unclosed\n    old: {\n")
         .unwrap();
     proxy
-        .wait_for_log("dynamic.yml", Duration::from_secs(10))
+        .wait_for_log_line(mark, &["dynamic.yml", "error"], Duration::from_secs(10))
         .await
-        .unwrap_or_else(|e| panic!("no log line names the broken file: {e}"));
+        .unwrap_or_else(|e| panic!("no error line names the broken file: {e}"));
     for _ in 0..10 {
         assert_eq!(
             get(&proxy, &client, "app.test", "/old").await.backend(),
