@@ -1,0 +1,119 @@
+//! Shared pieces of the end-to-end suite: which proxy runs, the standard static configuration,
+//! and bounded waits for routing to be in place.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::time::Duration;
+
+use viaduct_testkit::{HttpClient, ProxyKind, ProxyUnderTest, Reply, RequestSpec};
+
+/// How long any configuration may take to become active.
+pub const ROUTING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The proxy these tests drive: Viaduct, or Traefik with `VIADUCT_E2E_PROXY=traefik`.
+pub fn kind() -> ProxyKind {
+    ProxyKind::under_test(env!("CARGO_BIN_EXE_viaduct"))
+}
+
+pub fn viaduct() -> ProxyKind {
+    ProxyKind::Viaduct(env!("CARGO_BIN_EXE_viaduct").into())
+}
+
+/// One entry point `web`, the watched file provider with a short throttle, debug logs, and no
+/// phoning home. `extra_entry_point` is YAML appended under `entryPoints.web` (6-space indent).
+pub fn static_config(extra_entry_point: &str) -> String {
+    format!(
+        r#"global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+log:
+  level: DEBUG
+entryPoints:
+  web:
+    address: "{{{{addr:web}}}}"
+{extra_entry_point}
+providers:
+  providersThrottleDuration: 100ms
+  file:
+    filename: "{{{{dynamic_file}}}}"
+    watch: true
+"#
+    )
+}
+
+/// Starts the proxy under test with the standard static configuration.
+pub async fn start(dynamic: &str, vars: &[(&str, String)]) -> ProxyUnderTest {
+    start_with(&static_config(""), dynamic, vars).await
+}
+
+pub async fn start_with(
+    static_yaml: &str,
+    dynamic: &str,
+    vars: &[(&str, String)],
+) -> ProxyUnderTest {
+    let mut launch = viaduct_testkit::Launch::new(kind())
+        .static_yaml(static_yaml)
+        .dynamic_yaml(dynamic);
+    for (name, value) in vars {
+        launch = launch.var(name, value.clone());
+    }
+    match launch.start().await {
+        Ok(proxy) => proxy,
+        Err(e) => panic!("starting the proxy failed: {e}"),
+    }
+}
+
+/// Polls `spec` through `client` until the answer satisfies `ready` (bounded), and returns it.
+pub async fn wait_reply(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    spec: RequestSpec,
+    ready: impl Fn(&Reply) -> bool,
+) -> Reply {
+    let result = proxy
+        .wait_for(
+            &format!("{} {} to be routed", spec.method, spec.url),
+            ROUTING_TIMEOUT,
+            || {
+                let spec = spec.clone();
+                let ready = &ready;
+                async move {
+                    match client.send(spec).await {
+                        Ok(reply) if ready(&reply) => Ok(Some(reply)),
+                        Ok(reply) => Err(format!(
+                            "status {} backend {:?}",
+                            reply.status,
+                            reply.backend()
+                        )),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            },
+        )
+        .await;
+    match result {
+        Ok(reply) => reply,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Waits until GET `path` with `host` is answered by `backend`.
+pub async fn wait_backend(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    host: &str,
+    path: &str,
+    backend: &str,
+) -> Reply {
+    let spec = RequestSpec::get(&format!("{}{path}", proxy.url("web"))).header("host", host);
+    wait_reply(proxy, client, spec, |r| r.backend() == Some(backend)).await
+}
+
+/// Sends GET `path` with `host` once.
+pub async fn get(proxy: &ProxyUnderTest, client: &HttpClient, host: &str, path: &str) -> Reply {
+    let url = format!("{}{path}", proxy.url("web"));
+    match client.get_host(&url, host).await {
+        Ok(reply) => reply,
+        Err(e) => panic!("GET {url} (Host {host}) failed: {e}"),
+    }
+}

@@ -1,0 +1,158 @@
+//! Dynamic configuration reloads: hitless under load, last-good on a broken edit, SIGHUP.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{get, start, start_with, wait_backend};
+use viaduct_testkit::{EchoBackend, HttpClient};
+
+const OLD_ONLY: &str = r#"
+http:
+  routers:
+    old:
+      rule: "PathPrefix(`/old`)"
+      service: a
+  services:
+    a:
+      loadBalancer:
+        servers:
+          - url: "{{a}}"
+"#;
+
+const OLD_AND_NEW: &str = r#"
+http:
+  routers:
+    old:
+      rule: "PathPrefix(`/old`)"
+      service: a
+    new:
+      rule: "PathPrefix(`/new`)"
+      service: b
+  services:
+    a:
+      loadBalancer:
+        servers:
+          - url: "{{a}}"
+    b:
+      loadBalancer:
+        servers:
+          - url: "{{b}}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_drops_no_request_and_adds_the_new_route() {
+    let a = EchoBackend::start("a").await.unwrap();
+    let b = EchoBackend::start("b").await.unwrap();
+    let proxy = start(OLD_ONLY, &[("a", a.url()), ("b", b.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "app.test", "/old", "a").await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..2 {
+        let (client, stop, sent) = (client.clone(), Arc::clone(&stop), Arc::clone(&sent));
+        let url = format!("{}/old/{worker}", proxy.url("web"));
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match client.get_host(&url, "app.test").await {
+                    Ok(reply) if reply.status == 200 && reply.backend() == Some("a") => {}
+                    Ok(reply) => failures.push(format!(
+                        "status {} from {:?}",
+                        reply.status,
+                        reply.backend()
+                    )),
+                    Err(e) => failures.push(e.to_string()),
+                }
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+
+    // Several edits while requests flow: add the route, remove it, add it back.
+    let started = Instant::now();
+    for (i, config) in [OLD_AND_NEW, OLD_ONLY, OLD_AND_NEW].iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        proxy.write_dynamic(config).unwrap();
+        if i == 0 {
+            wait_backend(&proxy, &client, "app.test", "/new", "b").await;
+        }
+    }
+    wait_backend(&proxy, &client, "app.test", "/new", "b").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for worker in workers {
+        failures.extend(worker.await.unwrap());
+    }
+    let total = sent.load(Ordering::Relaxed);
+    assert!(
+        total > 20,
+        "only {total} requests in {:?}",
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {total} requests failed during reloads: {failures:?}",
+        failures.len()
+    );
+}
+
+/// A syntax error in the file keeps the last good configuration, and the log names the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_edit_keeps_the_last_good_configuration() {
+    let a = EchoBackend::start("a").await.unwrap();
+    let proxy = start(OLD_ONLY, &[("a", a.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "app.test", "/old", "a").await;
+
+    let mark = proxy.log_mark();
+    proxy
+        .write_dynamic("http:\n  routers: [unclosed\n    old: {\n")
+        .unwrap();
+    proxy
+        .wait_for_log_line(mark, &["dynamic.yml", "error"], Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("no error line names the broken file: {e}"));
+    for _ in 0..10 {
+        assert_eq!(
+            get(&proxy, &client, "app.test", "/old").await.backend(),
+            Some("a")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And a good edit after the broken one is picked up.
+    let b = EchoBackend::start("b").await.unwrap();
+    proxy
+        .write_dynamic(&OLD_AND_NEW.replace("{{b}}", &b.url()))
+        .unwrap();
+    wait_backend(&proxy, &client, "app.test", "/new", "b").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_forces_a_reread_of_the_file() {
+    let a = EchoBackend::start("a").await.unwrap();
+    let b = EchoBackend::start("b").await.unwrap();
+    let static_yaml = common::static_config("").replace("    watch: true", "    watch: false");
+    let proxy = start_with(&static_yaml, OLD_ONLY, &[("a", a.url()), ("b", b.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "app.test", "/old", "a").await;
+
+    proxy.write_dynamic(OLD_AND_NEW).unwrap();
+    // Unwatched: the edit alone changes nothing.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(get(&proxy, &client, "app.test", "/new").await.status, 404);
+    proxy.sighup().unwrap();
+    wait_backend(&proxy, &client, "app.test", "/new", "b").await;
+    assert_eq!(
+        get(&proxy, &client, "app.test", "/old").await.backend(),
+        Some("a")
+    );
+}
