@@ -87,6 +87,7 @@ async fn proxy(
         None => return responses::bad_request(),
     };
     parts.version = Version::HTTP_11;
+    announce_empty_body(&mut parts, &body);
     let upstream_request = Request::from_parts(parts, Body::Incoming(body));
 
     let mut response = match balancer.transport.send(upstream_request, server.h2c).await {
@@ -124,6 +125,25 @@ async fn proxy(
     hop::remove_connection_listed(&mut parts.headers, |_| false);
     hop::strip_hop_by_hop(&mut parts.headers, None);
     Response::from_parts(parts, Body::Incoming(body))
+}
+
+/// An empty POST, PUT or PATCH is sent with `Content-Length: 0`, as Go (and so Traefik) does:
+/// some backends refuse such a request without a length (411).
+fn announce_empty_body(parts: &mut http::request::Parts, body: &Incoming) {
+    use http_body::Body as _;
+    let expects_body = matches!(
+        parts.method,
+        http::Method::POST | http::Method::PUT | http::Method::PATCH
+    );
+    if expects_body
+        && body.is_end_stream()
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+        && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+    {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    }
 }
 
 /// The backend URI: the server's scheme and authority, its path prefix (`preservePath`), the

@@ -11,8 +11,8 @@ use viaduct_upstream::Body;
 
 use crate::entrypoint::EntryPointRuntime;
 use crate::forward;
-use crate::responses;
 use crate::snapshot::{Route, SnapshotHandle};
+use crate::{responses, validate};
 
 /// What every request on one connection shares.
 pub(crate) struct ConnectionContext {
@@ -26,6 +26,9 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
     conn: Arc<ConnectionContext>,
 ) -> Response<Body> {
+    if let Err(rejection) = validate::check(&request) {
+        return responses::for_status(rejection.status());
+    }
     match select_route(&request, &conn) {
         Selection::Route {
             route,

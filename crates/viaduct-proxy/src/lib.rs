@@ -14,6 +14,7 @@ mod hop;
 mod listener;
 mod responses;
 mod snapshot;
+mod validate;
 mod whoami;
 
 pub use compile::{compile, CompileContext, EntryPointInfo, ObjectStatus};

@@ -33,6 +33,7 @@ pub fn for_status(status: StatusCode) -> Response<Body> {
         StatusCode::SERVICE_UNAVAILABLE => "no available server",
         StatusCode::GATEWAY_TIMEOUT => "Gateway Timeout",
         StatusCode::BAD_REQUEST => "Bad Request",
+        StatusCode::NOT_IMPLEMENTED => "Not Implemented",
         _ => "Internal Server Error",
     };
     let mut response = Response::new(full_body(text));
