@@ -52,11 +52,19 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 .map(|n| n.get())
                 .unwrap_or(1)
         });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    // One worker is the common container setting and the benchmark's: a current-thread runtime
+    // then saves the work-stealing scheduler's bookkeeping on every wake-up.
+    let runtime = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .context("starting the runtime")?;
     runtime.block_on(serve(config, embedded))
 }
 
