@@ -66,6 +66,7 @@ async fn proxy(
     let host = parts.headers.get(header::HOST).cloned();
     let facts = ForwardFacts {
         peer: conn.peer.ip(),
+        peer_value: &conn.peer_value,
         tls: conn.tls,
         websocket,
         host: host.as_ref(),

@@ -34,12 +34,25 @@ const MANAGED: [&str; 12] = [
 
 /// True for the headers the proxy manages (a `Connection` header may not remove them).
 pub fn is_managed(name: &HeaderName) -> bool {
-    MANAGED.contains(&name.as_str())
+    let name = name.as_str();
+    name.starts_with("x-") && MANAGED.contains(&name)
+}
+
+/// True for a header an untrusted peer may not send: a managed one or an underscore spelling.
+fn is_spoofable(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    if !name.starts_with("x-") && !name.starts_with("x_") {
+        return false;
+    }
+    MANAGED.contains(&name)
+        || (name.contains('_') && MANAGED.contains(&name.replace('_', "-").as_str()))
 }
 
 /// What the forwarded headers are computed from.
 pub struct ForwardFacts<'a> {
     pub peer: IpAddr,
+    /// `peer` as a header value, computed once per connection.
+    pub peer_value: &'a HeaderValue,
     pub tls: bool,
     pub websocket: bool,
     /// The request's host as received (`Host` header or URI authority), port included.
@@ -54,7 +67,7 @@ pub fn rewrite(headers: &mut HeaderMap, ep: &EntryPointRuntime, facts: &ForwardF
     }
 
     if !headers.contains_key(&X_REAL_IP) {
-        headers.insert(X_REAL_IP, ip_value(facts.peer));
+        headers.insert(X_REAL_IP, facts.peer_value.clone());
     }
 
     let proto = match headers.get(&X_FORWARDED_PROTO) {
@@ -90,45 +103,35 @@ pub fn rewrite(headers: &mut HeaderMap, ep: &EntryPointRuntime, facts: &ForwardF
     }
 
     if !ep.not_append_x_forwarded_for {
-        append_forwarded_for(headers, facts.peer);
+        append_forwarded_for(headers, facts.peer_value);
     }
 }
 
 fn remove_managed(headers: &mut HeaderMap) {
-    for name in MANAGED {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| is_spoofable(k))
+        .cloned()
+        .collect();
+    for name in spoofed {
         headers.remove(name);
-    }
-    if headers.keys().any(|k| k.as_str().contains('_')) {
-        let spoofed: Vec<HeaderName> = headers
-            .keys()
-            .filter(|k| {
-                let dashed = k.as_str().replace('_', "-");
-                k.as_str().contains('_') && MANAGED.contains(&dashed.as_str())
-            })
-            .cloned()
-            .collect();
-        for name in spoofed {
-            headers.remove(name);
-        }
     }
 }
 
 /// `X-Forwarded-For`: earlier hops folded into one line, then the peer (Go's reverse proxy).
-fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
-    let peer = crate::entrypoint::normalize(peer).to_string();
+fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
     let mut prior = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
-    let value = if prior.peek().is_none() {
-        peer
-    } else {
-        let mut joined = String::new();
-        for v in prior {
-            joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
-            joined.push_str(", ");
-        }
-        joined.push_str(&peer);
-        joined
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    if prior.peek().is_none() {
+        headers.insert(X_FORWARDED_FOR, peer.clone());
+        return;
+    }
+    let mut joined = Vec::with_capacity(64);
+    for v in prior {
+        joined.extend_from_slice(v.as_bytes());
+        joined.extend_from_slice(b", ");
+    }
+    joined.extend_from_slice(peer.as_bytes());
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
         headers.insert(X_FORWARDED_FOR, v);
     }
 }
@@ -156,11 +159,11 @@ fn port_of(host: &str) -> Option<&str> {
     (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
 }
 
-fn ip_value(ip: IpAddr) -> HeaderValue {
+/// A peer address as a header value (IPv4-mapped IPv6 shown as IPv4).
+pub fn ip_value(ip: IpAddr) -> HeaderValue {
     let ip = crate::entrypoint::normalize(ip);
     HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +204,7 @@ mod tests {
         let host = HeaderValue::from_static("example.com:8080");
         let facts = ForwardFacts {
             peer: "10.0.0.1".parse().unwrap(),
+            peer_value: &ip_value("10.0.0.1".parse().unwrap()),
             tls: false,
             websocket: false,
             host: Some(&host),
@@ -227,6 +231,7 @@ mod tests {
         let host = HeaderValue::from_static("example.com");
         let facts = ForwardFacts {
             peer: "10.0.0.1".parse().unwrap(),
+            peer_value: &ip_value("10.0.0.1".parse().unwrap()),
             tls: false,
             websocket: false,
             host: Some(&host),
@@ -243,6 +248,7 @@ mod tests {
         let mut h = HeaderMap::new();
         let facts = ForwardFacts {
             peer: "::1".parse().unwrap(),
+            peer_value: &ip_value("::1".parse().unwrap()),
             tls: false,
             websocket: true,
             host: None,

@@ -19,6 +19,8 @@ pub(crate) struct ConnectionContext {
     pub entry_point: Arc<EntryPointRuntime>,
     pub snapshots: SnapshotHandle,
     pub peer: SocketAddr,
+    /// The peer's IP as a header value (`X-Real-Ip`, `X-Forwarded-For`), formatted once.
+    pub peer_value: http::HeaderValue,
     pub tls: bool,
 }
 

@@ -80,6 +80,7 @@ pub async fn serve(
                         entry_point: ep.clone(),
                         snapshots: snapshots.clone(),
                         peer,
+                        peer_value: crate::forwarded::ip_value(peer.ip()),
                         tls: false,
                     });
                     let builder = builder.clone();
