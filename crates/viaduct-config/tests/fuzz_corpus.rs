@@ -26,5 +26,8 @@ fn config_decoder_corpus_decodes_without_panic() {
             .collect();
         let _ = decode_flat::<StaticConfig>(&pairs, Origin::Flags);
     }
-    assert!(decoded >= 4, "the corpus's real configuration files should decode, {decoded} did");
+    assert!(
+        decoded >= 4,
+        "the corpus's real configuration files should decode, {decoded} did"
+    );
 }

@@ -20,5 +20,8 @@ fn rule_parser_corpus_parses_without_panic() {
         }
         seen += 1;
     }
-    assert!(seen >= 10, "the corpus should hold the seed rules, found {seen}");
+    assert!(
+        seen >= 10,
+        "the corpus should hold the seed rules, found {seen}"
+    );
 }

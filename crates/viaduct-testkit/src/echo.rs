@@ -62,6 +62,7 @@ pub struct EchoBackend {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<EchoReport>>>,
     accept_loop: AbortHandle,
+    ca_pem: Option<String>,
 }
 
 impl EchoReport {
@@ -109,13 +110,48 @@ impl EchoBackend {
             behavior,
             received: Arc::clone(&received),
         });
-        let accept_loop = tokio::spawn(accept_loop(listener, state)).abort_handle();
+        let accept_loop = tokio::spawn(accept_loop(listener, state, None)).abort_handle();
         Ok(Self {
             name: name.to_string(),
             addr,
             received,
             accept_loop,
+            ca_pem: None,
         })
+    }
+
+    /// Like [`EchoBackend::start`], but serving TLS (ALPN h2 and http/1.1) with a fresh
+    /// self-signed certificate for `localhost` and `127.0.0.1`; [`EchoBackend::ca_pem`] is the
+    /// certificate to trust.
+    pub async fn start_tls(name: &str) -> crate::Result<Self> {
+        let (acceptor, ca_pem) = crate::tls::self_signed_acceptor()?;
+        let mut backend = Self::start(name).await?;
+        backend.accept_loop.abort();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| TestkitError::io(format!("binding TLS echo backend {name}"), e))?;
+        backend.addr = listener
+            .local_addr()
+            .map_err(|e| TestkitError::io(format!("address of TLS echo backend {name}"), e))?;
+        let state = Arc::new(State {
+            name: name.to_string(),
+            behavior: EchoBehavior::default(),
+            received: Arc::clone(&backend.received),
+        });
+        backend.accept_loop =
+            tokio::spawn(accept_loop(listener, state, Some(acceptor))).abort_handle();
+        backend.ca_pem = Some(ca_pem);
+        Ok(backend)
+    }
+
+    /// `https://127.0.0.1:PORT` for a backend started with [`EchoBackend::start_tls`].
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The PEM certificate a client must trust to reach a TLS backend.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     pub fn name(&self) -> &str {
@@ -167,19 +203,36 @@ struct State {
 
 type EchoBody = BoxBody<Bytes, Infallible>;
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _peer)) = listener.accept().await else {
             continue;
         };
         let state = Arc::clone(&state);
+        let tls = tls.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let builder = auto::Builder::new(TokioExecutor::new());
             // Connection errors (client gone, deliberate abort) end only this connection.
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
         while connections.try_join_next().is_some() {}
     }

@@ -30,6 +30,8 @@ pub enum TestkitError {
         stdout: String,
         stderr: String,
     },
+    #[error("TLS setup: {reason}")]
+    Tls { reason: String },
     #[error("I/O on {what}: {source}")]
     Io {
         what: String,

@@ -21,6 +21,7 @@ mod proxy;
 mod raw_client;
 mod recorder;
 mod template;
+mod tls;
 mod wait;
 mod websocket;
 
@@ -34,6 +35,7 @@ pub use proxy::{ConfigSource, Launch, LogMark, ProxyKind, ProxyUnderTest};
 pub use raw_client::{RawConnection, RawResponse};
 pub use recorder::{RawRecorder, RecordedRequest};
 pub use template::Template;
+pub use tls::self_signed_acceptor;
 pub use wait::wait_until;
 pub use websocket::{ws_echo_roundtrip, WsEchoBackend};
 

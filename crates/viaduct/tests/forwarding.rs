@@ -326,3 +326,64 @@ async fn http1_client_reaches_h2c_backend() {
     assert_eq!(seen.version, "HTTP/2.0");
     assert_eq!(seen.uri, "/to-h2c");
 }
+
+const TLS_ROUTE: &str = r#"
+http:
+  routers:
+    all:
+      rule: "PathPrefix(`/`)"
+      service: echo
+  services:
+    echo:
+      loadBalancer:
+        serversTransport: {{transport}}
+        servers:
+          - url: "{{echo}}"
+  serversTransports:
+    trusted:
+      rootCAs: ["{{ca}}"]
+    trusted-h1:
+      rootCAs: ["{{ca}}"]
+      disableHTTP2: true
+    insecure:
+      insecureSkipVerify: true
+"#;
+
+/// HTTPS backends: verified against `rootCAs`, HTTP/2 chosen by ALPN unless `disableHTTP2`,
+/// `insecureSkipVerify` accepted, and an untrusted certificate refused with 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_backends_use_the_servers_transport() {
+    let echo = EchoBackend::start_tls("tls-echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, echo.ca_pem().unwrap()).unwrap();
+    let client = HttpClient::http1();
+    for (transport, version) in [
+        ("trusted", "HTTP/2.0"),
+        ("trusted-h1", "HTTP/1.1"),
+        ("insecure", "HTTP/2.0"),
+    ] {
+        let vars = [
+            ("echo", echo.https_url()),
+            ("ca", ca.display().to_string()),
+            ("transport", transport.to_string()),
+        ];
+        let proxy = start(TLS_ROUTE, &vars).await;
+        let reply = wait_backend(&proxy, &client, "app.test", "/secure", "tls-echo").await;
+        let seen = reply.echo().unwrap();
+        assert_eq!(seen.version, version, "transport {transport}");
+        assert_eq!(seen.uri, "/secure");
+    }
+    let vars = [
+        ("echo", echo.https_url()),
+        ("ca", ca.display().to_string()),
+        ("transport", "default@internal".to_string()),
+    ];
+    let proxy = start(TLS_ROUTE, &vars).await;
+    let spec = RequestSpec::get(&format!("{}/secure", proxy.url("web"))).header("host", "app.test");
+    let reply = common::wait_reply(&proxy, &client, spec, |r| r.status != 404).await;
+    assert_eq!(
+        reply.status, 502,
+        "a certificate nobody trusts must not be accepted"
+    );
+}
