@@ -8,6 +8,7 @@
 
 mod body;
 mod error;
+mod h1;
 mod schedule;
 mod server;
 mod service;
@@ -16,7 +17,8 @@ mod transport;
 
 pub use body::{full_body, Body, BoxError};
 pub use error::{Blame, ProxyError};
+pub use h1::{UpstreamBody, UpstreamBodyError};
 pub use schedule::WeightedSchedule;
 pub use server::{Server, ServerUrlError};
 pub use service::{InternalService, LoadBalancer, ServiceNode, Target, Weighted};
-pub use transport::{Transport, TransportError, TransportSettings};
+pub use transport::{Transport, TransportError, TransportSettings, UPSTREAM_CLIENT_ENV};
