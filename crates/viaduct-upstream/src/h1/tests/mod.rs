@@ -1,158 +1,15 @@
 //! The inline client against a scripted raw-TCP backend on 127.0.0.1.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod backend;
+
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::net::TcpListener;
 
 use crate::{full_body, Body, Transport, TransportSettings};
-
-/// What the backend does on one connection, in order.
-#[derive(Clone)]
-enum Step {
-    /// Reads one whole request (head and body) and records it.
-    Read,
-    Send(&'static [u8]),
-    Pause(Duration),
-    Close,
-}
-
-/// A backend that plays one script per accepted connection and records what it received.
-/// After its script a connection stays open until the client closes it.
-struct Backend {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    received: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Backend {
-    async fn start(scripts: Vec<Vec<Step>>) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let (count, log) = (accepted.clone(), received.clone());
-        let task = tokio::spawn(async move {
-            // Owning the connection tasks here ends them when the backend is dropped.
-            let mut connections = JoinSet::new();
-            let mut scripts = scripts.into_iter();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                count.fetch_add(1, Ordering::SeqCst);
-                let script = scripts.next().unwrap_or_else(|| vec![Step::Close]);
-                connections.spawn(play(stream, script, log.clone()));
-            }
-        });
-        Backend {
-            addr,
-            accepted,
-            received,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    fn received(&self) -> Vec<String> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn play(mut stream: TcpStream, script: Vec<Step>, log: Arc<Mutex<Vec<String>>>) {
-    let mut buf = Vec::new();
-    for step in script {
-        match step {
-            Step::Read => match read_request(&mut stream, &mut buf).await {
-                Some(request) => log.lock().unwrap().push(request),
-                None => return,
-            },
-            Step::Send(bytes) => {
-                if stream.write_all(bytes).await.is_err() {
-                    return;
-                }
-            }
-            Step::Pause(d) => tokio::time::sleep(d).await,
-            Step::Close => return,
-        }
-    }
-    let mut sink = [0u8; 1024];
-    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-}
-
-/// Reads one request framed by Content-Length or chunked encoding; `None` at end of stream.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    loop {
-        if let Some(len) = complete_request_len(buf) {
-            let request: Vec<u8> = buf.drain(..len).collect();
-            return Some(String::from_utf8_lossy(&request).into_owned());
-        }
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn complete_request_len(buf: &[u8]) -> Option<usize> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(head) = request.parse(buf).ok()? else {
-        return None;
-    };
-    let field = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).to_string())
-    };
-    if field("transfer-encoding").is_some() {
-        let mut pos = head;
-        loop {
-            let httparse::Status::Complete((line, size)) =
-                httparse::parse_chunk_size(&buf[pos..]).ok()?
-            else {
-                return None;
-            };
-            pos += line;
-            if size == 0 {
-                let mut trailers = [httparse::EMPTY_HEADER; 16];
-                return match httparse::parse_headers(&buf[pos..], &mut trailers).ok()? {
-                    httparse::Status::Complete((len, _)) => Some(pos + len),
-                    httparse::Status::Partial => None,
-                };
-            }
-            pos += size as usize + 2;
-            if pos > buf.len() {
-                return None;
-            }
-        }
-    }
-    let length: usize = field("content-length").map_or(0, |v| v.trim().parse().unwrap());
-    (buf.len() >= head + length).then_some(head + length)
-}
+use backend::{Backend, Step};
 
 fn settings() -> TransportSettings {
     TransportSettings {
@@ -606,5 +463,66 @@ async fn servers_cache_their_host_pool() {
     let host = server.h1_host.get().unwrap();
     assert_eq!(host.idle_count(), 1);
     assert_eq!(backend.accepted(), 1);
-    let _ = Method::GET;
+}
+
+#[tokio::test]
+async fn expired_and_disabled_idle_connections_are_not_reused() {
+    let backend = Backend::start(vec![
+        vec![Step::Read, Step::Send(OK)],
+        vec![Step::Read, Step::Send(OK)],
+        vec![Step::Read, Step::Send(OK)],
+    ])
+    .await;
+    let expiring = Transport::new(TransportSettings {
+        idle_conn_timeout: Some(Duration::from_millis(30)),
+        ..settings()
+    })
+    .unwrap();
+    assert_eq!(
+        text(send(&expiring, get(&backend.url("/"))).await).await,
+        "ok"
+    );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        text(send(&expiring, get(&backend.url("/"))).await).await,
+        "ok"
+    );
+    assert_eq!(backend.accepted(), 2);
+
+    let no_reuse = Transport::new(TransportSettings {
+        max_idle_per_host: 0,
+        ..settings()
+    })
+    .unwrap();
+    assert_eq!(
+        text(send(&no_reuse, get(&backend.url("/"))).await).await,
+        "ok"
+    );
+    assert_eq!(backend.accepted(), 3);
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_an_error_and_closes_the_connection() {
+    let backend = Backend::start(vec![
+        vec![
+            Step::Read,
+            Step::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX\r\n"),
+        ],
+        vec![
+            Step::Read,
+            Step::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        ],
+        vec![Step::Read, Step::Send(OK)],
+    ])
+    .await;
+    let transport = transport();
+    for _ in 0..2 {
+        let response = send(&transport, get(&backend.url("/"))).await;
+        assert!(response.into_body().collect().await.is_err());
+    }
+    assert_eq!(
+        text(send(&transport, get(&backend.url("/"))).await).await,
+        "ok"
+    );
+    assert_eq!(backend.accepted(), 3);
 }
