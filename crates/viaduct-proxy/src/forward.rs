@@ -91,7 +91,7 @@ async fn proxy(
     announce_empty_body(&mut parts, &body);
     let upstream_request = Request::from_parts(parts, Body::Incoming(body));
 
-    let mut response = match balancer.transport.send(upstream_request, server.h2c).await {
+    let mut response = match balancer.transport.send_to(upstream_request, server).await {
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(server = %server.url, status = %err.status, error = %err, "upstream request failed");
@@ -125,7 +125,7 @@ async fn proxy(
     let (mut parts, body) = response.into_parts();
     hop::remove_connection_listed(&mut parts.headers, |_| false);
     hop::strip_hop_by_hop(&mut parts.headers, None);
-    Response::from_parts(parts, Body::Incoming(body))
+    Response::from_parts(parts, body)
 }
 
 /// An empty POST, PUT or PATCH is sent with `Content-Length: 0`, as Go (and so Traefik) does:

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::h1::UpstreamBody;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type used on both sides of the proxy.
@@ -17,6 +19,8 @@ pub enum Body {
     Empty,
     Full(Option<Bytes>),
     Incoming(Incoming),
+    /// A response body read by the inline HTTP/1.1 client.
+    Upstream(UpstreamBody),
 }
 
 /// A body holding one buffer.
@@ -49,6 +53,7 @@ impl http_body::Body for Body {
             Body::Incoming(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map_err(BoxError::from))),
+            Body::Upstream(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -57,6 +62,7 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(data) => data.is_none(),
             Body::Incoming(body) => body.is_end_stream(),
+            Body::Upstream(body) => body.is_end_stream(),
         }
     }
 
@@ -65,6 +71,7 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Body::Incoming(body) => body.size_hint(),
+            Body::Upstream(body) => body.size_hint(),
         }
     }
 }

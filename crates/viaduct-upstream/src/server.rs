@@ -1,5 +1,9 @@
+use std::sync::{Arc, OnceLock};
+
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
+
+use crate::h1::HostPool;
 
 /// One backend server of a load balancer, parsed once when the snapshot is built.
 #[derive(Debug)]
@@ -15,6 +19,9 @@ pub struct Server {
     /// Path prefix added to every request (`preservePath`), without a trailing slash.
     pub path_prefix: Option<String>,
     pub weight: u64,
+    /// The inline client's pool for this server, looked up once: a server belongs to one
+    /// balancer and so to one transport, whose pool outlives this snapshot.
+    pub(crate) h1_host: OnceLock<Arc<HostPool>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +74,7 @@ impl Server {
             host_header,
             path_prefix,
             weight,
+            h1_host: OnceLock::new(),
         })
     }
 }

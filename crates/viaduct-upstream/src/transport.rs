@@ -1,9 +1,11 @@
 //! Servers transports: how Viaduct connects to backends, and the connection pools.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::uri::Scheme;
+use http::{Method, Request, Response, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -13,7 +15,13 @@ use viaduct_config::{ForwardingTimeouts, GoDuration, ServersTransport};
 
 use crate::body::Body;
 use crate::error::{Blame, ProxyError};
+use crate::h1::{self, HostPool};
+use crate::server::Server;
 use crate::tls;
+
+/// Setting this environment variable to `hyper` sends every request through hyper-util's
+/// pooled client, to compare it with the inline HTTP/1.1 client.
+pub const UPSTREAM_CLIENT_ENV: &str = "VIADUCT_UPSTREAM_CLIENT";
 
 /// A servers transport's settings, with Traefik's defaults applied. Two transports with
 /// equal settings can share their pools, which is how pools survive a reload.
@@ -32,6 +40,9 @@ pub struct TransportSettings {
     pub read_idle_timeout: Option<Duration>,
     pub ping_timeout: Option<Duration>,
     pub disable_http2: bool,
+    /// Sends plain-`http` HTTP/1.1 requests through hyper-util's pooled client rather than
+    /// the inline client (which is the default). Not a Traefik option: for comparisons.
+    pub use_hyper_client: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +59,10 @@ fn idle_per_host(configured: Option<i64>) -> usize {
         Some(n) if n < 0 => 0,
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
     }
+}
+
+fn hyper_client_requested() -> bool {
+    std::env::var(UPSTREAM_CLIENT_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("hyper"))
 }
 
 fn timeouts(t: Option<&ForwardingTimeouts>) -> [Option<GoDuration>; 5] {
@@ -77,6 +92,7 @@ impl TransportSettings {
             read_idle_timeout: read_idle.and_then(GoDuration::positive),
             ping_timeout: ping.and_then(GoDuration::positive),
             disable_http2: false,
+            use_hyper_client: hyper_client_requested(),
         }
     }
 
@@ -99,16 +115,19 @@ impl TransportSettings {
             read_idle_timeout: read_idle.and_then(GoDuration::positive),
             ping_timeout: ping.and_then(GoDuration::positive),
             disable_http2: config.disable_http2,
+            use_hyper_client: hyper_client_requested(),
         }
     }
 }
 
-/// Pooled clients for one servers transport: one for `http`/`https` servers (HTTP/2 to TLS
-/// backends by ALPN) and one for `h2c` servers (HTTP/2 prior knowledge).
+/// Pooled clients for one servers transport: the inline HTTP/1.1 client for plain `http`
+/// servers, hyper-util for the rest: one client for `https` servers (HTTP/2 by ALPN) and
+/// protocol upgrades, one for `h2c` servers (HTTP/2 prior knowledge).
 pub struct Transport {
     settings: TransportSettings,
     client: Client<HttpsConnector<HttpConnector>, Body>,
     h2c: Client<HttpConnector, Body>,
+    inline: h1::Pool,
 }
 
 impl std::fmt::Debug for Transport {
@@ -150,10 +169,16 @@ impl Transport {
 
         let client = Self::builder(&settings).build(connector);
         let h2c = Self::builder(&settings).http2_only(true).build(http);
+        let inline = h1::Pool::new(h1::PoolSettings {
+            max_idle_per_host: settings.max_idle_per_host,
+            idle_timeout: settings.idle_conn_timeout,
+            dial_timeout: settings.dial_timeout,
+        });
         Ok(Transport {
             settings,
             client,
             h2c,
+            inline,
         })
     }
 
@@ -175,34 +200,86 @@ impl Transport {
         &self.settings
     }
 
-    /// Sends `request` (absolute-form URI) and waits for the response head.
+    /// Sends `request` (absolute-form URI) and waits for the response head. Prefer
+    /// [`Transport::send_to`] on the request path: it finds the connection pool without a
+    /// lookup.
     pub async fn send(
         &self,
         request: Request<Body>,
         h2c: bool,
-    ) -> Result<Response<Incoming>, ProxyError> {
-        let future = async {
-            if h2c {
-                self.h2c.request(request).await
-            } else {
-                self.client.request(request).await
+    ) -> Result<Response<Body>, ProxyError> {
+        let plain_http = request.uri().scheme() == Some(&Scheme::HTTP);
+        let host = match request.uri().authority() {
+            Some(authority) if self.goes_inline(&request, plain_http, h2c) => {
+                Some(self.inline.host(authority))
             }
+            _ => None,
         };
-        let result = match self.settings.response_header_timeout {
-            Some(limit) => match tokio::time::timeout(limit, future).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(ProxyError::new(
+        self.dispatch(request, h2c, host).await
+    }
+
+    /// Sends `request` (absolute-form URI, built for `server`) to `server` and waits for the
+    /// response head.
+    pub async fn send_to(
+        &self,
+        request: Request<Body>,
+        server: &Server,
+    ) -> Result<Response<Body>, ProxyError> {
+        let host = self
+            .goes_inline(&request, server.scheme == Scheme::HTTP, server.h2c)
+            .then(|| self.inline.host_for(server));
+        self.dispatch(request, server.h2c, host).await
+    }
+
+    /// Upgrades need hyper's connection hand-over, and TLS and HTTP/2 are hyper's too.
+    fn goes_inline(&self, request: &Request<Body>, plain_http: bool, h2c: bool) -> bool {
+        plain_http
+            && !h2c
+            && !self.settings.use_hyper_client
+            && request.method() != Method::CONNECT
+            && !h1::has_connection_token(request.headers(), "upgrade")
+    }
+
+    async fn dispatch(
+        &self,
+        request: Request<Body>,
+        h2c: bool,
+        inline_host: Option<Arc<HostPool>>,
+    ) -> Result<Response<Body>, ProxyError> {
+        match inline_host {
+            Some(host) => self.within_header_timeout(h1::send(host, request)).await,
+            None => {
+                let future = async {
+                    let response = if h2c {
+                        self.h2c.request(request).await
+                    } else {
+                        self.client.request(request).await
+                    };
+                    response.map(|r| r.map(Body::Incoming)).map_err(classify)
+                };
+                self.within_header_timeout(future).await
+            }
+        }
+    }
+
+    /// `responseHeaderTimeout`: from the start of the request to the end of the response head.
+    async fn within_header_timeout<T>(
+        &self,
+        future: impl Future<Output = Result<T, ProxyError>>,
+    ) -> Result<T, ProxyError> {
+        match self.settings.response_header_timeout {
+            Some(limit) => tokio::time::timeout(limit, future)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ProxyError::new(
                         StatusCode::GATEWAY_TIMEOUT,
                         Blame::Upstream,
                         false,
                         format!("no response headers within {limit:?}"),
                     ))
-                }
-            },
+                }),
             None => future.await,
-        };
-        result.map_err(classify)
+        }
     }
 }
 
