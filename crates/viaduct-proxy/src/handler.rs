@@ -35,7 +35,15 @@ pub(crate) async fn handle(
         Selection::Route {
             route,
             sanitized_path,
-        } => forward::forward(request, &route, &conn, sanitized_path).await,
+        } => {
+            let mut gone = ClientGone {
+                route: &route,
+                answered: false,
+            };
+            let response = forward::forward(request, &route, &conn, sanitized_path).await;
+            gone.answered = true;
+            response
+        }
         Selection::NotFound => responses::not_found(),
         Selection::BadPath => responses::bad_request(),
     }
@@ -85,5 +93,20 @@ fn select_route(request: &Request<Incoming>, conn: &ConnectionContext) -> Select
     Selection::Route {
         route,
         sanitized_path,
+    }
+}
+
+/// Notes a client that went away before its answer (Traefik logs these as status 499). The
+/// request's future is simply dropped then, so the only place to see it is a drop guard.
+struct ClientGone<'a> {
+    route: &'a Route,
+    answered: bool,
+}
+
+impl Drop for ClientGone<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            tracing::debug!(status = 499, router = %self.route.router, "client closed the connection before the response");
+        }
     }
 }

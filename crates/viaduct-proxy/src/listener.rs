@@ -131,7 +131,10 @@ fn connection_builder(ep: &EntryPointRuntime) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(ep.read_timeout)
+        // hyper has one timer for the request head, which also runs while a kept-alive
+        // connection waits for its next request: `readTimeout` bounds both, and `idleTimeout`
+        // takes over when `readTimeout` is disabled.
+        .header_read_timeout(ep.read_timeout.or(ep.idle_timeout))
         .max_buf_size(ep.max_header_bytes)
         .keep_alive(true);
     builder
