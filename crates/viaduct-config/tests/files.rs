@@ -100,8 +100,7 @@ fn unsupported_keys_of_a_real_file() {
     let config = static_fixture("traefik.yml", Format::Yaml);
     let keys = config.unsupported_keys();
     for expected in [
-        "entryPoints.web.http.redirections",
-        "entryPoints.websecure.http.tls",
+        "entryPoints.websecure.http.tls.certResolver",
         "providers.docker",
         "api",
         "ping",
@@ -112,6 +111,7 @@ fn unsupported_keys_of_a_real_file() {
         assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
     }
     for built in [
+        "entryPoints.web.http.redirections",
         "providers.file",
         "log",
         "serversTransport",

@@ -36,6 +36,9 @@ pub(crate) async fn handle(
             route,
             sanitized_path,
         } => {
+            if let Some(redirect) = &route.redirect {
+                return redirect.respond(&request);
+            }
             let mut gone = ClientGone {
                 route: &route,
                 answered: false,
@@ -62,8 +65,15 @@ enum Selection {
 /// Matches the request against the entry point's router table.
 fn select_route(request: &Request<Incoming>, conn: &ConnectionContext) -> Selection {
     let snapshot = conn.snapshots.load();
-    let Some(table) = snapshot.entry_points.get(conn.entry_point.index) else {
+    let Some(tables) = snapshot.entry_points.get(conn.entry_point.index) else {
         return Selection::NotFound;
+    };
+    // A TLS router answers only TLS connections, and a plain one only plain connections: a
+    // plain-HTTP request for a TLS router's host gets 404, as in Traefik.
+    let table = if conn.tls {
+        &tables.tls_routers
+    } else {
+        &tables.routers
     };
     let raw_path = request.uri().path();
     let sanitized = if conn.entry_point.sanitize_path {
@@ -83,7 +93,7 @@ fn select_route(request: &Request<Incoming>, conn: &ConnectionContext) -> Select
         query: request.uri().query(),
         client_ip: Some(crate::entrypoint::normalize(conn.peer.ip())),
     };
-    let Some(route) = table.routers.find(&facts).cloned() else {
+    let Some(route) = table.find(&facts).cloned() else {
         return Selection::NotFound;
     };
     let sanitized_path = match sanitized {

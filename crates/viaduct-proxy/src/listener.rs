@@ -8,10 +8,11 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::LazyConfigAcceptor;
 
 use crate::entrypoint::EntryPointRuntime;
 use crate::handler::{self, ConnectionContext};
@@ -76,15 +77,9 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let watcher = graceful.watcher();
-                    let conn = Arc::new(ConnectionContext {
-                        entry_point: ep.clone(),
-                        snapshots: snapshots.clone(),
-                        peer,
-                        peer_value: crate::forwarded::ip_value(peer.ip()),
-                        tls: false,
-                    });
+                    let accepted = Accepted { stream, peer, entry_point: ep.clone(), snapshots: snapshots.clone() };
                     let builder = builder.clone();
-                    tokio::spawn(async move { serve_connection(stream, conn, &builder, watcher).await });
+                    tokio::spawn(async move { serve_connection(accepted, &builder, watcher).await });
                 }
                 Err(e) => accept_error(&ep, e).await,
             },
@@ -104,18 +99,94 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(
+/// A connection just accepted, before we know whether it speaks TLS.
+struct Accepted {
     stream: TcpStream,
+    peer: SocketAddr,
+    entry_point: Arc<EntryPointRuntime>,
+    snapshots: SnapshotHandle,
+}
+
+/// The longest a client may take to send its first byte and finish a TLS handshake (bounded
+/// further by `readTimeout`): a stalled handshake must not hold a connection for long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+async fn serve_connection(
+    accepted: Accepted,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) {
+    let Accepted {
+        stream,
+        peer,
+        entry_point,
+        snapshots,
+    } = accepted;
+    let _ = stream.set_nodelay(true);
+    let limit = entry_point
+        .read_timeout
+        .map_or(HANDSHAKE_TIMEOUT, |t| t.min(HANDSHAKE_TIMEOUT));
+    // Every entry point takes both plain HTTP and TLS, as Traefik's do: the first byte tells.
+    let mut first = [0u8; 1];
+    let is_tls = match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => first[0] == TLS_HANDSHAKE_RECORD,
+        _ => return,
+    };
+    let conn = Arc::new(ConnectionContext {
+        entry_point,
+        snapshots,
+        peer,
+        peer_value: crate::forwarded::ip_value(peer.ip()),
+        tls: is_tls,
+    });
+    if !is_tls {
+        serve_http(TokioIo::new(stream), conn, builder, watcher).await;
+        return;
+    }
+    match tokio::time::timeout(limit, tls_handshake(stream, &conn)).await {
+        Ok(Ok(tls)) => serve_http(TokioIo::new(tls), conn, builder, watcher).await,
+        Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+    }
+}
+
+/// Reads the ClientHello, picks the configuration for its SNI from the current snapshot
+/// (certificate and options), and completes the handshake.
+async fn tls_handshake(
+    stream: TcpStream,
+    conn: &ConnectionContext,
+) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
+    let sni = start
+        .client_hello()
+        .server_name()
+        .map(str::to_ascii_lowercase);
+    let snapshot = conn.snapshots.load_full();
+    let Some(config) = snapshot.tls.server_config(sni.as_deref()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("no certificate for server name {sni:?} (sniStrict)"),
+        ));
+    };
+    start.into_stream(config).await
+}
+
+async fn serve_http<I>(
+    io: I,
     conn: Arc<ConnectionContext>,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
-    let _ = stream.set_nodelay(true);
+    watcher: Watcher,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let service = service_fn(move |request| {
         let conn = conn.clone();
         async move { Ok::<_, std::convert::Infallible>(handler::handle(request, conn).await) }
     });
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let connection = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::trace!(error = %e, "connection ended with an error");
     }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use viaduct_rules::RouterTable;
+use viaduct_tls::TlsRuntime;
 use viaduct_upstream::{ServiceNode, Transport};
 
 use crate::compile::ObjectStatus;
 
 /// One compiled configuration. Requests in flight keep the snapshot they started with alive;
 /// a reload swaps in a new one without waiting for them.
-#[derive(Debug, Default)]
 pub struct Snapshot {
     pub generation: u64,
     /// Router tables indexed like the static entry points ([`crate::EntryPointRuntime::index`]).
@@ -21,18 +21,35 @@ pub struct Snapshot {
     /// Servers transports by qualified name (`default@internal` included), reused across
     /// reloads when their settings are unchanged so connection pools survive.
     pub transports: HashMap<String, Arc<Transport>>,
+    /// Certificates and TLS options, chosen per connection by SNI.
+    pub tls: Arc<TlsRuntime>,
     /// What the compiler found wrong, per object (the API reports this).
     pub status: ObjectStatus,
 }
 
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .field("entry_points", &self.entry_points)
+            .field("services", &self.services.len())
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
 pub struct EntryPointRoutes {
+    /// Routers for plain-HTTP connections.
     pub routers: RouterTable<Arc<Route>>,
+    /// Routers for TLS connections (routers with `tls`, or on an entry point with `http.tls`).
+    pub tls_routers: RouterTable<Arc<Route>>,
 }
 
 impl std::fmt::Debug for EntryPointRoutes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntryPointRoutes")
             .field("routers", &self.routers.len())
+            .field("tls_routers", &self.tls_routers.len())
             .finish()
     }
 }
@@ -42,6 +59,8 @@ impl std::fmt::Debug for EntryPointRoutes {
 pub struct Route {
     pub router: String,
     pub service: Arc<ServiceNode>,
+    /// Set on the routers generated for entry point redirections: answered by the proxy.
+    pub redirect: Option<crate::redirect::Redirect>,
 }
 
 /// The live snapshot, shared by all entry points. Reads are wait-free.

@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use viaduct_providers::FileProvider;
-use viaduct_proxy::{compile, CompileContext, EntryPointInfo, EntryPointRuntime};
-use viaduct_upstream::TransportSettings;
+use viaduct_proxy::compile;
 
 use crate::static_load;
 
@@ -23,17 +22,13 @@ pub fn run(args: &[String]) -> ExitCode {
         println!("warning: {key}: not supported yet; it would have no effect");
     }
 
-    let mut infos = Vec::new();
-    for (index, (name, ep)) in config.entry_points.iter().enumerate() {
-        match EntryPointRuntime::new(name, index, ep) {
-            Ok(rt) => infos.push(EntryPointInfo {
-                name: name.clone(),
-                as_default: ep.as_default,
-                protocol: rt.protocol,
-            }),
-            Err(e) => errors.push(e.to_string()),
+    let ctx = match crate::context::build(&config) {
+        Ok((_, ctx)) => Some(ctx),
+        Err(e) => {
+            errors.push(format!("{e:#}"));
+            None
         }
-    }
+    };
 
     let mut dynamic = viaduct_config::DynamicConfig::default();
     if let Some(file) = &config.providers.file {
@@ -49,19 +44,17 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
 
-    let ctx = CompileContext {
-        entry_points: infos,
-        default_transport: TransportSettings::from_static(&config.servers_transport),
-    };
-    let snapshot = compile(&dynamic, &ctx, None, 1);
-    for (object, messages) in &snapshot.status.errors {
-        for m in messages {
-            errors.push(format!("{object}: {m}"));
+    if let Some(ctx) = &ctx {
+        let snapshot = compile(&dynamic, ctx, None, 1);
+        for (object, messages) in &snapshot.status.errors {
+            for m in messages {
+                errors.push(format!("{object}: {m}"));
+            }
         }
-    }
-    for (object, messages) in &snapshot.status.warnings {
-        for m in messages {
-            println!("warning: {object}: {m}");
+        for (object, messages) in &snapshot.status.warnings {
+            for m in messages {
+                println!("warning: {object}: {m}");
+            }
         }
     }
     let http = dynamic.http.unwrap_or_default();

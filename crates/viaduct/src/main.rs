@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod context;
 mod embedded;
 mod logging;
 mod run;

@@ -8,10 +8,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use viaduct_config::StaticConfig;
 use viaduct_providers::{Aggregator, FileProvider, MergedConfig, ProviderMessage, ReloadHandle};
-use viaduct_proxy::{
-    compile, CompileContext, EntryPointRuntime, ObjectStatus, Protocol, Snapshot, SnapshotHandle,
-};
-use viaduct_upstream::TransportSettings;
+use viaduct_proxy::{compile, CompileContext, ObjectStatus, Protocol, Snapshot, SnapshotHandle};
 
 use crate::static_load;
 use crate::{embedded, logging};
@@ -69,22 +66,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 }
 
 async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
-    let mut entry_points = Vec::new();
-    for (index, (name, ep)) in config.entry_points.iter().enumerate() {
-        entry_points.push(Arc::new(EntryPointRuntime::new(name, index, ep)?));
-    }
-    let ctx = CompileContext {
-        entry_points: entry_points
-            .iter()
-            .zip(config.entry_points.values())
-            .map(|(rt, ep)| viaduct_proxy::EntryPointInfo {
-                name: rt.name.clone(),
-                as_default: ep.as_default,
-                protocol: rt.protocol,
-            })
-            .collect(),
-        default_transport: TransportSettings::from_static(&config.servers_transport),
-    };
+    let (entry_points, ctx) = crate::context::build(&config)?;
     let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
 
     // Bind every listener before anything else, so a port in use fails the start at once.

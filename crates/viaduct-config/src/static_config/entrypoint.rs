@@ -78,9 +78,10 @@ impl Default for LifeCycle {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct EntryPointHttp {
-    pub redirections: Option<serde_json::Value>,
+    pub redirections: Option<Redirections>,
     pub middlewares: Vec<String>,
-    pub tls: Option<serde_json::Value>,
+    /// TLS for every HTTP router of the entry point that sets none itself.
+    pub tls: Option<crate::RouterTls>,
     pub encoded_characters: Option<serde_json::Value>,
     pub encode_query_semicolons: bool,
     pub sanitize_path: bool,
@@ -99,6 +100,36 @@ impl Default for EntryPointHttp {
             sanitize_path: true,
             max_header_bytes: 1 << 20,
             underscore_headers_strategy: None,
+        }
+    }
+}
+
+/// `entryPoints.<name>.http.redirections`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Redirections {
+    pub entry_point: Option<RedirectEntryPoint>,
+}
+
+/// Redirect every request of the entry point to another entry point (usually HTTP → HTTPS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RedirectEntryPoint {
+    /// An entry point name, or `:port`.
+    pub to: String,
+    pub scheme: String,
+    pub permanent: bool,
+    /// The generated router's priority (Traefik: `MaxInt - 1`).
+    pub priority: i64,
+}
+
+impl Default for RedirectEntryPoint {
+    fn default() -> Self {
+        RedirectEntryPoint {
+            to: String::new(),
+            scheme: "https".into(),
+            permanent: true,
+            priority: i64::MAX - 1,
         }
     }
 }

@@ -151,8 +151,12 @@ fn unsupported_entry_point_options(entry_point: &EntryPoint) -> Vec<&'static str
             transport.keep_alive_max_time != GoDuration::ZERO,
             "transport.keepAliveMaxTime",
         ),
-        (http.redirections.is_some(), "http.redirections"),
-        (http.tls.is_some(), "http.tls"),
+        (
+            http.tls
+                .as_ref()
+                .is_some_and(|t| !t.cert_resolver.is_empty()),
+            "http.tls.certResolver",
+        ),
         (http.encoded_characters.is_some(), "http.encodedCharacters"),
         (
             http.underscore_headers_strategy.is_some(),

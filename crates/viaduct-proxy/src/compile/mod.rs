@@ -1,0 +1,193 @@
+//! The compiler: merged dynamic configuration in, immutable [`Snapshot`] out.
+//!
+//! Errors are local. A router with a bad rule, a missing service or an unsupported
+//! middleware is left out of the tables and reported; a service that cannot be built takes
+//! down only the routers that use it; everything else serves.
+
+mod redirect;
+mod routers;
+mod services;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use viaduct_config::static_config::RedirectEntryPoint;
+use viaduct_config::{DynamicConfig, HttpConfig, RouterTls};
+use viaduct_rules::{RouterEntry, RouterTable};
+use viaduct_tls::{TlsRoute, TlsRuntime, TlsShared};
+use viaduct_upstream::{ServiceNode, TransportSettings};
+
+use crate::entrypoint::Protocol;
+use crate::snapshot::{EntryPointRoutes, Route, Snapshot};
+use routers::{compile_router, tie_break, CompiledRouter};
+use services::{build_transports, ServiceBuilder};
+
+const DEFAULT_TRANSPORT: &str = "default@internal";
+
+/// Static facts the compiler needs: the entry points (in [`crate::EntryPointRuntime::index`]
+/// order), the default servers transport, and the TLS state that outlives snapshots.
+#[derive(Clone)]
+pub struct CompileContext {
+    pub entry_points: Vec<EntryPointInfo>,
+    pub default_transport: TransportSettings,
+    pub tls: Arc<TlsShared>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryPointInfo {
+    pub name: String,
+    pub as_default: bool,
+    pub protocol: Protocol,
+    /// The port the entry point listens on (for redirections to it).
+    pub port: u16,
+    /// `http.tls`: TLS for the entry point's routers that set none.
+    pub default_tls: Option<RouterTls>,
+    /// `http.redirections.entryPoint`.
+    pub redirect: Option<RedirectEntryPoint>,
+}
+
+/// Problems found while compiling, by object (`http.routers.<name>` etc.).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ObjectStatus {
+    pub errors: BTreeMap<String, Vec<String>>,
+    pub warnings: BTreeMap<String, Vec<String>>,
+}
+
+impl ObjectStatus {
+    fn error(&mut self, object: String, message: String) {
+        self.errors.entry(object).or_default().push(message);
+    }
+
+    fn warn(&mut self, object: String, message: String) {
+        self.warnings.entry(object).or_default().push(message);
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty() && self.warnings.is_empty()
+    }
+}
+
+/// Priority ties are broken by provider precedence, then by name.
+type TieBreak = (usize, String);
+type TableEntry = RouterEntry<TieBreak, Arc<Route>>;
+
+/// Builds a snapshot from `config`. `previous` lends its transports and balancer state.
+pub fn compile(
+    config: &DynamicConfig,
+    ctx: &CompileContext,
+    previous: Option<&Snapshot>,
+    generation: u64,
+) -> Snapshot {
+    let empty = HttpConfig::default();
+    let http = config.http.as_ref().unwrap_or(&empty);
+    let mut status = ObjectStatus::default();
+
+    let transports = build_transports(http, ctx, previous, &mut status);
+    let mut services = ServiceBuilder {
+        definitions: &http.services,
+        transports: &transports,
+        built: HashMap::new(),
+        in_progress: HashSet::new(),
+    };
+    for name in http.services.keys() {
+        if let Err(message) = services.build(name) {
+            status.error(format!("http.services.{name}"), message);
+        }
+    }
+
+    let mut compiled: Vec<CompiledRouter> = Vec::new();
+    for (name, router) in &http.routers {
+        match compile_router(name, router, ctx, &mut services, &mut status) {
+            Ok(router) => compiled.push(router),
+            Err(message) => status.error(format!("http.routers.{name}"), message),
+        }
+    }
+
+    // The TLS configuration depends on the routers (which hosts use which options), and the
+    // routers' validity on it (their options must exist).
+    let tls_routes: Vec<TlsRoute> = compiled
+        .iter()
+        .flat_map(|r| {
+            r.placements
+                .iter()
+                .filter_map(|p| p.tls.as_ref())
+                .map(|t| TlsRoute {
+                    hosts: t.hosts.clone(),
+                    options: t.options.clone(),
+                })
+        })
+        .collect();
+    let (tls, issues) = TlsRuntime::build(config.tls.as_ref(), &tls_routes, &ctx.tls);
+    for issue in issues {
+        if issue.is_error {
+            status.error(issue.object, issue.message);
+        } else {
+            status.warn(issue.object, issue.message);
+        }
+    }
+
+    let mut http_tables: Vec<Vec<TableEntry>> =
+        ctx.entry_points.iter().map(|_| Vec::new()).collect();
+    let mut https_tables: Vec<Vec<TableEntry>> =
+        ctx.entry_points.iter().map(|_| Vec::new()).collect();
+    for router in compiled {
+        let object = format!("http.routers.{}", router.name);
+        let missing_options = router
+            .placements
+            .iter()
+            .filter_map(|p| p.tls.as_ref())
+            .find(|t| !tls.has_options(&t.options));
+        if let Some(t) = missing_options {
+            status.error(
+                object,
+                format!("TLS options {:?} do not exist or are invalid", t.options),
+            );
+            continue;
+        }
+        for placement in &router.placements {
+            let table = if placement.tls.is_some() {
+                &mut https_tables
+            } else {
+                &mut http_tables
+            };
+            table[placement.entry_point].push(RouterEntry {
+                rule: router.rule.clone(),
+                priority: router.priority,
+                tiebreak: tie_break(&router.name),
+                value: router.route.clone(),
+            });
+        }
+    }
+    redirect::add_entry_point_redirections(ctx, &mut http_tables, &mut status);
+
+    let built: HashMap<String, Arc<ServiceNode>> = services
+        .built
+        .into_iter()
+        .filter_map(|(name, result)| result.ok().map(|node| (name, node)))
+        .collect();
+    if let Some(previous) = previous {
+        for (name, node) in &built {
+            if let Some(old) = previous.services.get(name) {
+                node.resume_from(old);
+            }
+        }
+    }
+
+    Snapshot {
+        generation,
+        entry_points: http_tables
+            .into_iter()
+            .zip(https_tables)
+            .map(|(http, https)| EntryPointRoutes {
+                routers: RouterTable::new(http),
+                tls_routers: RouterTable::new(https),
+            })
+            .collect(),
+        services: built,
+        transports,
+        tls: Arc::new(tls),
+        status,
+    }
+}

@@ -1,0 +1,42 @@
+//! What the compiler needs from the static configuration, shared by `run` and `check`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use viaduct_config::StaticConfig;
+use viaduct_proxy::{CompileContext, EntryPointInfo, EntryPointRuntime};
+use viaduct_tls::TlsShared;
+use viaduct_upstream::TransportSettings;
+
+/// The entry points' runtime settings (in configuration order) and the compile context.
+pub fn build(
+    config: &StaticConfig,
+) -> anyhow::Result<(Vec<Arc<EntryPointRuntime>>, CompileContext)> {
+    let mut runtimes = Vec::new();
+    let mut infos = Vec::new();
+    for (index, (name, ep)) in config.entry_points.iter().enumerate() {
+        let runtime = EntryPointRuntime::new(name, index, ep)?;
+        infos.push(EntryPointInfo {
+            name: name.clone(),
+            as_default: ep.as_default,
+            protocol: runtime.protocol,
+            port: runtime.address.port(),
+            default_tls: ep.http.tls.clone(),
+            redirect: ep
+                .http
+                .redirections
+                .as_ref()
+                .and_then(|r| r.entry_point.clone()),
+        });
+        runtimes.push(Arc::new(runtime));
+    }
+    let tls = TlsShared::new()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .context("preparing TLS")?;
+    let ctx = CompileContext {
+        entry_points: infos,
+        default_transport: TransportSettings::from_static(&config.servers_transport),
+        tls: Arc::new(tls),
+    };
+    Ok((runtimes, ctx))
+}
