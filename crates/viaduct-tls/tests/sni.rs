@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! Certificate selection: SNI, wildcards, defaults, sniStrict, and broken or duplicate entries.
 
 mod support;
