@@ -10,6 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::SupportedKxGroup;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{
     ClientConfig, DigitallySignedStruct, HandshakeKind, ProtocolVersion, SignatureScheme,
@@ -139,6 +140,7 @@ pub struct Client {
     pub sni: Option<String>,
     pub versions: Vec<&'static SupportedProtocolVersion>,
     pub suites: Option<Vec<SupportedCipherSuite>>,
+    pub kx_groups: Option<Vec<&'static dyn SupportedKxGroup>>,
     pub alpn: Vec<Vec<u8>>,
     pub client_cert: Option<Leaf>,
 }
@@ -149,6 +151,7 @@ impl Client {
             sni: Some(sni.to_string()),
             versions: rustls::DEFAULT_VERSIONS.to_vec(),
             suites: None,
+            kx_groups: None,
             alpn: Vec::new(),
             client_cert: None,
         }
@@ -166,6 +169,9 @@ impl Client {
         let mut provider = rustls::crypto::ring::default_provider();
         if let Some(suites) = &self.suites {
             provider.cipher_suites = suites.clone();
+        }
+        if let Some(groups) = &self.kx_groups {
+            provider.kx_groups = groups.clone();
         }
         let builder = ClientConfig::builder_with_provider(Arc::new(provider))
             .with_protocol_versions(&self.versions)
