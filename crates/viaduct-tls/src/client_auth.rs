@@ -15,7 +15,7 @@ use crate::pem::load_certs;
 use crate::TlsIssue;
 
 /// Go's `tls.ClientAuthType`, by its Traefik name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ClientAuthMode {
     NoClientCert,
     RequestClientCert,
@@ -29,6 +29,33 @@ pub(crate) enum ClientAuthMode {
 pub(crate) struct ClientAuthSpec {
     pub(crate) mode: ClientAuthMode,
     roots: Arc<RootCertStore>,
+    /// The CA certificates behind `roots`, to tell verification policies apart.
+    ca_ders: Vec<CertificateDer<'static>>,
+}
+
+/// Identifies a client verification policy. A resumed session skips client authentication, so sessions are only
+/// resumed under the policy that established them (see [`crate::TlsShared`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PolicyKey {
+    mode: ClientAuthMode,
+    ca_ders: Vec<Vec<u8>>,
+}
+
+impl ClientAuthSpec {
+    pub(crate) fn policy_key(&self) -> PolicyKey {
+        let verifies = matches!(
+            self.mode,
+            ClientAuthMode::VerifyClientCertIfGiven | ClientAuthMode::RequireAndVerifyClientCert
+        );
+        PolicyKey {
+            mode: self.mode,
+            ca_ders: if verifies {
+                self.ca_ders.iter().map(|der| der.to_vec()).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
 }
 
 /// Compiles `clientAuth`, reporting every problem; `None` when any of them is an error.
@@ -41,15 +68,18 @@ pub(crate) fn compile_client_auth(
         return Some(ClientAuthSpec {
             mode: ClientAuthMode::NoClientCert,
             roots: Arc::new(RootCertStore::empty()),
+            ca_ders: Vec::new(),
         });
     };
     let object = format!("{object}.clientAuth");
     let mut ok = true;
     let mut roots = RootCertStore::empty();
+    let mut ca_ders = Vec::new();
     for (index, ca_file) in client_auth.ca_files.iter().enumerate() {
         match load_certs(ca_file, "client CA certificate") {
             Ok(certs) => {
                 for cert in certs {
+                    ca_ders.push(cert.clone());
                     if let Err(err) = roots.add(cert) {
                         ok = false;
                         issues.push(TlsIssue::error(
@@ -99,6 +129,7 @@ pub(crate) fn compile_client_auth(
     ok.then(|| ClientAuthSpec {
         mode,
         roots: Arc::new(roots),
+        ca_ders,
     })
 }
 

@@ -18,7 +18,7 @@ mod store;
 
 pub use error::TlsError;
 pub use runtime::TlsRuntime;
-pub use shared::TlsShared;
+pub use shared::{TlsShared, DEFAULT_CERT_COMMON_NAME};
 
 /// What one TLS router contributes to option selection: the exact hosts its rule names (lower-case; `*.x.com`
 /// wildcards allowed) and the name of its TLS options (`""` means `default`).

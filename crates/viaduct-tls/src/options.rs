@@ -90,8 +90,11 @@ pub(crate) fn server_config(
     config.alpn_protocols = spec.alpn.clone();
     config.max_early_data_size = 0;
     if spec.session_tickets {
-        config.session_storage = shared.session_cache.clone();
-        config.ticketer = shared.ticketer.clone();
+        let resumption = shared
+            .resumption(spec.client_auth.policy_key())
+            .map_err(|err| err.to_string())?;
+        config.session_storage = resumption.session_cache;
+        config.ticketer = resumption.ticketer;
     } else {
         // Go resumes only through tickets: without them, no resumption at all.
         config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
