@@ -97,6 +97,11 @@ impl TlsRuntime {
                 .and_then(|host| self.store.find(host))
                 .is_none()
         {
+            tracing::debug!(
+                sni = host.as_deref().unwrap_or(""),
+                options = name,
+                "strict SNI: no certificate, refusing"
+            );
             return None;
         }
         Some(compiled.config.clone())
