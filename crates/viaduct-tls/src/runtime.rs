@@ -1,12 +1,13 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
 use viaduct_config::{TlsConfig, TlsOptions};
 
 use crate::options::{compile, server_config, OptionsSpec};
-use crate::store::{normalize, CertStore, SniResolver};
+use crate::store::{normalize, CertStore, FixedCert, SniResolver};
 use crate::{TlsIssue, TlsRoute, TlsShared};
 
 /// Name of the option set used when a router names none, and by hosts no router claims.
@@ -83,14 +84,7 @@ impl TlsRuntime {
     /// wildcard), else `default`. `None` → refuse the handshake (sniStrict with no matching certificate).
     pub fn server_config(&self, sni: Option<&str>) -> Option<Arc<ServerConfig>> {
         let host = sni.map(normalize);
-        let name = host
-            .as_deref()
-            .and_then(|host| self.options_for_host(host))
-            .unwrap_or(DEFAULT_OPTIONS);
-        let compiled = self
-            .configs
-            .get(name)
-            .or_else(|| self.configs.get(DEFAULT_OPTIONS))?;
+        let (name, compiled) = self.options_for(host.as_deref())?;
         if compiled.sni_strict
             && host
                 .as_deref()
@@ -107,9 +101,40 @@ impl TlsRuntime {
         Some(compiled.config.clone())
     }
 
+    /// Like [`TlsRuntime::server_config`], for a connection accepted on the local address `local`: without SNI
+    /// (clients connecting by IP address), the certificate whose IP SAN is `local` is served when there is one, as
+    /// Traefik does.
+    pub fn server_config_at(&self, sni: Option<&str>, local: IpAddr) -> Option<Arc<ServerConfig>> {
+        if sni.is_some() {
+            return self.server_config(sni);
+        }
+        let ip = local.to_canonical().to_string();
+        let Some(cert) = self.store.find(&ip) else {
+            return self.server_config(None);
+        };
+        let (_, compiled) = self.options_for(Some(&ip))?;
+        let mut config = (*compiled.config).clone();
+        config.cert_resolver = Arc::new(FixedCert(cert.clone()));
+        Some(Arc::new(config))
+    }
+
     /// True if `options` names a defined option (for router validation; `""`/`default` always true).
     pub fn has_options(&self, options: &str) -> bool {
         options.is_empty() || options == DEFAULT_OPTIONS || self.configs.contains_key(options)
+    }
+
+    /// The options for `host` (exact route host, then wildcard route host, else `default`) and their name.
+    fn options_for(&self, host: Option<&str>) -> Option<(&str, &CompiledOptions)> {
+        let name = host
+            .and_then(|host| self.options_for_host(host))
+            .unwrap_or(DEFAULT_OPTIONS);
+        match self.configs.get_key_value(name) {
+            Some((name, compiled)) => Some((name.as_str(), compiled)),
+            None => self
+                .configs
+                .get_key_value(DEFAULT_OPTIONS)
+                .map(|(name, compiled)| (name.as_str(), compiled)),
+        }
     }
 
     fn options_for_host(&self, host: &str) -> Option<&str> {

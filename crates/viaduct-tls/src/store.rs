@@ -29,6 +29,10 @@ pub(crate) struct SniResolver {
     pub(crate) store: Arc<CertStore>,
 }
 
+/// Serves one certificate whatever the ClientHello says: chosen before the handshake from the local address.
+#[derive(Debug)]
+pub(crate) struct FixedCert(pub(crate) Arc<CertifiedKey>);
+
 impl CertStore {
     pub(crate) fn build(
         config: Option<&TlsConfig>,
@@ -142,6 +146,12 @@ impl CertStore {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.store.select(client_hello.server_name()))
+    }
+}
+
+impl ResolvesServerCert for FixedCert {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
     }
 }
 

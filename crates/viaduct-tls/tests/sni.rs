@@ -6,7 +6,9 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::{common_name_only, config_with, connect, expired, self_signed, Ca, Client};
+use support::{
+    common_name_only, config_with, connect, connect_at, expired, self_signed, Ca, Client,
+};
 use viaduct_config::{StoreCertificate, TlsCertificate, TlsConfig, TlsOptions, TlsStore};
 use viaduct_tls::{TlsIssue, TlsRuntime, TlsShared};
 
@@ -300,4 +302,43 @@ async fn stores_other_than_default_are_reported_and_ignored() {
             .served_leaf(),
         leaf.der
     );
+}
+
+#[tokio::test]
+async fn without_sni_the_local_address_selects_an_ip_certificate() {
+    let by_ip = self_signed(&["127.0.0.1", "::1"]);
+    let by_name = self_signed(&["a.example.com"]);
+    let mut config = config_with(&[&by_ip, &by_name]);
+    config.options.insert(
+        "default".to_string(),
+        TlsOptions {
+            sni_strict: true,
+            ..TlsOptions::default()
+        },
+    );
+    let (runtime, issues) = build(&config, &TlsShared::new().unwrap());
+    assert!(issues.is_empty(), "{issues:?}");
+
+    let v4 = "127.0.0.1".parse().unwrap();
+    let v6 = "::1".parse().unwrap();
+    let other = "127.0.0.2".parse().unwrap();
+    let no_sni = Client::no_sni();
+    assert_eq!(
+        connect_at(&runtime, &no_sni, v4).await.served_leaf(),
+        by_ip.der
+    );
+    assert_eq!(
+        connect_at(&runtime, &no_sni, v6).await.served_leaf(),
+        by_ip.der
+    );
+    // Strict SNI still refuses an address that no certificate names, and SNI wins over the address.
+    assert!(connect_at(&runtime, &no_sni, other).await.failed());
+    let named = Client::sni("a.example.com");
+    assert_eq!(
+        connect_at(&runtime, &named, v4).await.served_leaf(),
+        by_name.der
+    );
+    assert!(connect_at(&runtime, &Client::sni("nope.example.com"), v4)
+        .await
+        .failed());
 }

@@ -241,13 +241,31 @@ pub async fn connect_with(
     client: &Client,
     config: Arc<ClientConfig>,
 ) -> Outcome {
+    drive(|sni| runtime.server_config(sni), client, config).await
+}
+
+/// Connects to a server that accepted the connection on the local address `local`.
+pub async fn connect_at(runtime: &TlsRuntime, client: &Client, local: std::net::IpAddr) -> Outcome {
+    drive(
+        |sni| runtime.server_config_at(sni, local),
+        client,
+        client.config(),
+    )
+    .await
+}
+
+async fn drive(
+    select: impl FnOnce(Option<&str>) -> Option<Arc<rustls::ServerConfig>>,
+    client: &Client,
+    config: Arc<ClientConfig>,
+) -> Outcome {
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
     let server = async move {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), server_io)
             .await
             .map_err(|err| format!("reading the ClientHello: {err}"))?;
         let sni = start.client_hello().server_name().map(str::to_string);
-        let Some(config) = runtime.server_config(sni.as_deref()) else {
+        let Some(config) = select(sni.as_deref()) else {
             return Err("refused: no server config".to_string());
         };
         let mut stream = start
