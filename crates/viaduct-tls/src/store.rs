@@ -1,0 +1,198 @@
+//! The certificate store: every `tls.certificates` entry indexed by the names it answers for, plus the default
+//! certificate served when no name matches.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use viaduct_config::{StoreCertificate, TlsConfig};
+
+use crate::names::leaf_info;
+use crate::pem::{load_certs, load_key, origin};
+use crate::{provider, TlsError, TlsIssue, TlsShared};
+
+/// Certificates by name. Shared (behind an `Arc`) by every server configuration of one runtime.
+#[derive(Debug)]
+pub(crate) struct CertStore {
+    /// Exact DNS names and IP addresses.
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// `*.example.com` certificates, keyed by `example.com`: a wildcard covers exactly one label.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    default: Arc<CertifiedKey>,
+}
+
+/// Picks the certificate for a handshake from the ClientHello's SNI.
+#[derive(Debug)]
+pub(crate) struct SniResolver {
+    pub(crate) store: Arc<CertStore>,
+}
+
+/// Serves one certificate whatever the ClientHello says: chosen before the handshake from the local address.
+#[derive(Debug)]
+pub(crate) struct FixedCert(pub(crate) Arc<CertifiedKey>);
+
+impl CertStore {
+    pub(crate) fn build(
+        config: Option<&TlsConfig>,
+        shared: &TlsShared,
+        issues: &mut Vec<TlsIssue>,
+    ) -> CertStore {
+        let mut store = CertStore {
+            exact: HashMap::new(),
+            wildcard: HashMap::new(),
+            default: shared.default_cert.clone(),
+        };
+        let Some(config) = config else {
+            return store;
+        };
+        for (index, entry) in config.certificates.iter().enumerate() {
+            let object = format!("tls.certificates[{index}]");
+            for name in entry
+                .stores
+                .iter()
+                .filter(|name| name.as_str() != "default")
+            {
+                issues.push(TlsIssue::warning(
+                    &object,
+                    format!("store {name:?} is not supported; the certificate goes to the default store"),
+                ));
+            }
+            match load_certified(&entry.cert_file, &entry.key_file) {
+                Ok(cert) => store.add(cert, &object, &entry.cert_file, issues),
+                Err(err) => issues.push(TlsIssue::error(&object, err.to_string())),
+            }
+        }
+        for (name, tls_store) in &config.stores {
+            let object = format!("tls.stores.{name}");
+            if name != "default" {
+                issues.push(TlsIssue::warning(
+                    &object,
+                    "only the store named \"default\" is used; this store is ignored",
+                ));
+                continue;
+            }
+            if tls_store.default_generated_cert.is_some() {
+                issues.push(TlsIssue::warning(
+                    format!("{object}.defaultGeneratedCert"),
+                    "certificate resolvers are not supported; the self-signed default certificate is served instead",
+                ));
+            }
+            if let Some(default) = &tls_store.default_certificate {
+                match load_default(default, &object, issues) {
+                    Ok(cert) => store.default = cert,
+                    Err(err) => issues.push(TlsIssue::error(
+                        format!("{object}.defaultCertificate"),
+                        format!("{err}; serving the generated default certificate"),
+                    )),
+                }
+            }
+        }
+        store
+    }
+
+    /// The certificate whose names cover `sni`: exact name first, then a one-label wildcard.
+    pub(crate) fn find(&self, sni: &str) -> Option<&Arc<CertifiedKey>> {
+        let sni = normalize(sni);
+        if let Some(cert) = self.exact.get(&sni) {
+            return Some(cert);
+        }
+        let (_, parent) = sni.split_once('.')?;
+        self.wildcard.get(parent)
+    }
+
+    /// The certificate to serve: the matching one, else the default.
+    pub(crate) fn select(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
+        sni.and_then(|sni| self.find(sni))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+
+    fn add(&mut self, cert: Loaded, object: &str, cert_file: &str, issues: &mut Vec<TlsIssue>) {
+        let source = origin(cert_file);
+        if cert.info.expired {
+            issues.push(TlsIssue::warning(
+                object,
+                format!(
+                    "certificate from {source} is outside its validity period; it is served anyway"
+                ),
+            ));
+        }
+        if cert.info.names.is_empty() {
+            issues.push(TlsIssue::warning(
+                object,
+                format!("certificate from {source} names no host; it is never selected"),
+            ));
+        }
+        for name in &cert.info.names {
+            let (map, key) = match name.strip_prefix("*.") {
+                Some(parent) => (&mut self.wildcard, parent.to_string()),
+                None => (&mut self.exact, name.clone()),
+            };
+            match map.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(cert.key.clone());
+                }
+                Entry::Occupied(_) => issues.push(TlsIssue::warning(
+                    object,
+                    format!("another certificate already serves {name}; keeping the first"),
+                )),
+            }
+        }
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.store.select(client_hello.server_name()))
+    }
+}
+
+impl ResolvesServerCert for FixedCert {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// SNI host names compare case-insensitively and without a trailing dot.
+pub(crate) fn normalize(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    info: crate::names::LeafInfo,
+}
+
+fn load_certified(cert_file: &str, key_file: &str) -> Result<Loaded, TlsError> {
+    let chain = load_certs(cert_file, "certificate")?;
+    let key = load_key(key_file, "private key")?;
+    let source = origin(cert_file);
+    let info = leaf_info(&chain[0], &source)?;
+    let key = CertifiedKey::from_der(chain, key, &provider()).map_err(|source_err| {
+        TlsError::KeyMismatch {
+            origin: source,
+            source: source_err,
+        }
+    })?;
+    Ok(Loaded {
+        key: Arc::new(key),
+        info,
+    })
+}
+
+fn load_default(
+    default: &StoreCertificate,
+    object: &str,
+    issues: &mut Vec<TlsIssue>,
+) -> Result<Arc<CertifiedKey>, TlsError> {
+    let loaded = load_certified(&default.cert_file, &default.key_file)?;
+    if loaded.info.expired {
+        issues.push(TlsIssue::warning(
+            format!("{object}.defaultCertificate"),
+            "certificate is outside its validity period; it is served anyway",
+        ));
+    }
+    Ok(loaded.key)
+}
