@@ -48,13 +48,18 @@ http:
 async fn entry_point_redirection_keeps_host_path_and_query() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let redirect = "    http:\n      redirections:\n        entryPoint:\n          to: websecure\n          scheme: https";
-    let proxy = common::start_with(&two_entry_points(redirect), ROUTES, &[("echo", echo.url())]).await;
+    let proxy =
+        common::start_with(&two_entry_points(redirect), ROUTES, &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
-    let spec = RequestSpec::get(&format!("{}/a/b?c=d", proxy.url("web"))).header("host", "plain.test:8000");
+    let spec = RequestSpec::get(&format!("{}/a/b?c=d", proxy.url("web")))
+        .header("host", "plain.test:8000");
     let reply = common::wait_reply(&proxy, &client, spec, |r| r.status != 404).await;
     assert_eq!(reply.status, 301);
     let location = reply.header("location").unwrap();
-    assert_eq!(location, format!("https://plain.test:{}/a/b?c=d", proxy.port("websecure")));
+    assert_eq!(
+        location,
+        format!("https://plain.test:{}/a/b?c=d", proxy.port("websecure"))
+    );
 
     let response = RawConnection::exchange(
         proxy.addr("web"),
@@ -64,5 +69,328 @@ async fn entry_point_redirection_keeps_host_path_and_query() {
     .await
     .unwrap();
     assert_eq!(response.status, 308, "non-GET methods keep their method");
-    assert_eq!(echo.hits(), 0, "nothing reaches the backend from a redirecting entry point");
+    assert_eq!(
+        echo.hits(),
+        0,
+        "nothing reaches the backend from a redirecting entry point"
+    );
+}
+
+// ---- TLS termination ----------------------------------------------------------------------
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A certificate for `names`, written as PEM files into `dir`; returns (cert path, key path, DER).
+fn certificate(dir: &std::path::Path, stem: &str, names: &[&str]) -> (String, String, Vec<u8>) {
+    let certified =
+        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    let cert = dir.join(format!("{stem}.crt"));
+    let key = dir.join(format!("{stem}.key"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (
+        cert.display().to_string(),
+        key.display().to_string(),
+        certified.cert.der().to_vec(),
+    )
+}
+
+/// Accepts any certificate: the tests check *which* certificate was served, by its bytes.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+struct TlsAnswer {
+    status: u16,
+    peer_certificate: Vec<u8>,
+    alpn: Option<Vec<u8>>,
+}
+
+fn client_config(alpn: &[&[u8]], tls12_only: bool) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// One HTTP/1.1 GET over a fresh TLS connection with `sni`.
+async fn tls_get(
+    addr: std::net::SocketAddr,
+    sni: &str,
+    host: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<TlsAnswer, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let name = ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+    let mut tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+        .await
+        .map_err(|_| "handshake timed out".to_string())?
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (_, session) = tls.get_ref();
+    let peer_certificate = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    Ok(TlsAnswer {
+        status,
+        peer_certificate,
+        alpn,
+    })
+}
+
+fn tls_routes(certs: &[(String, String)], options: &str) -> String {
+    let mut yaml = ROUTES.to_string();
+    yaml.push_str("tls:\n  certificates:\n");
+    for (cert, key) in certs {
+        yaml.push_str(&format!(
+            "    - certFile: \"{cert}\"\n      keyFile: \"{key}\"\n"
+        ));
+    }
+    yaml.push_str(options);
+    yaml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_routers_answer_over_tls_with_the_certificate_for_the_sni() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = certificate(dir.path(), "secure", &["secure.test"]);
+    let (wcert, wkey, wder) = certificate(dir.path(), "wild", &["*.wild.test"]);
+    let dynamic = tls_routes(&[(cert, key), (wcert, wkey)], "");
+    let proxy = common::start(&dynamic, &[("echo", echo.url())]).await;
+    let addr = proxy.addr("web");
+    let config = client_config(&[b"h2", b"http/1.1"], false);
+
+    let answer = proxy
+        .wait_for("the TLS router", common::ROUTING_TIMEOUT, || {
+            let config = config.clone();
+            async move {
+                Ok(tls_get(addr, "secure.test", "secure.test", config)
+                    .await
+                    .ok()
+                    .filter(|a| a.status == 200))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.peer_certificate, der,
+        "the certificate for secure.test"
+    );
+    assert_eq!(
+        answer.alpn.as_deref(),
+        Some(&b"h2"[..]),
+        "HTTP/2 offered and chosen by ALPN"
+    );
+
+    let wild = tls_get(
+        addr,
+        "a.wild.test",
+        "secure.test",
+        client_config(&[b"http/1.1"], false),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        wild.peer_certificate, wder,
+        "the wildcard certificate for a.wild.test"
+    );
+    assert_eq!(wild.status, 200);
+
+    let other = tls_get(addr, "unknown.test", "secure.test", config.clone())
+        .await
+        .unwrap();
+    assert_ne!(other.peer_certificate, der);
+    assert_ne!(other.peer_certificate, wder);
+    assert!(
+        !other.peer_certificate.is_empty(),
+        "the generated default certificate"
+    );
+
+    // TLS routers answer only TLS; plain routers only plain HTTP.
+    let client = HttpClient::http1();
+    let plain_to_tls = client
+        .get_host(&proxy.url("web"), "secure.test")
+        .await
+        .unwrap();
+    assert_eq!(plain_to_tls.status, 404);
+    let tls_to_plain = tls_get(addr, "secure.test", "plain.test", config)
+        .await
+        .unwrap();
+    assert_eq!(tls_to_plain.status, 404);
+    let plain = client
+        .get_host(&proxy.url("web"), "plain.test")
+        .await
+        .unwrap();
+    assert_eq!(plain.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_options_sni_strict_and_minimum_version() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path(), "secure", &["secure.test"]);
+    let options =
+        "  options:\n    default:\n      sniStrict: true\n      minVersion: VersionTLS13\n";
+    let proxy = common::start(
+        &tls_routes(&[(cert, key)], options),
+        &[("echo", echo.url())],
+    )
+    .await;
+    let addr = proxy.addr("web");
+    let config = client_config(&[b"http/1.1"], false);
+    proxy
+        .wait_for("the TLS router", common::ROUTING_TIMEOUT, || {
+            let config = config.clone();
+            async move {
+                Ok(tls_get(addr, "secure.test", "secure.test", config)
+                    .await
+                    .ok()
+                    .filter(|a| a.status == 200))
+            }
+        })
+        .await
+        .unwrap();
+    assert!(
+        tls_get(addr, "unknown.test", "secure.test", config)
+            .await
+            .is_err(),
+        "sniStrict refuses a name no certificate covers"
+    );
+    assert!(
+        tls_get(
+            addr,
+            "secure.test",
+            "secure.test",
+            client_config(&[b"http/1.1"], true)
+        )
+        .await
+        .is_err(),
+        "a TLS 1.2-only client is refused when minVersion is TLS 1.3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_are_replaced_on_reload_without_dropping_connections() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, first) = certificate(dir.path(), "one", &["secure.test"]);
+    let proxy = common::start(&tls_routes(&[(cert, key)], ""), &[("echo", echo.url())]).await;
+    let addr = proxy.addr("web");
+    let config = client_config(&[b"http/1.1"], false);
+    proxy
+        .wait_for("the first certificate", common::ROUTING_TIMEOUT, || {
+            let config = config.clone();
+            let first = first.clone();
+            async move {
+                Ok(tls_get(addr, "secure.test", "secure.test", config)
+                    .await
+                    .ok()
+                    .filter(|a| a.peer_certificate == first))
+            }
+        })
+        .await
+        .unwrap();
+
+    // A connection opened before the reload keeps working after it.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut open = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(ServerName::try_from("secure.test").unwrap(), tcp)
+        .await
+        .unwrap();
+
+    let (cert, key, second) = certificate(dir.path(), "two", &["secure.test"]);
+    proxy
+        .write_dynamic(&tls_routes(&[(cert, key)], ""))
+        .unwrap();
+    proxy
+        .wait_for("the new certificate", common::ROUTING_TIMEOUT, || {
+            // A fresh client each time: a resumed session would report the old certificate.
+            let config = client_config(&[b"http/1.1"], false);
+            let second = second.clone();
+            async move {
+                Ok(tls_get(addr, "secure.test", "secure.test", config)
+                    .await
+                    .ok()
+                    .filter(|a| a.peer_certificate == second))
+            }
+        })
+        .await
+        .unwrap();
+
+    open.write_all(b"GET / HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), open.read_to_end(&mut response)).await;
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
 }

@@ -1,4 +1,3 @@
-
 use super::*;
 use viaduct_config::{parse_document, Format, Origin};
 
