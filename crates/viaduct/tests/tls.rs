@@ -394,3 +394,77 @@ async fn certificates_are_replaced_on_reload_without_dropping_connections() {
         String::from_utf8_lossy(&response)
     );
 }
+
+/// A client that starts a TLS handshake and stalls is disconnected (bounded by `readTimeout`),
+/// so it cannot hold a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_handshake_is_cut() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path(), "secure", &["secure.test"]);
+    let static_yaml =
+        common::static_config("    transport:\n      respondingTimeouts:\n        readTimeout: 1s");
+    let proxy = common::start_with(
+        &static_yaml,
+        &tls_routes(&[(cert, key)], ""),
+        &[("echo", echo.url())],
+    )
+    .await;
+    let mut stalled = tokio::net::TcpStream::connect(proxy.addr("web"))
+        .await
+        .unwrap();
+    // The first bytes of a TLS record header, then nothing.
+    stalled.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), stalled.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the proxy should close the connection"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}
+
+/// HTTP/2 over TLS with a real HTTP/2 client (curl), negotiated by ALPN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs curl"]
+async fn curl_speaks_http2_over_tls() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path(), "secure", &["secure.test"]);
+    let proxy = common::start(&tls_routes(&[(cert, key)], ""), &[("echo", echo.url())]).await;
+    let port = proxy.port("web");
+    let resolve = format!("secure.test:{port}:127.0.0.1");
+    let url = format!("https://secure.test:{port}/h2");
+    let output = proxy
+        .wait_for("curl over HTTP/2", common::ROUTING_TIMEOUT, || {
+            let (resolve, url) = (resolve.clone(), url.clone());
+            async move {
+                let out = tokio::process::Command::new("curl")
+                    .args([
+                        "-sk",
+                        "--http2",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_version} %{http_code}",
+                        "--resolve",
+                    ])
+                    .arg(&resolve)
+                    .arg(&url)
+                    .output()
+                    .await
+                    .map_err(|e| format!("running curl: {e}"))?;
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                Ok((text == "2 200").then_some(text))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(output, "2 200");
+    assert_eq!(echo.received().pop().unwrap().uri, "/h2");
+}
