@@ -468,3 +468,92 @@ async fn curl_speaks_http2_over_tls() {
     assert_eq!(output, "2 200");
     assert_eq!(echo.received().pop().unwrap().uri, "/h2");
 }
+
+/// A private CA and a client certificate it signed, for mutual TLS.
+struct ClientPki {
+    ca_pem: String,
+    client_cert: CertificateDer<'static>,
+    client_key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+fn client_pki() -> ClientPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "test client CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    ClientPki {
+        ca_pem: ca_cert.pem(),
+        client_cert: CertificateDer::from(cert.der().to_vec()),
+        client_key: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_accepts_only_clients_the_ca_signed() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path(), "secure", &["secure.test"]);
+    let pki = client_pki();
+    let ca_file = dir.path().join("client-ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let dynamic = tls_routes(
+        &[(cert, key)],
+        &format!(
+            "  options:\n    mtls:\n      clientAuth:\n        caFiles: [\"{}\"]\n        clientAuthType: RequireAndVerifyClientCert\n",
+            ca_file.display()
+        ),
+    )
+    .replace("      tls: {}\n", "      tls:\n        options: mtls\n");
+    let proxy = common::start(&dynamic, &[("echo", echo.url())]).await;
+    let addr = proxy.addr("web");
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let with_cert = {
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider.clone())))
+            .with_client_auth_cert(vec![pki.client_cert.clone()], pki.client_key.clone_key())
+            .unwrap();
+        Arc::new(config)
+    };
+    proxy
+        .wait_for(
+            "mTLS with a signed client certificate",
+            common::ROUTING_TIMEOUT,
+            || {
+                let config = with_cert.clone();
+                async move {
+                    Ok(tls_get(addr, "secure.test", "secure.test", config)
+                        .await
+                        .ok()
+                        .filter(|a| a.status == 200))
+                }
+            },
+        )
+        .await
+        .unwrap();
+    let without = tls_get(
+        addr,
+        "secure.test",
+        "secure.test",
+        client_config(&[b"http/1.1"], false),
+    )
+    .await;
+    assert!(
+        without.is_err() || without.is_ok_and(|a| a.status != 200),
+        "a client without a certificate is refused"
+    );
+}
