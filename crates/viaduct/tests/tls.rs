@@ -557,3 +557,41 @@ async fn mutual_tls_accepts_only_clients_the_ca_signed() {
         "a client without a certificate is refused"
     );
 }
+
+/// `entryPoints.X.http.tls`: every router of the entry point is served over TLS, without a
+/// `tls` section of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_point_tls_applies_to_its_routers() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, der) = certificate(dir.path(), "plain", &["plain.test"]);
+    let static_yaml = common::static_config("    http:\n      tls: {}");
+    let proxy = common::start_with(
+        &static_yaml,
+        &tls_routes(&[(cert, key)], ""),
+        &[("echo", echo.url())],
+    )
+    .await;
+    let addr = proxy.addr("web");
+    let answer = proxy
+        .wait_for("the entry point's TLS", common::ROUTING_TIMEOUT, || {
+            let config = client_config(&[b"http/1.1"], false);
+            async move {
+                Ok(tls_get(addr, "plain.test", "plain.test", config)
+                    .await
+                    .ok()
+                    .filter(|a| a.status == 200))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(answer.peer_certificate, der);
+    let plain = HttpClient::http1()
+        .get_host(&proxy.url("web"), "plain.test")
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.status, 404,
+        "on a TLS entry point, plain HTTP finds no router"
+    );
+}
