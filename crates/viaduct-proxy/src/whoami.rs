@@ -13,6 +13,8 @@ pub fn answer(request: &Parts, peer: SocketAddr, router: &str) -> Response<Body>
     let mut page = String::with_capacity(512);
     let hostname = gethostname::gethostname();
     let _ = writeln!(page, "Hostname: {}", hostname.to_string_lossy());
+    // Dual-stack listeners see IPv4 clients as `::ffff:a.b.c.d`; show them as IPv4.
+    let peer = SocketAddr::new(crate::entrypoint::normalize(peer.ip()), peer.port());
     let _ = writeln!(page, "IP: {}", peer.ip());
     let _ = writeln!(page, "RemoteAddr: {peer}");
     let _ = writeln!(page, "Router: {router}");
