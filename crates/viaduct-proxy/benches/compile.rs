@@ -12,7 +12,10 @@
 use std::sync::Arc;
 
 use divan::{black_box, Bencher};
-use viaduct_config::{DynamicConfig, HttpConfig, LoadBalancer, Router, Server, Service};
+use viaduct_config::{
+    parse_document, DynamicConfig, Format, HttpConfig, LoadBalancer, Origin, Router, Server,
+    Service,
+};
 use viaduct_proxy::{compile, CompileContext, EntryPointInfo, Protocol, Snapshot};
 use viaduct_tls::TlsShared;
 use viaduct_upstream::TransportSettings;
@@ -113,4 +116,35 @@ fn recompile_one_router_changed(bencher: Bencher, routers: usize) {
     let ctx = context();
     let previous = checked(compile(&config_before, &ctx, None, 1), routers);
     bencher.bench_local(|| compile(black_box(&config_after), &ctx, Some(&previous), 2));
+}
+
+/// The same configuration as a YAML file from the file provider: parsing it precedes every
+/// compile on a reload.
+#[divan::bench(args = SIZES, sample_count = 10)]
+fn parse_yaml(bencher: Bencher, routers: usize) {
+    let yaml = yaml(routers);
+    let parsed: DynamicConfig =
+        parse_document(&yaml, Format::Yaml, Origin::Inline("bench")).unwrap();
+    assert_eq!(parsed.http.map(|http| http.routers.len()), Some(routers));
+    bencher.bench_local(|| {
+        parse_document::<DynamicConfig>(black_box(&yaml), Format::Yaml, Origin::Inline("bench"))
+    });
+}
+
+/// The layout `bench/scale/helpers.py` writes.
+fn yaml(count: usize) -> String {
+    let mut out = String::from("http:\n  routers:\n");
+    for n in 0..count {
+        out.push_str(&format!(
+            "    router-{n}:\n      rule: \"Host(`svc-{n}.example.com`)\"\n      service: svc-{n}\n"
+        ));
+    }
+    out.push_str("  services:\n");
+    for n in 0..count {
+        out.push_str(&format!(
+            "    svc-{n}:\n      loadBalancer:\n        servers: [{{url: \"http://127.0.0.1:{}\"}}]\n",
+            10_000 + n % 50_000
+        ));
+    }
+    out
 }
