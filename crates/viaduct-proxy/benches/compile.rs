@@ -148,3 +148,12 @@ fn yaml(count: usize) -> String {
     }
     out
 }
+
+/// A reload from 10,000 routers down to `routers`: what the previous snapshot's size costs.
+#[divan::bench(args = [10, 1_000], sample_count = 20)]
+fn recompile_shrinking_from_10000(bencher: Bencher, routers: usize) {
+    let ctx = context();
+    let previous = checked(compile(&config(10_000), &ctx, None, 1), 10_000);
+    let config = config(routers);
+    bencher.bench_local(|| compile(black_box(&config), &ctx, Some(&previous), 2));
+}
