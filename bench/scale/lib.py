@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers for bench/scale/run: configuration files, idle connections, log and /proc readings.
+"""Shared pieces of bench/scale/run: configuration files, idle connections, log and /proc readings.
 
 Standard library only; every subcommand prints its result on stdout.
 """
