@@ -131,7 +131,7 @@ fn parse_yaml(bencher: Bencher, routers: usize) {
     });
 }
 
-/// The layout `bench/scale/helpers.py` writes.
+/// The layout `bench/scale/lib.py` writes.
 fn yaml(count: usize) -> String {
     let mut out = String::from("http:\n  routers:\n");
     for n in 0..count {
