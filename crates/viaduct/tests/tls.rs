@@ -203,6 +203,31 @@ async fn tls_get(
     })
 }
 
+/// Polls a TLS GET for `name` (used as SNI and Host) until `accept` holds, bounded; each attempt
+/// uses the client `config()` returns.
+async fn wait_tls(
+    proxy: &viaduct_testkit::ProxyUnderTest,
+    what: &str,
+    name: &str,
+    config: impl Fn() -> Arc<rustls::ClientConfig>,
+    accept: impl Fn(&TlsAnswer) -> bool,
+) -> TlsAnswer {
+    let addr = proxy.addr("web");
+    let accept = &accept;
+    proxy
+        .wait_for(what, common::ROUTING_TIMEOUT, || {
+            let config = config();
+            async move {
+                Ok(tls_get(addr, name, name, config)
+                    .await
+                    .ok()
+                    .filter(|a| accept(a)))
+            }
+        })
+        .await
+        .unwrap()
+}
+
 fn tls_routes(certs: &[(String, String)], options: &str) -> String {
     let mut yaml = ROUTES.to_string();
     yaml.push_str("tls:\n  certificates:\n");
@@ -226,18 +251,14 @@ async fn tls_routers_answer_over_tls_with_the_certificate_for_the_sni() {
     let addr = proxy.addr("web");
     let config = client_config(&[b"h2", b"http/1.1"], false);
 
-    let answer = proxy
-        .wait_for("the TLS router", common::ROUTING_TIMEOUT, || {
-            let config = config.clone();
-            async move {
-                Ok(tls_get(addr, "secure.test", "secure.test", config)
-                    .await
-                    .ok()
-                    .filter(|a| a.status == 200))
-            }
-        })
-        .await
-        .unwrap();
+    let answer = wait_tls(
+        &proxy,
+        "the TLS router",
+        "secure.test",
+        || config.clone(),
+        |a| a.status == 200,
+    )
+    .await;
     assert_eq!(
         answer.peer_certificate, der,
         "the certificate for secure.test"
@@ -304,18 +325,14 @@ async fn tls_options_sni_strict_and_minimum_version() {
     .await;
     let addr = proxy.addr("web");
     let config = client_config(&[b"http/1.1"], false);
-    proxy
-        .wait_for("the TLS router", common::ROUTING_TIMEOUT, || {
-            let config = config.clone();
-            async move {
-                Ok(tls_get(addr, "secure.test", "secure.test", config)
-                    .await
-                    .ok()
-                    .filter(|a| a.status == 200))
-            }
-        })
-        .await
-        .unwrap();
+    wait_tls(
+        &proxy,
+        "the TLS router",
+        "secure.test",
+        || config.clone(),
+        |a| a.status == 200,
+    )
+    .await;
     assert!(
         tls_get(addr, "unknown.test", "secure.test", config)
             .await
@@ -343,19 +360,14 @@ async fn certificates_are_replaced_on_reload_without_dropping_connections() {
     let proxy = common::start(&tls_routes(&[(cert, key)], ""), &[("echo", echo.url())]).await;
     let addr = proxy.addr("web");
     let config = client_config(&[b"http/1.1"], false);
-    proxy
-        .wait_for("the first certificate", common::ROUTING_TIMEOUT, || {
-            let config = config.clone();
-            let first = first.clone();
-            async move {
-                Ok(tls_get(addr, "secure.test", "secure.test", config)
-                    .await
-                    .ok()
-                    .filter(|a| a.peer_certificate == first))
-            }
-        })
-        .await
-        .unwrap();
+    wait_tls(
+        &proxy,
+        "the first certificate",
+        "secure.test",
+        || config.clone(),
+        |a| a.peer_certificate == first,
+    )
+    .await;
 
     // A connection opened before the reload keeps working after it.
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -368,20 +380,14 @@ async fn certificates_are_replaced_on_reload_without_dropping_connections() {
     proxy
         .write_dynamic(&tls_routes(&[(cert, key)], ""))
         .unwrap();
-    proxy
-        .wait_for("the new certificate", common::ROUTING_TIMEOUT, || {
-            // A fresh client each time: a resumed session would report the old certificate.
-            let config = client_config(&[b"http/1.1"], false);
-            let second = second.clone();
-            async move {
-                Ok(tls_get(addr, "secure.test", "secure.test", config)
-                    .await
-                    .ok()
-                    .filter(|a| a.peer_certificate == second))
-            }
-        })
-        .await
-        .unwrap();
+    wait_tls(
+        &proxy,
+        "the new certificate",
+        "secure.test",
+        || client_config(&[b"http/1.1"], false),
+        |a| a.peer_certificate == second,
+    )
+    .await;
 
     open.write_all(b"GET / HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n")
         .await
@@ -529,22 +535,14 @@ async fn mutual_tls_accepts_only_clients_the_ca_signed() {
             .unwrap();
         Arc::new(config)
     };
-    proxy
-        .wait_for(
-            "mTLS with a signed client certificate",
-            common::ROUTING_TIMEOUT,
-            || {
-                let config = with_cert.clone();
-                async move {
-                    Ok(tls_get(addr, "secure.test", "secure.test", config)
-                        .await
-                        .ok()
-                        .filter(|a| a.status == 200))
-                }
-            },
-        )
-        .await
-        .unwrap();
+    wait_tls(
+        &proxy,
+        "mTLS with a signed client certificate",
+        "secure.test",
+        || with_cert.clone(),
+        |a| a.status == 200,
+    )
+    .await;
     let without = tls_get(
         addr,
         "secure.test",
@@ -572,19 +570,14 @@ async fn entry_point_tls_applies_to_its_routers() {
         &[("echo", echo.url())],
     )
     .await;
-    let addr = proxy.addr("web");
-    let answer = proxy
-        .wait_for("the entry point's TLS", common::ROUTING_TIMEOUT, || {
-            let config = client_config(&[b"http/1.1"], false);
-            async move {
-                Ok(tls_get(addr, "plain.test", "plain.test", config)
-                    .await
-                    .ok()
-                    .filter(|a| a.status == 200))
-            }
-        })
-        .await
-        .unwrap();
+    let answer = wait_tls(
+        &proxy,
+        "the entry point's TLS",
+        "plain.test",
+        || client_config(&[b"http/1.1"], false),
+        |a| a.status == 200,
+    )
+    .await;
     assert_eq!(answer.peer_certificate, der);
     let plain = HttpClient::http1()
         .get_host(&proxy.url("web"), "plain.test")
