@@ -1,5 +1,6 @@
 //! Merging the configurations of all providers into one, with every name qualified.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use viaduct_config::{
@@ -19,11 +20,12 @@ const DEFAULT_TLS_NAME: &str = "default";
 /// TLS follows Traefik: certificates are concatenated; options and stores are qualified like
 /// other objects except `default`, which stays unqualified. `default` defined by two providers
 /// is ambiguous: it is dropped with an error, so the built-in default applies.
-pub fn merge(configs: &BTreeMap<String, DynamicConfig>) -> DynamicConfig {
+pub fn merge<C: Borrow<DynamicConfig>>(configs: &BTreeMap<String, C>) -> DynamicConfig {
     let mut merged = DynamicConfig::default();
     let mut default_options_by = Vec::new();
     let mut default_store_by = Vec::new();
     for (provider, config) in configs {
+        let config: &DynamicConfig = config.borrow();
         let q = Qualifier { provider };
         if let Some(http) = &config.http {
             let into = merged.http.get_or_insert_with(HttpConfig::default);

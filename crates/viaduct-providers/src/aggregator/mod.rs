@@ -17,13 +17,16 @@ pub use merge::merge;
 #[derive(Debug)]
 pub struct Aggregator {
     throttle: Duration,
-    /// The configuration in effect for each provider.
-    applied: BTreeMap<String, DynamicConfig>,
+    /// The configuration in effect for each provider. Shared with `received` (no copy): a large
+    /// configuration is held once, not once per map.
+    applied: BTreeMap<String, Arc<DynamicConfig>>,
     /// The last configuration received from each provider, applied or not.
-    received: BTreeMap<String, DynamicConfig>,
+    received: BTreeMap<String, Arc<DynamicConfig>>,
     windows: BTreeMap<String, ThrottleWindow>,
     generation: u64,
-    published: Option<DynamicConfig>,
+    /// Whether anything was published yet (the first merge always is). What was published last
+    /// is read back from the watch channel rather than kept here a second time.
+    published_any: bool,
 }
 
 /// One merged configuration; `generation` increases with every publication.
@@ -38,7 +41,7 @@ pub struct MergedConfig {
 #[derive(Debug)]
 struct ThrottleWindow {
     ends: Instant,
-    pending: Option<DynamicConfig>,
+    pending: Option<Arc<DynamicConfig>>,
 }
 
 impl Aggregator {
@@ -50,7 +53,7 @@ impl Aggregator {
             received: BTreeMap::new(),
             windows: BTreeMap::new(),
             generation: 0,
-            published: None,
+            published_any: false,
         }
     }
 
@@ -89,11 +92,16 @@ impl Aggregator {
 
     fn receive(&mut self, message: ProviderMessage, out: &watch::Sender<Arc<MergedConfig>>) {
         let ProviderMessage { provider, config } = message;
-        if self.received.get(&provider) == Some(&config) {
+        if self
+            .received
+            .get(&provider)
+            .is_some_and(|previous| **previous == config)
+        {
             tracing::debug!(provider = %provider, "configuration unchanged; skipping");
             return;
         }
-        self.received.insert(provider.clone(), config.clone());
+        let config = Arc::new(config);
+        self.received.insert(provider.clone(), Arc::clone(&config));
         let now = Instant::now();
         match self.windows.get_mut(&provider) {
             Some(window) if now < window.ends => {
@@ -106,7 +114,7 @@ impl Aggregator {
 
     /// Applies the held-back configurations whose window ended by `now` (all when `None`).
     fn apply_pending(&mut self, now: Option<Instant>, out: &watch::Sender<Arc<MergedConfig>>) {
-        let due: Vec<(String, DynamicConfig)> = self
+        let due: Vec<(String, Arc<DynamicConfig>)> = self
             .windows
             .iter_mut()
             .filter(|(_, w)| now.is_none_or(|now| w.ends <= now))
@@ -120,7 +128,7 @@ impl Aggregator {
     fn apply(
         &mut self,
         provider: String,
-        config: DynamicConfig,
+        config: Arc<DynamicConfig>,
         now: Instant,
         out: &watch::Sender<Arc<MergedConfig>>,
     ) {
@@ -135,7 +143,7 @@ impl Aggregator {
         }
         self.applied.insert(provider, config);
         let merged = merge(&self.applied);
-        if self.published.as_ref() == Some(&merged) {
+        if self.published_any && out.borrow().config == merged {
             return;
         }
         self.generation += 1;
@@ -145,9 +153,9 @@ impl Aggregator {
         );
         out.send_replace(Arc::new(MergedConfig {
             generation: self.generation,
-            config: merged.clone(),
+            config: merged,
         }));
-        self.published = Some(merged);
+        self.published_any = true;
     }
 }
 
