@@ -33,11 +33,9 @@ pub struct EntryPointRuntime {
     pub not_append_x_forwarded_for: bool,
     pub add_x_forwarded_scheme_headers: bool,
     pub read_timeout: Option<Duration>,
-    pub write_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub request_accept_grace_timeout: Duration,
     pub grace_timeout: Duration,
-    pub keep_alive_max_requests: u64,
     pub max_header_bytes: usize,
     pub sanitize_path: bool,
     pub encode_query_semicolons: bool,
@@ -88,15 +86,12 @@ impl EntryPointRuntime {
             not_append_x_forwarded_for: config.forwarded_headers.not_append_x_forwarded_for,
             add_x_forwarded_scheme_headers: config.forwarded_headers.add_x_forwarded_scheme_headers,
             read_timeout: timeouts.read_timeout.positive(),
-            write_timeout: timeouts.write_timeout.positive(),
             idle_timeout: timeouts.idle_timeout.positive(),
             request_accept_grace_timeout: life
                 .request_accept_grace_timeout
                 .positive()
                 .unwrap_or_default(),
             grace_timeout: life.grace_time_out.positive().unwrap_or_default(),
-            keep_alive_max_requests: u64::try_from(config.transport.keep_alive_max_requests)
-                .unwrap_or(0),
             max_header_bytes: usize::try_from(config.http.max_header_bytes)
                 .unwrap_or(0)
                 .max(MIN_HEADER_BYTES),

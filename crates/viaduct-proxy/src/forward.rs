@@ -26,7 +26,7 @@ pub(crate) async fn forward(
         }
         Target::Internal(InternalService::Whoami) => {
             let (parts, _body) = request.into_parts();
-            whoami::answer(&parts, conn.peer, &route.router)
+            whoami::answer(&parts, conn.peer, &conn.entry_point.hostname, &route.router)
         }
         Target::Internal(InternalService::Noop) => Response::new(Body::Empty),
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),

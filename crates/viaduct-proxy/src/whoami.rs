@@ -9,10 +9,19 @@ use http::request::Parts;
 use http::{HeaderValue, Response};
 use viaduct_upstream::{full_body, Body};
 
-pub fn answer(request: &Parts, peer: SocketAddr, router: &str) -> Response<Body> {
+/// `hostname` is the entry point's, resolved once at start.
+pub fn answer(
+    request: &Parts,
+    peer: SocketAddr,
+    hostname: &HeaderValue,
+    router: &str,
+) -> Response<Body> {
     let mut page = String::with_capacity(512);
-    let hostname = gethostname::gethostname();
-    let _ = writeln!(page, "Hostname: {}", hostname.to_string_lossy());
+    let _ = writeln!(
+        page,
+        "Hostname: {}",
+        String::from_utf8_lossy(hostname.as_bytes())
+    );
     // Dual-stack listeners see IPv4 clients as `::ffff:a.b.c.d`; show them as IPv4.
     let peer = SocketAddr::new(crate::entrypoint::normalize(peer.ip()), peer.port());
     let _ = writeln!(page, "IP: {}", peer.ip());
