@@ -59,7 +59,8 @@ pub struct ForwardFacts<'a> {
     pub host: Option<&'a HeaderValue>,
 }
 
-/// Rewrites the forwarded headers of a request about to be sent upstream.
+/// Rewrites the forwarded headers of a routed request, all but `X-Forwarded-For`
+/// ([`append_forwarded_for`], when the request leaves).
 pub fn rewrite(headers: &mut HeaderMap, ep: &EntryPointRuntime, facts: &ForwardFacts<'_>) {
     let trusted = ep.trusts(facts.peer);
     if !trusted {
@@ -101,10 +102,6 @@ pub fn rewrite(headers: &mut HeaderMap, ep: &EntryPointRuntime, facts: &ForwardF
         headers.insert(X_FORWARDED_SCHEME, proto.clone());
         headers.insert(X_SCHEME, proto);
     }
-
-    if !ep.not_append_x_forwarded_for {
-        append_forwarded_for(headers, facts.peer_value);
-    }
 }
 
 fn remove_managed(headers: &mut HeaderMap) {
@@ -119,7 +116,7 @@ fn remove_managed(headers: &mut HeaderMap) {
 }
 
 /// `X-Forwarded-For`: earlier hops folded into one line, then the peer (Go's reverse proxy).
-fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
+pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
     let mut prior = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
     if prior.peek().is_none() {
         headers.insert(X_FORWARDED_FOR, peer.clone());
@@ -210,6 +207,11 @@ mod tests {
             host: Some(&host),
         };
         rewrite(&mut h, &ep(&[]), &facts);
+        assert!(
+            h.get("x-forwarded-for").is_none(),
+            "removed until the request leaves"
+        );
+        append_forwarded_for(&mut h, facts.peer_value);
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
         assert_eq!(h["x-real-ip"], "10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -237,6 +239,7 @@ mod tests {
             host: Some(&host),
         };
         rewrite(&mut h, &ep(&["10.0.0.0/8"]), &facts);
+        append_forwarded_for(&mut h, facts.peer_value);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.1");
         assert_eq!(h["x-real-ip"], "1.1.1.1");
         assert_eq!(h["x-forwarded-proto"], "https");
@@ -254,6 +257,7 @@ mod tests {
             host: None,
         };
         rewrite(&mut h, &ep(&[]), &facts);
+        append_forwarded_for(&mut h, facts.peer_value);
         assert_eq!(h["x-forwarded-proto"], "ws");
         assert_eq!(h["x-forwarded-port"], "80");
         assert_eq!(h["x-forwarded-for"], "::1");

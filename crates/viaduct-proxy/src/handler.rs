@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use rustls::pki_types::CertificateDer;
+use viaduct_middlewares::{BoxFuture, Forwarder, RequestContext};
 use viaduct_rules::{canonical_host, routing_path, sanitize_path, RequestFacts};
-use viaduct_upstream::Body;
+use viaduct_upstream::{Body, ServiceNode};
 
 use crate::entrypoint::EntryPointRuntime;
 use crate::forward;
@@ -22,6 +24,8 @@ pub(crate) struct ConnectionContext {
     /// The peer's IP as a header value (`X-Real-Ip`, `X-Forwarded-For`), formatted once.
     pub peer_value: http::HeaderValue,
     pub tls: bool,
+    /// The client's certificate chain, when it presented one over TLS.
+    pub client_certificates: Option<Arc<[CertificateDer<'static>]>>,
 }
 
 pub(crate) async fn handle(
@@ -43,12 +47,52 @@ pub(crate) async fn handle(
                 route: &route,
                 answered: false,
             };
-            let response = forward::forward(request, &route, &conn, sanitized_path).await;
+            let mut request = request.map(Body::Incoming);
+            if let Some(path) = sanitized_path {
+                if forward::set_path(request.uri_mut(), &path).is_err() {
+                    return responses::bad_request();
+                }
+            }
+            forward::prepare(&mut request, &conn);
+            let forwarder = ConnectionForwarder {
+                conn: &conn,
+                router: &route.router,
+            };
+            let response = match &route.middlewares {
+                None => forward::forward(request, &route.service, &route.router, &conn).await,
+                Some(chain) => {
+                    let ctx = RequestContext {
+                        peer: conn.peer,
+                        tls: conn.tls,
+                        client_certificates: conn.client_certificates.as_deref(),
+                        entry_point: &conn.entry_point.name,
+                        router: &route.router,
+                        forwarder: &forwarder,
+                    };
+                    chain.run(request, &ctx, &route.service).await
+                }
+            };
             gone.answered = true;
             response
         }
         Selection::NotFound => responses::not_found(),
         Selection::BadPath => responses::bad_request(),
+    }
+}
+
+/// Forwards for middlewares: the end of a chain, and the services they call themselves.
+struct ConnectionForwarder<'a> {
+    conn: &'a ConnectionContext,
+    router: &'a str,
+}
+
+impl Forwarder for ConnectionForwarder<'_> {
+    fn forward<'a>(
+        &'a self,
+        request: http::Request<Body>,
+        service: &'a ServiceNode,
+    ) -> BoxFuture<'a, Response<Body>> {
+        Box::pin(forward::forward(request, service, self.router, self.conn))
     }
 }
 

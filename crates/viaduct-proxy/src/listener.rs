@@ -135,19 +135,31 @@ async fn serve_connection(
         Ok(Ok(1)) => first[0] == TLS_HANDSHAKE_RECORD,
         _ => return,
     };
-    let conn = Arc::new(ConnectionContext {
-        entry_point,
-        snapshots,
-        peer,
-        peer_value: crate::forwarded::ip_value(peer.ip()),
-        tls: is_tls,
-    });
+    let context = |client_certificates| {
+        Arc::new(ConnectionContext {
+            entry_point,
+            snapshots: snapshots.clone(),
+            peer,
+            peer_value: crate::forwarded::ip_value(peer.ip()),
+            tls: is_tls,
+            client_certificates,
+        })
+    };
     if !is_tls {
-        serve_http(TokioIo::new(stream), conn, builder, watcher).await;
+        serve_http(TokioIo::new(stream), context(None), builder, watcher).await;
         return;
     }
-    match tokio::time::timeout(limit, tls_handshake(stream, &conn)).await {
-        Ok(Ok(tls)) => serve_http(TokioIo::new(tls), conn, builder, watcher).await,
+    match tokio::time::timeout(limit, tls_handshake(stream, &snapshots)).await {
+        Ok(Ok(tls)) => {
+            // Kept only when the client sent one (mTLS), for `passTLSClientCert`.
+            let certificates = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .filter(|chain| !chain.is_empty())
+                .map(|chain| Arc::from(chain.to_vec()));
+            serve_http(TokioIo::new(tls), context(certificates), builder, watcher).await
+        }
         Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
     }
@@ -157,14 +169,14 @@ async fn serve_connection(
 /// (certificate and options), and completes the handshake.
 async fn tls_handshake(
     stream: TcpStream,
-    conn: &ConnectionContext,
+    snapshots: &SnapshotHandle,
 ) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
     let sni = start
         .client_hello()
         .server_name()
         .map(str::to_ascii_lowercase);
-    let snapshot = conn.snapshots.load_full();
+    let snapshot = snapshots.load_full();
     let Some(config) = snapshot.tls.server_config(sni.as_deref()) else {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,

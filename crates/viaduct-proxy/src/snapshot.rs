@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use viaduct_middlewares::{Chain, StateStore};
 use viaduct_rules::RouterTable;
 use viaduct_tls::TlsRuntime;
 use viaduct_upstream::{ServiceNode, Transport};
@@ -23,6 +24,8 @@ pub struct Snapshot {
     pub transports: HashMap<String, Arc<Transport>>,
     /// Certificates and TLS options, chosen per connection by SNI.
     pub tls: Arc<TlsRuntime>,
+    /// Middleware state (rate-limit buckets, breakers…) for the next compile to carry over.
+    pub middleware_state: StateStore,
     /// What the compiler found wrong, per object (the API reports this).
     pub status: ObjectStatus,
 }
@@ -59,6 +62,8 @@ impl std::fmt::Debug for EntryPointRoutes {
 pub struct Route {
     pub router: String,
     pub service: Arc<ServiceNode>,
+    /// The router's middlewares, run before the service; `None` when it has none.
+    pub middlewares: Option<Chain>,
     /// Set on the routers generated for entry point redirections: answered by the proxy.
     pub redirect: Option<crate::redirect::Redirect>,
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use viaduct_config::static_config::RedirectEntryPoint;
 use viaduct_config::{DynamicConfig, HttpConfig, RouterTls};
+use viaduct_middlewares::MiddlewareBuilder;
 use viaduct_rules::{RouterEntry, RouterTable};
 use viaduct_tls::{TlsRoute, TlsRuntime, TlsShared};
 use viaduct_upstream::{ServiceNode, TransportSettings};
@@ -97,9 +98,18 @@ pub fn compile(
         }
     }
 
+    let mut middlewares =
+        MiddlewareBuilder::new(&http.middlewares, previous.map(|p| &p.middleware_state));
     let mut compiled: Vec<CompiledRouter> = Vec::new();
     for (name, router) in &http.routers {
-        match compile_router(name, router, ctx, &mut services, &mut status) {
+        match compile_router(
+            name,
+            router,
+            ctx,
+            &mut services,
+            &mut middlewares,
+            &mut status,
+        ) {
             Ok(router) => compiled.push(router),
             Err(message) => status.error(format!("http.routers.{name}"), message),
         }
@@ -161,6 +171,10 @@ pub fn compile(
         }
     }
     redirect::add_entry_point_redirections(ctx, &mut http_tables, &mut status);
+    for (name, message) in middlewares.check_all(&mut services) {
+        status.error(format!("http.middlewares.{name}"), message);
+    }
+    let middleware_state = middlewares.into_state();
 
     let built: HashMap<String, Arc<ServiceNode>> = services
         .built
@@ -188,6 +202,7 @@ pub fn compile(
         services: built,
         transports,
         tls: Arc::new(tls),
+        middleware_state,
         status,
     }
 }

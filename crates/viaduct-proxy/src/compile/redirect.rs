@@ -53,6 +53,7 @@ pub(super) fn add_entry_point_redirections(
         let route = Arc::new(Route {
             router: name.clone(),
             service: Arc::new(ServiceNode::Internal(InternalService::Noop)),
+            middlewares: None,
             redirect: Some(redirect),
         });
         http_tables[index].push(RouterEntry {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use viaduct_middlewares::MiddlewareBuilder;
 use viaduct_rules::{effective_priority, HttpRule, RuleSyntax};
 
 use super::services::ServiceBuilder;
@@ -66,6 +67,7 @@ pub(super) fn compile_router(
     router: &viaduct_config::Router,
     ctx: &CompileContext,
     services: &mut ServiceBuilder<'_>,
+    middlewares: &mut MiddlewareBuilder<'_>,
     status: &mut ObjectStatus,
 ) -> Result<CompiledRouter, String> {
     let object = format!("http.routers.{name}");
@@ -86,18 +88,19 @@ pub(super) fn compile_router(
         .map_err(|e| format!("invalid rule: {e}"))?;
     let priority =
         effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?;
-    if !router.middlewares.is_empty() {
-        return Err(format!(
-            "middlewares ({}) are not supported yet; the router is not served rather than served without them",
-            router.middlewares.join(", ")
-        ));
-    }
     if router.service.is_empty() {
         return Err("no service is set".into());
     }
     let service = services
         .build(&router.service)
         .map_err(|e| format!("service {:?}: {e}", router.service))?;
+    // A router whose middlewares cannot be built is not served: serving it without them
+    // could expose what they protect.
+    let middlewares = if router.middlewares.is_empty() {
+        None
+    } else {
+        Some(middlewares.chain(&router.middlewares, services)?)
+    };
 
     let mut entry_points = Vec::new();
     if router.entry_points.is_empty() {
@@ -155,6 +158,7 @@ pub(super) fn compile_router(
     let route = Arc::new(Route {
         router: name.to_string(),
         service,
+        middlewares,
         redirect: None,
     });
     Ok(CompiledRouter {

@@ -170,6 +170,12 @@ impl ServiceBuilder<'_> {
     }
 }
 
+impl viaduct_middlewares::ServiceResolver for ServiceBuilder<'_> {
+    fn service(&mut self, name: &str) -> Result<Arc<ServiceNode>, String> {
+        self.build(name)
+    }
+}
+
 fn weight_of(weight: Option<i64>) -> Result<u64, String> {
     match weight {
         None => Ok(1),

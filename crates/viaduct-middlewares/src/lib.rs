@@ -1,0 +1,23 @@
+//! Viaduct's HTTP middlewares, with Traefik's semantics.
+//!
+//! A middleware is an object built once per snapshot from its options ([`Middleware`]); a
+//! router's middlewares, with `chain`s flattened, form a [`Chain`] that the request path runs
+//! before forwarding to the router's service. Building does all the preparation (options
+//! decoded, regexes compiled, header names parsed); handling a request does only what that
+//! request needs.
+//!
+//! Adding a middleware type: write its module (options struct + `build` + the
+//! [`Middleware`] impl), then add one arm to [`build::build_kind`].
+
+mod add_prefix;
+mod build;
+mod chain;
+mod options;
+mod responses;
+mod state;
+mod strip_prefix;
+mod uri;
+
+pub use build::{MiddlewareBuilder, MiddlewareDefinitions, ServiceResolver};
+pub use chain::{BoxFuture, Chain, Forwarder, Middleware, Next, Request, RequestContext, Response};
+pub use state::StateStore;
