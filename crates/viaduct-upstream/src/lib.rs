@@ -19,7 +19,7 @@ mod transport;
 
 pub use body::{full_body, Body, BoxError};
 pub use error::{Blame, ProxyError};
-pub use h1::{UpstreamBody, UpstreamBodyError};
+pub use h1::{BodyDecoder, Decoded, UpstreamBody, UpstreamBodyError};
 pub use schedule::WeightedSchedule;
 pub use server::{Server, ServerUrlError};
 pub use service::{InternalService, LoadBalancer, ServiceNode, Target, Weighted};

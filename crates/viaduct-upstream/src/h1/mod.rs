@@ -13,6 +13,7 @@
 //! reaching this client is refused with a 502.
 
 mod body;
+mod decode;
 mod pool;
 mod request;
 mod response;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 
 pub use body::{UpstreamBody, UpstreamBodyError};
+pub use decode::{BodyDecoder, Decoded};
 pub(crate) use pool::{HostPool, Pool, PoolSettings};
 pub(crate) use response::has_connection_token;
 
