@@ -10,6 +10,7 @@ use viaduct_upstream::{Body, InternalService, LoadBalancer, Server, ServiceNode,
 
 use crate::forwarded::{self, ForwardFacts};
 use crate::handler::ConnectionContext;
+use crate::http1::{ClientUpgrade, HandedOn};
 use crate::{hop, responses, whoami};
 
 /// The proxy's own work on a routed request before its middlewares see it: the Host of an
@@ -90,7 +91,16 @@ async fn proxy(
     let upgrade = (request.version() == Version::HTTP_11)
         .then(|| hop::requested_upgrade(request.headers()))
         .flatten();
-    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut request));
+    let client_upgrade = upgrade.as_ref().map(|_| {
+        match request
+            .extensions_mut()
+            .remove::<ClientUpgrade>()
+            .and_then(|own| own.take())
+        {
+            Some(own) => UpgradeSource::Own(own),
+            None => UpgradeSource::Hyper(hyper::upgrade::on(&mut request)),
+        }
+    });
 
     let (mut parts, body) = request.into_parts();
     let ep = &conn.entry_point;
@@ -122,16 +132,7 @@ async fn proxy(
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let backend_upgrade = hyper::upgrade::on(&mut response);
-            tokio::spawn(async move {
-                match tokio::try_join!(client_upgrade, backend_upgrade) {
-                    Ok((client, backend)) => {
-                        let mut client = TokioIo::new(client);
-                        let mut backend = TokioIo::new(backend);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
-                    }
-                    Err(e) => tracing::debug!(error = %e, "upgrade failed"),
-                }
-            });
+            tokio::spawn(tunnel(client_upgrade, backend_upgrade));
             let (mut parts, _) = response.into_parts();
             let protocol = parts.headers.get(header::UPGRADE).cloned();
             hop::remove_connection_listed(&mut parts.headers, |_| false);
@@ -146,6 +147,44 @@ async fn proxy(
     hop::remove_connection_listed(&mut parts.headers, |_| false);
     hop::strip_hop_by_hop(&mut parts.headers, None);
     Response::from_parts(parts, body)
+}
+
+/// Where the client side of an upgraded connection comes from: hyper's server, or ours.
+enum UpgradeSource {
+    Hyper(hyper::upgrade::OnUpgrade),
+    Own(tokio::sync::oneshot::Receiver<HandedOn>),
+}
+
+/// Relays bytes both ways between the upgraded client and backend connections.
+async fn tunnel(client: UpgradeSource, backend: hyper::upgrade::OnUpgrade) {
+    let result = match client {
+        UpgradeSource::Hyper(client) => match tokio::try_join!(client, backend) {
+            Ok((client, backend)) => {
+                copy(&mut TokioIo::new(client), &mut TokioIo::new(backend)).await;
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        UpgradeSource::Own(client) => match (client.await, backend.await) {
+            (Ok(mut client), Ok(backend)) => {
+                copy(&mut client, &mut TokioIo::new(backend)).await;
+                Ok(())
+            }
+            (Err(_), _) => Err("the client connection was not handed on".to_string()),
+            (_, Err(e)) => Err(e.to_string()),
+        },
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "upgrade failed");
+    }
+}
+
+async fn copy<A, B>(a: &mut A, b: &mut B)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let _ = tokio::io::copy_bidirectional(a, b).await;
 }
 
 /// An empty POST, PUT or PATCH is sent with `Content-Length: 0`, as Go (and so Traefik) does:

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Request, Response};
-use hyper::body::Incoming;
 use rustls::pki_types::CertificateDer;
 use viaduct_middlewares::{BoxFuture, Forwarder, RequestContext};
 use viaduct_rules::{canonical_host, routing_path, sanitize_path, RequestFacts};
@@ -28,10 +27,7 @@ pub(crate) struct ConnectionContext {
     pub client_certificates: Option<Arc<[CertificateDer<'static>]>>,
 }
 
-pub(crate) async fn handle(
-    request: Request<Incoming>,
-    conn: Arc<ConnectionContext>,
-) -> Response<Body> {
+pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>) -> Response<Body> {
     if let Err(rejection) = validate::check(&request) {
         return responses::for_status(rejection.status());
     }
@@ -47,7 +43,7 @@ pub(crate) async fn handle(
                 route: &route,
                 answered: false,
             };
-            let mut request = request.map(Body::Incoming);
+            let mut request = request;
             if let Some(path) = sanitized_path {
                 if forward::set_path(request.uri_mut(), &path).is_err() {
                     return responses::bad_request();
@@ -107,7 +103,7 @@ enum Selection {
 }
 
 /// Matches the request against the entry point's router table.
-fn select_route(request: &Request<Incoming>, conn: &ConnectionContext) -> Selection {
+fn select_route<B>(request: &Request<B>, conn: &ConnectionContext) -> Selection {
     let snapshot = conn.snapshots.load();
     let Some(tables) = snapshot.entry_points.get(conn.entry_point.index) else {
         return Selection::NotFound;

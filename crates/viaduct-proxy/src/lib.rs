@@ -11,6 +11,7 @@ mod forward;
 mod forwarded;
 mod handler;
 mod hop;
+mod http1;
 mod listener;
 mod redirect;
 mod responses;
@@ -20,6 +21,7 @@ mod whoami;
 
 pub use compile::{compile, CompileContext, EntryPointInfo, ObjectStatus};
 pub use entrypoint::{EntryPointError, EntryPointRuntime, Protocol};
+pub use http1::SERVER_ENV as HTTP1_SERVER_ENV;
 pub use listener::{bind, serve, Shutdown};
 pub use redirect::Redirect;
 pub use snapshot::{Snapshot, SnapshotHandle};

@@ -16,6 +16,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::entrypoint::EntryPointRuntime;
 use crate::handler::{self, ConnectionContext};
+use crate::http1::{self, Outcome};
 use crate::snapshot::SnapshotHandle;
 
 /// Tells entry points to stop accepting and drain. Send `true` once.
@@ -71,13 +72,20 @@ pub async fn serve(
     mut shutdown: Shutdown,
 ) {
     let builder = Arc::new(connection_builder(&ep));
+    let own_http1 = crate::http1::enabled();
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let watcher = graceful.watcher();
-                    let accepted = Accepted { stream, peer, entry_point: ep.clone(), snapshots: snapshots.clone() };
+                    let accepted = Accepted {
+                        stream,
+                        peer,
+                        entry_point: ep.clone(),
+                        snapshots: snapshots.clone(),
+                        shutdown: own_http1.then(|| shutdown.clone()),
+                    };
                     let builder = builder.clone();
                     tokio::spawn(async move { serve_connection(accepted, &builder, watcher).await });
                 }
@@ -105,6 +113,9 @@ struct Accepted {
     peer: SocketAddr,
     entry_point: Arc<EntryPointRuntime>,
     snapshots: SnapshotHandle,
+    /// Set when plain connections use Viaduct's HTTP/1.1 server (which watches for shutdown
+    /// itself); `None` puts them on hyper's.
+    shutdown: Option<Shutdown>,
 }
 
 /// The longest a client may take to send its first byte and finish a TLS handshake (bounded
@@ -124,6 +135,7 @@ async fn serve_connection(
         peer,
         entry_point,
         snapshots,
+        shutdown,
     } = accepted;
     let _ = stream.set_nodelay(true);
     let limit = entry_point
@@ -146,9 +158,43 @@ async fn serve_connection(
         })
     };
     if !is_tls {
-        serve_http(TokioIo::new(stream), context(None), builder, watcher).await;
+        let conn = context(None);
+        // The hyper and TLS paths are boxed: an idle connection's task is only as large as
+        // the path it is on.
+        let Some(shutdown) = shutdown else {
+            Box::pin(serve_http(TokioIo::new(stream), conn, builder, watcher)).await;
+            return;
+        };
+        // `watcher` stays held while the connection lives: graceful shutdown waits for it.
+        if let Outcome::Http2(io) = http1::serve(stream, conn.clone(), shutdown).await {
+            Box::pin(serve_http(TokioIo::new(io), conn, builder, watcher)).await;
+        }
         return;
     }
+    let tls_snapshots = snapshots.clone();
+    Box::pin(serve_tls(
+        stream,
+        limit,
+        tls_snapshots,
+        peer,
+        context,
+        builder,
+        watcher,
+    ))
+    .await;
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    limit: Duration,
+    snapshots: SnapshotHandle,
+    peer: SocketAddr,
+    context: impl FnOnce(
+        Option<Arc<[rustls::pki_types::CertificateDer<'static>]>>,
+    ) -> Arc<ConnectionContext>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) {
     match tokio::time::timeout(limit, tls_handshake(stream, &snapshots)).await {
         Ok(Ok(tls)) => {
             // Kept only when the client sent one (mTLS), for `passTLSClientCert`.
@@ -196,7 +242,10 @@ async fn serve_http<I>(
 {
     let service = service_fn(move |request| {
         let conn = conn.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler::handle(request, conn).await) }
+        async move {
+            let request = request.map(viaduct_upstream::Body::Incoming);
+            Ok::<_, std::convert::Infallible>(handler::handle(request, conn).await)
+        }
     });
     let connection = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {

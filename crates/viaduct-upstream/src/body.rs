@@ -13,7 +13,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// An enum rather than a boxed trait object: the common case (streaming a peer's body
 /// through) costs no allocation, and locally generated answers are a single buffer.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub enum Body {
     #[default]
     Empty,
@@ -21,6 +21,8 @@ pub enum Body {
     Incoming(Incoming),
     /// A response body read by the inline HTTP/1.1 client.
     Upstream(UpstreamBody),
+    /// Any other body (a request body read by the entry points' own HTTP/1.1 server).
+    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>),
 }
 
 /// A body holding one buffer.
@@ -54,6 +56,7 @@ impl http_body::Body for Body {
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map_err(BoxError::from))),
             Body::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Body::Boxed(body) => body.as_mut().poll_frame(cx),
         }
     }
 
@@ -63,6 +66,7 @@ impl http_body::Body for Body {
             Body::Full(data) => data.is_none(),
             Body::Incoming(body) => body.is_end_stream(),
             Body::Upstream(body) => body.is_end_stream(),
+            Body::Boxed(body) => body.is_end_stream(),
         }
     }
 
@@ -72,6 +76,19 @@ impl http_body::Body for Body {
             Body::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Body::Incoming(body) => body.size_hint(),
             Body::Upstream(body) => body.size_hint(),
+            Body::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Body::Empty"),
+            Body::Full(data) => f.debug_tuple("Body::Full").field(data).finish(),
+            Body::Incoming(body) => f.debug_tuple("Body::Incoming").field(body).finish(),
+            Body::Upstream(body) => f.debug_tuple("Body::Upstream").field(body).finish(),
+            Body::Boxed(_) => f.write_str("Body::Boxed"),
         }
     }
 }

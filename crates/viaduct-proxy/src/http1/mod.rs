@@ -1,0 +1,303 @@
+//! The entry points' HTTP/1.1 server for plain (non-TLS) connections.
+//!
+//! Why not hyper's: a kept-alive connection waiting for its next request holds nothing here
+//! but its task and socket. hyper keeps an 8 KiB read buffer, an 8 KiB write buffer and a
+//! slot the size of the request handler's future for the life of the connection (about
+//! 28 KiB per idle connection in all); this server releases its buffers between requests
+//! and reads header values as slices of the head it read, without copies.
+//!
+//! Scope: HTTP/1.0 and 1.1, keep-alive, pipelining (requests are answered in order),
+//! chunked and length-delimited bodies both ways, trailers, `Expect: 100-continue`, upgrades
+//! (WebSocket), the head and idle timeouts, and graceful shutdown. A connection that opens
+//! with the HTTP/2 preface (h2c with prior knowledge) is handed to hyper's HTTP/2 server,
+//! and TLS connections stay on hyper. `VIADUCT_HTTP1_SERVER=hyper` puts plain connections
+//! back on hyper too.
+
+mod body;
+mod head;
+mod io;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::header::{CONNECTION, EXPECT};
+use http::{Method, Request, StatusCode, Version};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use viaduct_upstream::Body;
+
+use crate::handler::{self, ConnectionContext};
+use crate::hop;
+use crate::listener::Shutdown;
+use body::RequestBody;
+use head::{ParseError, RequestHead};
+pub(crate) use io::HandedOn;
+use write::Exchange;
+
+/// The environment variable that puts plain connections back on hyper's HTTP/1.1 server.
+pub const SERVER_ENV: &str = "VIADUCT_HTTP1_SERVER";
+
+/// How long a finished exchange waits for a request body still held elsewhere to come back.
+const BODY_RETURN_WAIT: Duration = Duration::from_secs(1);
+/// An unread request body is read and discarded up to this size (then the connection
+/// closes): closing with unread data would make the kernel reset the connection, and the
+/// client could lose the response.
+const DRAIN_LIMIT: usize = 256 * 1024;
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+
+/// Put in a request's extensions when it asks for an upgrade: resolves to the client
+/// connection once the 101 has been sent. (Extensions must be `Clone`; the receiver is taken
+/// once, by the forwarder.)
+#[derive(Clone)]
+pub(crate) struct ClientUpgrade(Arc<std::sync::Mutex<Option<oneshot::Receiver<HandedOn>>>>);
+
+impl ClientUpgrade {
+    pub(crate) fn take(&self) -> Option<oneshot::Receiver<HandedOn>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// How a connection ended, when it did not simply close.
+pub(crate) enum Outcome {
+    Closed,
+    /// The client spoke HTTP/2 with prior knowledge: serve the connection with HTTP/2.
+    Http2(HandedOn),
+}
+
+/// True unless `VIADUCT_HTTP1_SERVER=hyper`.
+pub(crate) fn enabled() -> bool {
+    std::env::var(SERVER_ENV).map_or(true, |v| !v.eq_ignore_ascii_case("hyper"))
+}
+
+/// Serves HTTP/1.x requests on `stream` until the client closes, a timeout, an error, or
+/// `shutdown` (idle connections close at once, a busy one after its response).
+pub(crate) async fn serve(
+    stream: TcpStream,
+    conn: Arc<ConnectionContext>,
+    mut shutdown: Shutdown,
+) -> Outcome {
+    let stream = Arc::new(stream);
+    let mut buf = BytesMut::new();
+    loop {
+        let head = match next_head(&stream, &mut buf, &conn, &mut shutdown).await {
+            Next::Head(head) => head,
+            Next::Closed => return Outcome::Closed,
+            Next::Reject(status) => {
+                let _ = write::write_status(&stream, status).await;
+                return Outcome::Closed;
+            }
+            Next::Http2 => {
+                return match HandedOn::new(std::mem::take(&mut buf), stream) {
+                    Some(io) => Outcome::Http2(io),
+                    None => Outcome::Closed,
+                }
+            }
+        };
+        let exchange = Exchange {
+            version: head.version,
+            head_request: head.method == Method::HEAD,
+            keep_alive: head.version == Version::HTTP_11
+                && !head.must_close
+                && !asks_to_close(&head)
+                && !*shutdown.borrow(),
+        };
+        let upgrade = head.version == Version::HTTP_11
+            && hop::requested_upgrade(&head.headers)
+                .is_some_and(|p| !p.as_bytes().eq_ignore_ascii_case(b"h2c"));
+        let continue_first = head.body.is_some() && expects_continue(&head);
+
+        let (body, returned) = match head.body {
+            None => (Body::Empty, None),
+            Some(decoder) => {
+                let (body, returned) =
+                    RequestBody::new(stream.clone(), std::mem::take(&mut buf), decoder);
+                (Body::Boxed(Box::pin(body)), Some(returned))
+            }
+        };
+        if continue_first && write::write_continue(&stream).await.is_err() {
+            return Outcome::Closed;
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = head.method;
+        *request.uri_mut() = head.uri;
+        *request.version_mut() = head.version;
+        *request.headers_mut() = head.headers;
+        let upgraded = upgrade.then(|| {
+            let (tx, rx) = oneshot::channel();
+            request
+                .extensions_mut()
+                .insert(ClientUpgrade(Arc::new(std::sync::Mutex::new(Some(rx)))));
+            tx
+        });
+
+        // Boxed so that an idle connection does not carry the request path's state.
+        let response = Box::pin(handler::handle(request, conn.clone())).await;
+
+        let mut wbuf = Vec::new();
+        if let (StatusCode::SWITCHING_PROTOCOLS, Some(upgraded)) = (response.status(), upgraded) {
+            let switching = Exchange {
+                keep_alive: true,
+                ..exchange
+            };
+            if write::write_response(&stream, &mut wbuf, response, &switching)
+                .await
+                .is_ok()
+            {
+                drop(returned);
+                if let Some(io) = HandedOn::new(std::mem::take(&mut buf), stream) {
+                    let _ = upgraded.send(io);
+                }
+            }
+            return Outcome::Closed;
+        }
+        let reusable = matches!(
+            write::write_response(&stream, &mut wbuf, response, &exchange).await,
+            Ok(true)
+        );
+        if let Some(returned) = returned {
+            match tokio::time::timeout(BODY_RETURN_WAIT, returned).await {
+                Ok(Ok(back)) => {
+                    buf = back.buf;
+                    if !back.decoder.is_done() && !drain(&stream, &mut buf, back.decoder).await {
+                        return Outcome::Closed;
+                    }
+                }
+                _ => return Outcome::Closed,
+            }
+        }
+        if !reusable {
+            return Outcome::Closed;
+        }
+    }
+}
+
+// `Head` is by far the most common outcome: boxing it would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Head(RequestHead),
+    Closed,
+    Reject(StatusCode),
+    Http2,
+}
+
+/// Reads until a whole request head is buffered. While nothing is buffered the connection is
+/// idle: its buffer is released, `idleTimeout` applies and shutdown closes it. Once a byte
+/// of a head arrived, the head must be complete within `readTimeout`.
+async fn next_head(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    conn: &ConnectionContext,
+    shutdown: &mut Shutdown,
+) -> Next {
+    let ep = &conn.entry_point;
+    let mut deadline: Option<Option<Instant>> = None;
+    loop {
+        if buf.is_empty() {
+            if buf.capacity() > 0 {
+                *buf = BytesMut::new();
+            }
+        } else {
+            match head::parse(buf) {
+                Ok(Some(head)) => return Next::Head(head),
+                Ok(None) if buf.len() >= ep.max_header_bytes => {
+                    return Next::Reject(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                }
+                Ok(None) => {}
+                Err(ParseError::Reject(status)) => return Next::Reject(status),
+                Err(ParseError::Http2Preface) => return Next::Http2,
+            }
+        }
+        let idle = buf.is_empty();
+        let limit = if idle {
+            ep.idle_timeout
+                .or(ep.read_timeout)
+                .map(|t| Instant::now() + t)
+        } else {
+            *deadline.get_or_insert_with(|| {
+                ep.read_timeout
+                    .or(ep.idle_timeout)
+                    .map(|t| Instant::now() + t)
+            })
+        };
+        tokio::select! {
+            biased;
+            ready = stream.readable() => {
+                if ready.is_err() {
+                    return Next::Closed;
+                }
+            }
+            _ = shutdown.wait_for(|stop| *stop), if idle => return Next::Closed,
+            _ = until(limit) => return Next::Closed,
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(if idle { 4096 } else { io::READ_CHUNK });
+        }
+        match stream.try_read_buf(buf) {
+            Ok(0) => return Next::Closed,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Next::Closed,
+        }
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads and discards the rest of a request body nobody read, bounded in size and time.
+/// `false` when the connection cannot be reused.
+async fn drain(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    mut decoder: viaduct_upstream::BodyDecoder,
+) -> bool {
+    let work = async {
+        let mut discarded = 0usize;
+        loop {
+            match decoder.decode(buf) {
+                viaduct_upstream::Decoded::Data(data) => {
+                    discarded += data.len();
+                    if discarded > DRAIN_LIMIT {
+                        return false;
+                    }
+                }
+                viaduct_upstream::Decoded::Finished(_) => return true,
+                viaduct_upstream::Decoded::Malformed(_) => return false,
+                viaduct_upstream::Decoded::NeedMore => {
+                    match std::future::poll_fn(|cx| io::poll_fill(stream, buf, cx)).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(_) => {}
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(DRAIN_WAIT, work)
+        .await
+        .unwrap_or(false)
+}
+
+fn asks_to_close(head: &RequestHead) -> bool {
+    head.headers.get_all(CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    })
+}
+
+fn expects_continue(head: &RequestHead) -> bool {
+    head.version == Version::HTTP_11
+        && head
+            .headers
+            .get(EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
