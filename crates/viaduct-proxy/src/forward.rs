@@ -1,12 +1,20 @@
 //! Forwarding a routed request to its backend, including protocol upgrades.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use viaduct_upstream::{Body, InternalService, LoadBalancer, Server, ServiceNode, Target};
+use viaduct_upstream::{
+    full_body, Blame, Body, InternalService, LoadBalancer, Mirroring, PickContext, Server,
+    ServiceNode, Target,
+};
 
 use crate::forwarded::{self, ForwardFacts};
 use crate::handler::ConnectionContext;
@@ -57,15 +65,156 @@ pub(crate) async fn forward(
     router: &str,
     conn: &ConnectionContext,
 ) -> Response<Body> {
-    match service.target() {
+    let mut set_cookies = Vec::new();
+    let ctx = PickContext {
+        headers: request.headers(),
+        client_ip: Some(crate::entrypoint::normalize(conn.peer.ip())),
+    };
+    let target = service.target(&ctx, &mut set_cookies);
+    let mut response = match target {
         Target::Server { balancer, server } => proxy(request, balancer, server, conn).await,
         Target::Internal(InternalService::Whoami) => {
             let (parts, _body) = request.into_parts();
             whoami::answer(&parts, conn.peer, &conn.entry_point.hostname, router)
         }
         Target::Internal(InternalService::Noop) => Response::new(Body::Empty),
+        Target::Mirror(mirroring) => mirror(request, mirroring, router, conn).await,
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),
+    };
+    // The cookie is set whatever the answer, as Traefik writes it before proxying.
+    for cookie in set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`forward`] behind a box: a mirroring service forwards again (to its main service and
+/// its mirrors), and a recursive `async fn` needs the indirection.
+fn forward_boxed<'a>(
+    request: Request<Body>,
+    service: &'a ServiceNode,
+    router: &'a str,
+    conn: &'a ConnectionContext,
+) -> BoxFuture<'a, Response<Body>> {
+    Box::pin(forward(request, service, router, conn))
+}
+
+/// Mirroring: the main service answers the client; the mirrors picked for this request get
+/// copies in spawned tasks whose answers are read and dropped. A copy never delays the
+/// client: at most [`viaduct_upstream::MAX_MIRROR_COPIES`] are in flight per service, and
+/// beyond that copies are skipped.
+async fn mirror(
+    request: Request<Body>,
+    mirroring: &Mirroring,
+    router: &str,
+    conn: &ConnectionContext,
+) -> Response<Body> {
+    let mirrors = mirroring.mirrors_for_next_request();
+    if mirrors.is_empty() {
+        return forward_boxed(request, &mirroring.main, router, conn).await;
+    }
+    let (parts, body) = request.into_parts();
+    let (main_body, copy_body) = if mirroring.mirror_body {
+        match buffer(body, mirroring.max_body_size).await {
+            Buffered::Whole(bytes) => (full_body(bytes.clone()), Some(bytes)),
+            Buffered::TooLarge(prefix, rest) => {
+                tracing::debug!(service = %mirroring.name, "request body larger than maxBodySize: not mirrored");
+                let request = Request::from_parts(parts, Body::chained(prefix, rest));
+                return forward_boxed(request, &mirroring.main, router, conn).await;
+            }
+            Buffered::Failed(e) => {
+                tracing::debug!(service = %mirroring.name, error = %e, "reading the request body to mirror failed");
+                return responses::for_status(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        }
+    } else {
+        (body, None)
+    };
+    let copy_parts = copy_head(&parts, copy_body.is_some());
+    let response = forward_boxed(
+        Request::from_parts(parts, main_body),
+        &mirroring.main,
+        router,
+        conn,
+    )
+    .await;
+    for mirror in mirrors {
+        let Ok(permit) = mirroring.copies.clone().try_acquire_owned() else {
+            tracing::debug!(service = %mirroring.name, mirror = %mirror.name, "too many mirrored requests in flight: copy dropped");
+            continue;
+        };
+        let body = copy_body.clone().map_or(Body::Empty, full_body);
+        let mut copy = Request::new(body);
+        *copy.method_mut() = copy_parts.method.clone();
+        *copy.uri_mut() = copy_parts.uri.clone();
+        *copy.version_mut() = copy_parts.version;
+        *copy.headers_mut() = copy_parts.headers.clone();
+        let node = mirror.node.clone();
+        let router = router.to_string();
+        let copy_conn = ConnectionContext {
+            entry_point: conn.entry_point.clone(),
+            snapshots: conn.snapshots.clone(),
+            peer: conn.peer,
+            peer_value: conn.peer_value.clone(),
+            tls: conn.tls,
+            client_certificates: conn.client_certificates.clone(),
+        };
+        let name = mirror.name.clone();
+        tokio::spawn(async move {
+            let response = forward_boxed(copy, &node, &router, &copy_conn).await;
+            let status = response.status();
+            if let Err(e) = response.into_body().collect().await {
+                tracing::debug!(mirror = %name, error = %e, "reading a mirror's answer failed");
+            } else if status.is_server_error() {
+                tracing::debug!(mirror = %name, %status, "a mirror answered with an error");
+            }
+            drop(permit);
+        });
+    }
+    response
+}
+
+/// The head of a mirrored copy: the request's, without a body length when the copy has no
+/// body (`mirrorBody: false`).
+fn copy_head(parts: &http::request::Parts, with_body: bool) -> Arc<http::request::Parts> {
+    let mut request = Request::new(());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    if !with_body {
+        request.headers_mut().remove(header::CONTENT_LENGTH);
+        request.headers_mut().remove(header::TRANSFER_ENCODING);
+    }
+    Arc::new(request.into_parts().0)
+}
+
+enum Buffered {
+    Whole(Bytes),
+    /// What was read before the limit was crossed, and the rest of the body.
+    TooLarge(Bytes, Body),
+    Failed(viaduct_upstream::BoxError),
+}
+
+/// Reads `body` into memory, up to `limit` bytes.
+async fn buffer(mut body: Body, limit: Option<u64>) -> Buffered {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                    if limit.is_some_and(|l| buf.len() as u64 > l) {
+                        return Buffered::TooLarge(buf.freeze(), body);
+                    }
+                }
+            }
+            Err(e) => return Buffered::Failed(e),
+        }
+    }
+    Buffered::Whole(buf.freeze())
 }
 
 /// Replaces the path of `uri`, keeping its query.
@@ -111,7 +260,22 @@ async fn proxy(
     announce_empty_body(&mut parts, &body);
     let upstream_request = Request::from_parts(parts, body);
 
-    let mut response = match balancer.transport.send_to(upstream_request, server).await {
+    let in_flight = balancer
+        .counts_in_flight()
+        .then(|| server.state.start_request());
+    let result = balancer.transport.send_to(upstream_request, server).await;
+    if let Some(policy) = balancer.passive() {
+        // Traefik counts a failure when the backend could not be reached or answered 5xx.
+        let failed = match &result {
+            Ok(response) => response.status().is_server_error(),
+            Err(err) => err.blame == Blame::Upstream,
+        };
+        let active = balancer.health_check().is_some();
+        if server.state.record_outcome(failed, policy, active) {
+            tracing::warn!(service = %balancer.name, url = %server.url, reason = "too many failed requests (passive health check)", "server DOWN");
+        }
+    }
+    let mut response = match result {
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(server = %server.url, status = %err.status, error = %err, "upstream request failed");
@@ -145,6 +309,10 @@ async fn proxy(
     let (mut parts, body) = response.into_parts();
     hop::remove_connection_listed(&mut parts.headers, |_| false);
     hop::strip_hop_by_hop(&mut parts.headers, None);
+    let body = match in_flight {
+        Some(in_flight) => body.counted(in_flight),
+        None => body,
+    };
     Response::from_parts(parts, body)
 }
 

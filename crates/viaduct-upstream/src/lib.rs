@@ -9,18 +9,29 @@
 //! TLS, `h2c` and upgrades go through hyper-util.
 
 mod body;
+mod composite;
 mod error;
 mod h1;
+pub mod health;
 mod schedule;
 mod server;
 mod service;
+pub mod sticky;
+mod strategy;
 mod tls;
 mod transport;
 
-pub use body::{full_body, Body, BoxError};
+pub use body::{full_body, Body, BoxError, CountedBody};
+pub use composite::{
+    Child, Failover, HighestRandomWeight, Mirror, Mirroring, Weighted, MAX_MIRROR_COPIES,
+};
 pub use error::{Blame, ProxyError};
 pub use h1::{UpstreamBody, UpstreamBodyError};
+pub use health::{PassivePolicy, ServerState, ServerStatus};
 pub use schedule::WeightedSchedule;
 pub use server::{Server, ServerUrlError};
-pub use service::{InternalService, LoadBalancer, ServiceNode, Target, Weighted};
+pub use service::{
+    InternalService, LoadBalancer, LoadBalancerOptions, PickContext, ServiceNode, Target,
+};
+pub use strategy::{Strategy, UnknownStrategy};
 pub use transport::{Transport, TransportError, TransportSettings, UPSTREAM_CLIENT_ENV};

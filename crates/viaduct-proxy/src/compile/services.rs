@@ -2,10 +2,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use viaduct_config::{HttpConfig, Service};
+use viaduct_config::{HttpConfig, Service, WeightedService};
+use viaduct_upstream::health::{HealthCheckSpec, HealthChecker};
+use viaduct_upstream::sticky::Sticky;
 use viaduct_upstream::{
-    InternalService, LoadBalancer, Server, ServiceNode, Transport, TransportSettings, Weighted,
+    Child, Failover, HighestRandomWeight, InternalService, LoadBalancer, LoadBalancerOptions,
+    Mirroring, PassivePolicy, Server, ServiceNode, Strategy, Transport, TransportSettings,
+    Weighted,
 };
 
 use super::{CompileContext, ObjectStatus, DEFAULT_TRANSPORT};
@@ -47,6 +52,8 @@ pub(super) fn build_transports(
 pub(super) struct ServiceBuilder<'a> {
     pub(super) definitions: &'a BTreeMap<String, Service>,
     pub(super) transports: &'a HashMap<String, Arc<Transport>>,
+    /// Lends server health state and running health checkers to the new services.
+    pub(super) previous: Option<&'a Snapshot>,
     pub(super) built: HashMap<String, Result<Arc<ServiceNode>, String>>,
     pub(super) in_progress: HashSet<String>,
 }
@@ -94,36 +101,132 @@ impl ServiceBuilder<'_> {
         if !definition.middlewares.is_empty() {
             return Err("service middlewares are not supported yet".into());
         }
-        if let Some(lb) = &definition.load_balancer {
-            return self.load_balancer(name, lb);
-        }
-        if let Some(weighted) = &definition.weighted {
-            let mut children = Vec::new();
-            for child in &weighted.services {
-                let weight = weight_of(child.weight)
-                    .map_err(|e| format!("service {:?}: {e}", child.name))?;
-                let node = self.build(&child.name)?;
-                children.push((node, weight));
-            }
-            if weighted.sticky.is_some() {
-                tracing::warn!(
-                    service = name,
-                    "sticky sessions are not supported yet; ignored"
-                );
-            }
-            return Ok(Arc::new(ServiceNode::Weighted(Weighted::new(
+        let node = if let Some(lb) = &definition.load_balancer {
+            ServiceNode::LoadBalancer(self.load_balancer(name, lb)?)
+        } else if let Some(weighted) = &definition.weighted {
+            let health_check = weighted.health_check.is_some();
+            let children = self.children(name, &weighted.services, health_check)?;
+            let sticky = weighted
+                .sticky
+                .as_ref()
+                .and_then(|s| s.cookie.as_ref())
+                .map(|cookie| {
+                    let members: Vec<String> = weighted
+                        .services
+                        .iter()
+                        .map(|c| as_written(&c.name, name))
+                        .collect();
+                    Sticky::new(cookie, name, &members)
+                });
+            ServiceNode::Weighted(Weighted::new(
                 name.to_string(),
                 children,
-            ))));
+                sticky,
+                health_check,
+            ))
+        } else if let Some(hrw) = &definition.highest_random_weight {
+            let health_check = hrw.health_check.is_some();
+            ServiceNode::HighestRandomWeight(HighestRandomWeight {
+                name: name.to_string(),
+                children: self.children(name, &hrw.services, health_check)?,
+                health_check,
+            })
+        } else if let Some(mirroring) = &definition.mirroring {
+            ServiceNode::Mirroring(self.mirroring(name, mirroring)?)
+        } else if let Some(failover) = &definition.failover {
+            ServiceNode::Failover(self.failover(name, failover)?)
+        } else {
+            return Err("the service defines no kind".into());
+        };
+        Ok(Arc::new(node))
+    }
+
+    fn children(
+        &mut self,
+        parent: &str,
+        services: &[WeightedService],
+        health_check: bool,
+    ) -> Result<Vec<Child>, String> {
+        let mut children = Vec::with_capacity(services.len());
+        for child in services {
+            let weight =
+                weight_of(child.weight).map_err(|e| format!("service {:?}: {e}", child.name))?;
+            let node = self.build(&child.name)?;
+            if health_check && !node.reports_health() {
+                return Err(not_reporting(&child.name, parent));
+            }
+            children.push(Child {
+                name: child.name.clone(),
+                node,
+                weight,
+            });
         }
-        Err("mirroring, failover and highestRandomWeight services are not supported yet".into())
+        Ok(children)
+    }
+
+    fn mirroring(
+        &mut self,
+        name: &str,
+        config: &viaduct_config::Mirroring,
+    ) -> Result<Mirroring, String> {
+        let main = self.build(&config.service)?;
+        let mut mirrors = Vec::with_capacity(config.mirrors.len());
+        for mirror in &config.mirrors {
+            let percent = u64::try_from(mirror.percent)
+                .ok()
+                .filter(|p| *p <= 100)
+                .ok_or_else(|| {
+                    format!(
+                        "mirror {:?}: percent {} must be between 0 and 100",
+                        mirror.name, mirror.percent
+                    )
+                })?;
+            mirrors.push((mirror.name.clone(), self.build(&mirror.name)?, percent));
+        }
+        let max_body_size = config.max_body_size.and_then(|m| u64::try_from(m).ok());
+        Ok(Mirroring::new(
+            name.to_string(),
+            main,
+            mirrors,
+            config.mirror_body,
+            max_body_size,
+            config.health_check.is_some(),
+        ))
+    }
+
+    fn failover(
+        &mut self,
+        name: &str,
+        config: &viaduct_config::Failover,
+    ) -> Result<Failover, String> {
+        let main = self.build(&config.service)?;
+        let errors_defined = config.errors.as_ref().is_some_and(|e| !e.status.is_empty());
+        if errors_defined {
+            tracing::warn!(
+                service = name,
+                "failover.errors is not supported yet; the fallback serves only while the main service is down"
+            );
+        }
+        if !main.reports_health() && !errors_defined {
+            return Err(not_reporting(&config.service, name));
+        }
+        let fallback = self.build(&config.fallback)?;
+        if config.health_check.is_some() && !fallback.reports_health() {
+            return Err(not_reporting(&config.fallback, name));
+        }
+        Ok(Failover {
+            name: name.to_string(),
+            main,
+            fallback,
+            health_check: config.health_check.is_some(),
+        })
     }
 
     fn load_balancer(
         &mut self,
         name: &str,
         lb: &viaduct_config::LoadBalancer,
-    ) -> Result<Arc<ServiceNode>, String> {
+    ) -> Result<LoadBalancer, String> {
         let mut servers = Vec::with_capacity(lb.servers.len());
         for (i, server) in lb.servers.iter().enumerate() {
             let weight = weight_of(server.weight).map_err(|e| format!("servers[{i}]: {e}"))?;
@@ -141,32 +244,91 @@ impl ServiceBuilder<'_> {
             .get(transport_name)
             .cloned()
             .ok_or_else(|| format!("the servers transport {transport_name:?} does not exist"))?;
-        for (feature, set) in [
-            ("healthCheck", lb.health_check.is_some()),
-            ("passiveHealthCheck", lb.passive_health_check.is_some()),
-            ("sticky", lb.sticky.is_some()),
-        ] {
-            if set {
-                tracing::warn!(service = name, feature, "not supported yet; ignored");
+        let strategy = match lb.strategy.as_deref() {
+            Some(s) if s.eq_ignore_ascii_case("leasttime") => {
+                tracing::warn!(
+                    service = name,
+                    "strategy leasttime is not supported yet; using wrr"
+                );
+                Strategy::Wrr
+            }
+            other => Strategy::parse(other).map_err(|e| e.to_string())?,
+        };
+        let health_check = lb
+            .health_check
+            .as_ref()
+            .map(HealthCheckSpec::from_config)
+            .transpose()
+            .map_err(|e| e.to_string())?
+            .map(Arc::new);
+        let passive = lb.passive_health_check.as_ref().map(|p| PassivePolicy {
+            failure_window: p
+                .failure_window
+                .and_then(|w| w.positive())
+                .unwrap_or(Duration::from_secs(10)),
+            max_failed_attempts: p
+                .max_failed_attempts
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(1),
+        });
+        let previous = self.previous_balancer(name);
+        // Health is carried over only while something still judges it: a server set aside
+        // by a check that was since removed must not stay down forever.
+        if health_check.is_some() || passive.is_some() {
+            for server in &mut servers {
+                if let Some(state) = previous.and_then(|p| p.state_of(&server.url)) {
+                    server.state = state.clone();
+                }
             }
         }
-        if let Some(strategy) = lb
-            .strategy
-            .as_deref()
-            .filter(|s| !s.eq_ignore_ascii_case("wrr"))
-        {
-            tracing::warn!(
-                service = name,
-                strategy,
-                "strategy not supported yet; using wrr"
-            );
+        let mut checkers = Vec::new();
+        if let Some(spec) = &health_check {
+            for server in &servers {
+                let running = previous
+                    .filter(|p| Arc::ptr_eq(&p.transport, &transport))
+                    .and_then(|p| p.checker_for(server, spec))
+                    .cloned();
+                let checker = running.or_else(|| {
+                    HealthChecker::spawn(
+                        name,
+                        server,
+                        spec.clone(),
+                        transport.clone(),
+                        server.state.clone(),
+                    )
+                });
+                checkers.extend(checker);
+            }
         }
-        Ok(Arc::new(ServiceNode::LoadBalancer(LoadBalancer::new(
+        let sticky = lb
+            .sticky
+            .as_ref()
+            .and_then(|s| s.cookie.as_ref())
+            .map(|cookie| {
+                let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+                Sticky::new(cookie, name, &urls)
+            });
+        Ok(LoadBalancer::with_options(
             name.to_string(),
             servers,
             lb.pass_host_header,
             transport,
-        ))))
+            LoadBalancerOptions {
+                strategy,
+                sticky,
+                passive,
+                health_check,
+                checkers,
+            },
+        ))
+    }
+
+    fn previous_balancer(&self, name: &str) -> Option<&LoadBalancer> {
+        match self.previous?.services.get(name)?.as_ref() {
+            ServiceNode::LoadBalancer(lb) => Some(lb),
+            _ => None,
+        }
     }
 }
 
@@ -180,5 +342,21 @@ fn weight_of(weight: Option<i64>) -> Result<u64, String> {
     match weight {
         None => Ok(1),
         Some(w) => u64::try_from(w).map_err(|_| format!("weight {w} is negative")),
+    }
+}
+
+fn not_reporting(child: &str, parent: &str) -> String {
+    format!(
+        "child service {child:?} of {parent:?} does not report its health (it needs a healthCheck)"
+    )
+}
+
+/// A child's name as its parent's provider wrote it: Traefik hashes that name into sticky
+/// cookies, while references here are qualified (`child@file`).
+fn as_written(child: &str, parent: &str) -> String {
+    let provider = parent.rsplit_once('@').map(|(_, p)| p);
+    match (child.rsplit_once('@'), provider) {
+        (Some((bare, p)), Some(parent_provider)) if p == parent_provider => bare.to_string(),
+        _ => child.to_string(),
     }
 }
