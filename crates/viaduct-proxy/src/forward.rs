@@ -72,7 +72,9 @@ pub(crate) async fn forward(
     };
     let target = service.target(&ctx, &mut set_cookies);
     let mut response = match target {
-        Target::Server { balancer, server } => proxy(request, balancer, server, conn).await,
+        Target::Server { balancer, server } => {
+            proxy(request, balancer, server, conn, &mut set_cookies).await
+        }
         Target::Internal(InternalService::Whoami) => {
             let (parts, _body) = request.into_parts();
             whoami::answer(&parts, conn.peer, &conn.entry_point.hostname, router)
@@ -234,6 +236,7 @@ async fn proxy(
     balancer: &LoadBalancer,
     server: &Server,
     conn: &ConnectionContext,
+    set_cookies: &mut Vec<HeaderValue>,
 ) -> Response<Body> {
     // `prepare` kept `Connection: Upgrade` only for an upgrade that is to be forwarded.
     let upgrade = (request.version() == Version::HTTP_11)
@@ -246,33 +249,52 @@ async fn proxy(
     if !ep.not_append_x_forwarded_for {
         forwarded::append_forwarded_for(&mut parts.headers, &conn.peer_value);
     }
-    if !balancer.pass_host_header {
-        parts
-            .headers
-            .insert(header::HOST, server.host_header.clone());
-    }
-
-    parts.uri = match upstream_uri(&parts.uri, server, ep.encode_query_semicolons) {
-        Some(uri) => uri,
-        None => return responses::bad_request(),
-    };
     parts.version = Version::HTTP_11;
     announce_empty_body(&mut parts, &body);
-    let upstream_request = Request::from_parts(parts, body);
+    // A bodiless request refused at connection can go to another server: kept only for
+    // balancers that asked for health checking, so the common path copies nothing.
+    let replay = (client_upgrade.is_none()
+        && balancer.retries_refused_connections()
+        && http_body::Body::is_end_stream(&body))
+    .then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        )
+    });
+    let Some(upstream_request) = for_server(parts, body, balancer, server, conn) else {
+        return responses::bad_request();
+    };
 
-    let in_flight = balancer
+    let mut server = server;
+    let mut in_flight = balancer
         .counts_in_flight()
         .then(|| server.state.start_request());
-    let result = balancer.transport.send_to(upstream_request, server).await;
-    if let Some(policy) = balancer.passive() {
-        // Traefik counts a failure when the backend could not be reached or answered 5xx.
-        let failed = match &result {
-            Ok(response) => response.status().is_server_error(),
-            Err(err) => err.blame == Blame::Upstream,
-        };
-        let active = balancer.health_check().is_some();
-        if server.state.record_outcome(failed, policy, active) {
-            tracing::warn!(service = %balancer.name, url = %server.url, reason = "too many failed requests (passive health check)", "server DOWN");
+    let mut result = send_counted(balancer, server, upstream_request).await;
+    if let (Err(err), Some((method, uri, headers))) = (&result, replay) {
+        let refused = err.retryable && err.blame == Blame::Upstream;
+        if let Some(other) = balancer.pick_excluding(server).filter(|_| refused) {
+            tracing::debug!(service = %balancer.name, from = %server.url, to = %other.url, error = %err, "connection refused: sending the request to another server");
+            let mut retry = Request::new(Body::Empty);
+            *retry.method_mut() = method;
+            *retry.uri_mut() = uri;
+            *retry.headers_mut() = headers;
+            let (parts, body) = retry.into_parts();
+            if let Some(request) = for_server(parts, body, balancer, other, conn) {
+                // The client now sticks to the server that answered.
+                if let Some(cookie) = balancer.sticky_cookie_for(server) {
+                    set_cookies.retain(|c| c != cookie);
+                }
+                if let Some(cookie) = balancer.sticky_cookie_for(other) {
+                    set_cookies.push(cookie.clone());
+                }
+                server = other;
+                in_flight = balancer
+                    .counts_in_flight()
+                    .then(|| server.state.start_request());
+                result = send_counted(balancer, server, request).await;
+            }
         }
     }
     let mut response = match result {
@@ -314,6 +336,45 @@ async fn proxy(
         None => body,
     };
     Response::from_parts(parts, body)
+}
+
+/// The request as `server` must receive it: its URI, and its Host unless `passHostHeader`.
+fn for_server(
+    mut parts: http::request::Parts,
+    body: Body,
+    balancer: &LoadBalancer,
+    server: &Server,
+    conn: &ConnectionContext,
+) -> Option<Request<Body>> {
+    if !balancer.pass_host_header {
+        parts
+            .headers
+            .insert(header::HOST, server.host_header.clone());
+    }
+    parts.uri = upstream_uri(&parts.uri, server, conn.entry_point.encode_query_semicolons)?;
+    parts.version = Version::HTTP_11;
+    Some(Request::from_parts(parts, body))
+}
+
+/// Sends to `server`, counting the outcome for passive health checking.
+async fn send_counted(
+    balancer: &LoadBalancer,
+    server: &Server,
+    request: Request<Body>,
+) -> Result<Response<Body>, viaduct_upstream::ProxyError> {
+    let result = balancer.transport.send_to(request, server).await;
+    if let Some(policy) = balancer.passive() {
+        // Traefik counts a failure when the backend could not be reached or answered 5xx.
+        let failed = match &result {
+            Ok(response) => response.status().is_server_error(),
+            Err(err) => err.blame == Blame::Upstream,
+        };
+        let active = balancer.health_check().is_some();
+        if server.state.record_outcome(failed, policy, active) {
+            tracing::warn!(service = %balancer.name, url = %server.url, reason = "too many failed requests (passive health check)", "server DOWN");
+        }
+    }
+    result
 }
 
 /// An empty POST, PUT or PATCH is sent with `Content-Length: 0`, as Go (and so Traefik) does:

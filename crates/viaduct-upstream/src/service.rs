@@ -240,6 +240,33 @@ impl LoadBalancer {
         self.options.strategy == Strategy::P2c
     }
 
+    /// Whether a request refused at connection (nothing reached the server) may be sent to
+    /// another server: when the user asked for health checking and there is another server.
+    pub fn retries_refused_connections(&self) -> bool {
+        self.servers.len() > 1
+            && (self.options.health_check.is_some() || self.options.passive.is_some())
+    }
+
+    /// The `Set-Cookie` value sticking a client to `server`, when the balancer is sticky.
+    pub fn sticky_cookie_for(&self, server: &Server) -> Option<&HeaderValue> {
+        let index = self.servers.iter().position(|s| std::ptr::eq(s, server))?;
+        self.options.sticky.as_ref()?.set_cookie(index)
+    }
+
+    /// An available server other than `except`, in the schedule's order when possible.
+    pub fn pick_excluding(&self, except: &Server) -> Option<&Server> {
+        let members = ServerMembers(&self.servers);
+        (0..self.servers.len())
+            .filter_map(|_| strategy::wrr(self.schedule.as_ref(), &members))
+            .map(|i| &self.servers[i])
+            .find(|s| !std::ptr::eq(*s, except))
+            .or_else(|| {
+                self.servers
+                    .iter()
+                    .find(|s| !std::ptr::eq(*s, except) && s.weight > 0 && s.state.is_available())
+            })
+    }
+
     pub fn pick(
         &self,
         ctx: &PickContext<'_>,

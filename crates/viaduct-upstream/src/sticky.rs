@@ -98,8 +98,9 @@ fn sanitize_name(name: &str) -> String {
         .collect()
 }
 
-/// The first 16 hex digits of SHA-256.
-fn sha256_prefix(input: &str) -> String {
+/// The cookie value sticking a client to `member` (a server URL or a child service name):
+/// the first 16 hex digits of its SHA-256.
+pub fn sha256_prefix(input: &str) -> String {
     use std::fmt::Write as _;
     let digest = ring::digest::digest(&ring::digest::SHA256, input.as_bytes());
     let mut out = String::with_capacity(16);

@@ -57,23 +57,37 @@ pub(crate) fn wrr(schedule: Option<&WeightedSchedule>, members: &impl Members) -
     first_available(members)
 }
 
-/// Power of two random choices among available members.
+/// Power of two random choices among available members: two distinct members drawn at
+/// random, the one with fewer requests in flight per unit of weight wins.
 pub(crate) fn p2c(members: &impl Members) -> Option<usize> {
-    let n = members.count();
-    let usable = |i: usize| members.weight(i) > 0 && members.available(i);
-    if n == 0 {
-        return None;
-    }
-    let draw = || (0..4).map(|_| random_below(n)).find(|i| usable(*i));
-    let a = draw().or_else(|| first_available(members))?;
-    let b = match draw() {
-        Some(b) if b != a => b,
-        _ => return Some(a),
+    let a = draw(members, None)?;
+    let Some(b) = draw(members, Some(a)) else {
+        return Some(a);
     };
-    // Compare load/weight without dividing: a is better when load_a * w_b <= load_b * w_a.
+    // a is better when load_a / w_a <= load_b / w_b, compared without dividing.
     let (la, lb) = (members.load(a) as u128, members.load(b) as u128);
     let (wa, wb) = (members.weight(a) as u128, members.weight(b) as u128);
     Some(if la * wb <= lb * wa { a } else { b })
+}
+
+/// A random available member other than `except`: a few random draws, then a scan.
+fn draw(members: &impl Members, except: Option<usize>) -> Option<usize> {
+    let n = members.count();
+    let usable = |i: usize| Some(i) != except && members.weight(i) > 0 && members.available(i);
+    let choices = n - usize::from(except.is_some_and(|e| e < n));
+    if choices == 0 {
+        return None;
+    }
+    for _ in 0..4 {
+        let mut i = random_below(choices);
+        if except.is_some_and(|e| i >= e) {
+            i += 1;
+        }
+        if usable(i) {
+            return Some(i);
+        }
+    }
+    (0..n).find(|&i| usable(i))
 }
 
 /// Highest random weight: each available member scores `weight / -ln(h)` where `h` is a
@@ -197,9 +211,12 @@ mod tests {
     fn p2c_prefers_the_less_loaded() {
         let mut f = fake(2);
         f.load = vec![10, 0];
-        let picks: Vec<_> = (0..50).map(|_| p2c(&f).unwrap()).collect();
-        // Whenever both were drawn, member 1 won; member 0 can only win when drawn twice.
-        assert!(picks.iter().filter(|&&i| i == 1).count() > 15);
+        // Two distinct members out of two: the less loaded always wins.
+        assert!((0..50).all(|_| p2c(&f) == Some(1)));
+        f.load = vec![3, 3];
+        f.weights = vec![1, 3];
+        assert!((0..50).all(|_| p2c(&f) == Some(1)), "load per weight");
+        f.weights = vec![1, 1];
         f.up[1] = false;
         assert!((0..20).all(|_| p2c(&f) == Some(0)));
     }
