@@ -218,6 +218,11 @@ impl LoadBalancer {
         self.options.health_check.as_ref()
     }
 
+    /// The running health checkers, one per server.
+    pub fn checkers(&self) -> &[Arc<HealthChecker>] {
+        &self.options.checkers
+    }
+
     /// The running checker of the server with this URL, for the next snapshot to keep.
     pub fn checker_for(
         &self,

@@ -631,3 +631,100 @@ http:
     assert!(!String::from_utf8_lossy(&received).contains("data: two"));
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_services_stick_by_child_name() {
+    let a = EchoBackend::start("a").await.unwrap();
+    let b = EchoBackend::start("b").await.unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    w:
+      rule: "Host(`weighted.test`)"
+      service: wsticky
+  services:
+    wsticky:
+      weighted:
+        services:
+          - name: wa
+          - name: wb
+        sticky:
+          cookie: {}
+    wa:
+      loadBalancer:
+        servers:
+          - url: "{{a}}"
+    wb:
+      loadBalancer:
+        servers:
+          - url: "{{b}}"
+"#;
+    let proxy = start(dynamic, &[("a", a.url()), ("b", b.url())]).await;
+    let client = HttpClient::http1();
+    let reply = wait_backend(&proxy, &client, "weighted.test", "/", "a").await;
+    let name = default_name("wsticky@file");
+    assert_eq!(
+        reply.header("set-cookie"),
+        Some(format!("{name}={}; Path=/", sha256_prefix("wa")).as_str())
+    );
+    let cookie = format!("{name}={}", sha256_prefix("wb"));
+    for _ in 0..4 {
+        let spec = RequestSpec::get(&proxy.url("web"))
+            .header("host", "weighted.test")
+            .header("cookie", &cookie);
+        assert_eq!(client.send(spec).await.unwrap().backend(), Some("b"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hrw_keeps_a_client_on_one_server() {
+    let backends = [
+        EchoBackend::start("a").await.unwrap(),
+        EchoBackend::start("b").await.unwrap(),
+        EchoBackend::start("c").await.unwrap(),
+    ];
+    let dynamic = r#"
+http:
+  routers:
+    lb:
+      rule: "Host(`hrw.test`)"
+      service: lbhrw
+    svc:
+      rule: "Host(`hrws.test`)"
+      service: svchrw
+  services:
+    lbhrw:
+      loadBalancer:
+        strategy: hrw
+        servers:
+          - url: "{{a}}"
+          - url: "{{b}}"
+          - url: "{{c}}"
+    svchrw:
+      highestRandomWeight:
+        services:
+          - name: la
+          - name: lb
+    la:
+      loadBalancer:
+        servers:
+          - url: "{{a}}"
+    lb:
+      loadBalancer:
+        servers:
+          - url: "{{b}}"
+"#;
+    let vars: Vec<(&str, String)> = ["a", "b", "c"]
+        .iter()
+        .zip(&backends)
+        .map(|(n, b)| (*n, b.url()))
+        .collect();
+    let proxy = start(dynamic, &vars).await;
+    let client = HttpClient::http1();
+    let spec = RequestSpec::get(&proxy.url("web")).header("host", "hrw.test");
+    wait_reply(&proxy, &client, spec, |r| r.status == 200).await;
+    for host in ["hrw.test", "hrws.test"] {
+        let seen = answers(&proxy, &client, host, 8).await;
+        assert!(seen.iter().all(|s| *s == seen[0]), "{host}: {seen:?}");
+    }
+}

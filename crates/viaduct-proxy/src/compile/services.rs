@@ -360,3 +360,144 @@ fn as_written(child: &str, parent: &str) -> String {
         _ => child.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{compile, CompileContext, EntryPointInfo};
+    use super::*;
+    use crate::entrypoint::Protocol;
+    use viaduct_config::{parse_document, DynamicConfig, Format, Origin};
+    use viaduct_tls::TlsShared;
+
+    fn ctx() -> CompileContext {
+        CompileContext {
+            entry_points: vec![EntryPointInfo {
+                name: "web".into(),
+                as_default: true,
+                protocol: Protocol::Tcp,
+                port: 80,
+                default_tls: None,
+                redirect: None,
+            }],
+            default_transport: TransportSettings::from_static(&Default::default()),
+            tls: Arc::new(TlsShared::new().unwrap()),
+        }
+    }
+
+    fn dynamic(yaml: &str) -> DynamicConfig {
+        parse_document(yaml, Format::Yaml, Origin::Inline("test")).unwrap()
+    }
+
+    fn balancer<'a>(snapshot: &'a Snapshot, name: &str) -> &'a LoadBalancer {
+        match snapshot.services[name].as_ref() {
+            ServiceNode::LoadBalancer(lb) => lb,
+            other => panic!("{name} is not a load balancer: {other:?}"),
+        }
+    }
+
+    const CHECKED: &str = r#"
+http:
+  services:
+    s@file:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:1"}, {url: "http://127.0.0.1:2"}]
+        healthCheck: {path: /health, interval: 1h}
+"#;
+
+    #[tokio::test]
+    async fn checkers_and_health_survive_a_reload_and_stop_with_the_last_snapshot() {
+        let first = compile(&dynamic(CHECKED), &ctx(), None, 1);
+        assert!(first.status.is_clean(), "{:?}", first.status);
+        let lb = balancer(&first, "s@file");
+        assert_eq!(lb.checkers().len(), 2);
+        let state = lb.servers[1].state.clone();
+        // What a failed check records:
+        let policy = PassivePolicy {
+            failure_window: Duration::from_secs(60),
+            max_failed_attempts: 1,
+        };
+        state.record_outcome(true, &policy, false);
+        assert!(!state.is_available());
+
+        let second = compile(&dynamic(CHECKED), &ctx(), Some(&first), 2);
+        let next = balancer(&second, "s@file");
+        assert!(Arc::ptr_eq(&next.servers[1].state, &state), "state kept");
+        assert!(
+            Arc::ptr_eq(&next.checkers()[0], &lb.checkers()[0]),
+            "checker kept"
+        );
+        assert_eq!(
+            second.server_statuses()["s@file"]["http://127.0.0.1:2"],
+            viaduct_upstream::ServerStatus::Down
+        );
+
+        // A changed check replaces the checker but keeps the state.
+        let changed = CHECKED.replace("interval: 1h", "interval: 2h");
+        let third = compile(&dynamic(&changed), &ctx(), Some(&second), 3);
+        let last = balancer(&third, "s@file");
+        assert!(!Arc::ptr_eq(&last.checkers()[0], &next.checkers()[0]));
+        assert!(Arc::ptr_eq(&last.servers[1].state, &state));
+
+        // Held by: the three snapshots' servers, and the two checker tasks (old and new).
+        drop((first, second, third));
+        tokio::task::yield_now().await;
+        for _ in 0..100 {
+            if Arc::strong_count(&state) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(Arc::strong_count(&state), 1, "checker tasks stopped");
+    }
+
+    #[test]
+    fn parents_need_children_that_report_health() {
+        let yaml = r#"
+http:
+  services:
+    plain@file:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:1"}]
+    checked@file:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:2"}]
+        healthCheck: {path: /}
+    fo@file:
+      failover: {service: plain@file, fallback: checked@file}
+    good@file:
+      failover: {service: checked@file, fallback: plain@file}
+    w@file:
+      weighted:
+        services: [{name: plain@file}]
+        healthCheck: {}
+    grpc@file:
+      loadBalancer:
+        servers: [{url: "http://127.0.0.1:3"}]
+        healthCheck: {path: /, mode: grpc}
+    bad@file:
+      mirroring:
+        service: plain@file
+        mirrors: [{name: checked@file, percent: 101}]
+"#;
+        let snapshot = compile(&dynamic(yaml), &ctx(), None, 1);
+        let errors = &snapshot.status.errors;
+        for broken in ["fo@file", "w@file", "grpc@file", "bad@file"] {
+            assert!(
+                errors.contains_key(&format!("http.services.{broken}")),
+                "{broken}: {errors:?}"
+            );
+        }
+        assert!(
+            !errors.contains_key("http.services.good@file"),
+            "{errors:?}"
+        );
+        assert!(errors["http.services.grpc@file"][0].contains("gRPC"));
+    }
+
+    #[test]
+    fn sticky_members_are_named_as_written() {
+        assert_eq!(as_written("a@file", "w@file"), "a");
+        assert_eq!(as_written("a@docker", "w@file"), "a@docker");
+        assert_eq!(as_written("a", "w"), "a");
+    }
+}
