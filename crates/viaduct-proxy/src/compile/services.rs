@@ -470,10 +470,10 @@ http:
       weighted:
         services: [{name: plain@file}]
         healthCheck: {}
-    grpc@file:
+    tcp@file:
       loadBalancer:
         servers: [{url: "http://127.0.0.1:3"}]
-        healthCheck: {path: /, mode: grpc}
+        healthCheck: {path: /, mode: tcp}
     bad@file:
       mirroring:
         service: plain@file
@@ -481,7 +481,7 @@ http:
 "#;
         let snapshot = compile(&dynamic(yaml), &ctx(), None, 1);
         let errors = &snapshot.status.errors;
-        for broken in ["fo@file", "w@file", "grpc@file", "bad@file"] {
+        for broken in ["fo@file", "w@file", "tcp@file", "bad@file"] {
             assert!(
                 errors.contains_key(&format!("http.services.{broken}")),
                 "{broken}: {errors:?}"
@@ -491,7 +491,7 @@ http:
             !errors.contains_key("http.services.good@file"),
             "{errors:?}"
         );
-        assert!(errors["http.services.grpc@file"][0].contains("gRPC"));
+        assert!(errors["http.services.tcp@file"][0].contains("http or grpc"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ const MAX_REDIRECTS: usize = 10;
 /// server and transport mean the running checker can be kept across a reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheckSpec {
+    /// `mode: grpc`: the gRPC health protocol instead of an HTTP request.
+    pub grpc: bool,
     pub path: String,
     /// Replaces the server's scheme (`http`, `https`).
     pub scheme: Option<Scheme>,
@@ -42,8 +44,8 @@ pub struct HealthCheckSpec {
 pub enum HealthCheckError {
     #[error("healthCheck.{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
-    #[error("healthCheck.mode {0:?}: gRPC health checks are not supported yet (mode http only)")]
-    GrpcUnsupported(String),
+    #[error("healthCheck.mode {0:?}: expected http or grpc")]
+    UnknownMode(String),
 }
 
 /// A running health check. Dropping the last reference stops it: snapshots own their
@@ -60,10 +62,11 @@ impl HealthCheckSpec {
     pub fn from_config(config: &HealthCheck) -> Result<HealthCheckSpec, HealthCheckError> {
         let invalid =
             |field: &'static str, reason: String| HealthCheckError::Invalid { field, reason };
-        match config.mode.to_ascii_lowercase().as_str() {
-            "" | "http" => {}
-            _ => return Err(HealthCheckError::GrpcUnsupported(config.mode.clone())),
-        }
+        let grpc = match config.mode.to_ascii_lowercase().as_str() {
+            "" | "http" => false,
+            "grpc" => true,
+            _ => return Err(HealthCheckError::UnknownMode(config.mode.clone())),
+        };
         let scheme = match config.scheme.to_ascii_lowercase().as_str() {
             "" => None,
             "http" | "h2c" => Some(Scheme::HTTP),
@@ -105,6 +108,7 @@ impl HealthCheckSpec {
         };
         let interval = positive(config.interval, Duration::from_secs(30));
         Ok(HealthCheckSpec {
+            grpc,
             path: config.path.clone(),
             scheme,
             port,
@@ -243,6 +247,10 @@ impl Probe {
     }
 
     async fn check(&self) -> Result<(), String> {
+        if self.spec.grpc {
+            let target = self.target.as_ref().map_err(Clone::clone)?;
+            return super::grpc::check(&self.transport, target, &self.host).await;
+        }
         let mut uri = self.target.clone()?;
         let mut method = self.spec.method.clone();
         let mut host = self.host.clone();
@@ -379,14 +387,20 @@ mod tests {
     }
 
     #[test]
-    fn grpc_is_refused_clearly() {
-        let err = HealthCheckSpec::from_config(&HealthCheck {
-            path: "/".into(),
-            mode: "grpc".into(),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("gRPC"));
+    fn modes() {
+        let mode = |m: &str| {
+            HealthCheckSpec::from_config(&HealthCheck {
+                path: "/".into(),
+                mode: m.into(),
+                ..Default::default()
+            })
+        };
+        assert!(mode("grpc").unwrap().grpc);
+        assert!(!mode("HTTP").unwrap().grpc);
+        assert!(mode("tcp")
+            .unwrap_err()
+            .to_string()
+            .contains("http or grpc"));
     }
 
     #[test]

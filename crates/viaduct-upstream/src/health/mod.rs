@@ -6,6 +6,7 @@
 //! of relaxed atomic loads.
 
 mod active;
+mod grpc;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
