@@ -362,7 +362,11 @@ async fn send_counted(
     server: &Server,
     request: Request<Body>,
 ) -> Result<Response<Body>, viaduct_upstream::ProxyError> {
+    let started = balancer.times_responses().then(std::time::Instant::now);
     let result = balancer.transport.send_to(request, server).await;
+    if let (Some(started), Ok(_)) = (started, &result) {
+        server.state.record_response_time(started.elapsed());
+    }
     if let Some(policy) = balancer.passive() {
         // Traefik counts a failure when the backend could not be reached or answered 5xx.
         let failed = match &result {

@@ -240,9 +240,14 @@ impl LoadBalancer {
         self.servers.iter().find(|s| s.url == url).map(|s| &s.state)
     }
 
-    /// Requests through this balancer must be counted in flight (`p2c`).
+    /// Requests through this balancer must be counted in flight (`p2c`, `leasttime`).
     pub fn counts_in_flight(&self) -> bool {
-        self.options.strategy == Strategy::P2c
+        matches!(self.options.strategy, Strategy::P2c | Strategy::LeastTime)
+    }
+
+    /// Response times must be recorded (`leasttime`).
+    pub fn times_responses(&self) -> bool {
+        self.options.strategy == Strategy::LeastTime
     }
 
     /// Whether a request refused at connection (nothing reached the server) may be sent to
@@ -295,6 +300,7 @@ impl LoadBalancer {
             Strategy::Wrr => strategy::wrr(self.schedule.as_ref(), &members),
             Strategy::P2c => strategy::p2c(&members),
             Strategy::Hrw => strategy::hrw(ctx.client_ip, &members),
+            Strategy::LeastTime => strategy::least_time(self.schedule.as_ref(), &members),
         }?;
         if let Some(sticky) = sticky {
             set_cookies.extend(sticky.set_cookie(picked).cloned());
@@ -320,5 +326,8 @@ impl Members for ServerMembers<'_> {
     }
     fn key(&self, i: usize) -> &str {
         &self.0[i].url
+    }
+    fn response_ms(&self, i: usize) -> f64 {
+        self.0[i].state.mean_response_ms()
     }
 }

@@ -16,10 +16,13 @@ pub enum Strategy {
     P2c,
     /// Rendezvous hashing of the client IP: a client keeps its member while it is up.
     Hrw,
+    /// The lowest mean time to first byte × (1 + requests in flight) / weight; ties go
+    /// round robin.
+    LeastTime,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unsupported load-balancer strategy {0:?} (wrr, p2c or hrw)")]
+#[error("unsupported load-balancer strategy {0:?} (wrr, p2c, hrw or leasttime)")]
 pub struct UnknownStrategy(pub String);
 
 impl Strategy {
@@ -28,6 +31,7 @@ impl Strategy {
             None | Some("") | Some("wrr") => Ok(Strategy::Wrr),
             Some("p2c") => Ok(Strategy::P2c),
             Some("hrw") => Ok(Strategy::Hrw),
+            Some("leasttime") => Ok(Strategy::LeastTime),
             Some(other) => Err(UnknownStrategy(other.to_string())),
         }
     }
@@ -42,6 +46,10 @@ pub(crate) trait Members {
     fn load(&self, i: usize) -> usize;
     /// The name hashed with the client IP, for `hrw`.
     fn key(&self, i: usize) -> &str;
+    /// Mean time to first byte in milliseconds, for `leasttime`.
+    fn response_ms(&self, _i: usize) -> f64 {
+        0.0
+    }
 }
 
 /// Weighted round robin that skips unavailable members. The schedule is tried once per
@@ -88,6 +96,31 @@ fn draw(members: &impl Members, except: Option<usize>) -> Option<usize> {
         }
     }
     (0..n).find(|&i| usable(i))
+}
+
+/// Least time: the lowest `response_ms × (1 + load) / weight`; members sharing the lowest
+/// score are taken in the round robin's order.
+pub(crate) fn least_time(
+    schedule: Option<&WeightedSchedule>,
+    members: &impl Members,
+) -> Option<usize> {
+    let score = |i: usize| {
+        members.response_ms(i) * (1.0 + members.load(i) as f64) / members.weight(i) as f64
+    };
+    let usable = |i: usize| members.weight(i) > 0 && members.available(i);
+    let best = (0..members.count())
+        .filter(|&i| usable(i))
+        .map(score)
+        .min_by(f64::total_cmp)?;
+    if let Some(schedule) = schedule {
+        for _ in 0..members.count() {
+            let i = schedule.pick();
+            if usable(i) && score(i) == best {
+                return Some(i);
+            }
+        }
+    }
+    (0..members.count()).find(|&i| usable(i) && score(i) == best)
 }
 
 /// Highest random weight: each available member scores `weight / -ln(h)` where `h` is a
@@ -240,9 +273,48 @@ mod tests {
     }
 
     #[test]
+    fn least_time_weighs_response_time_by_load_and_breaks_ties_round_robin() {
+        struct Timed(Fake, Vec<f64>);
+        impl Members for Timed {
+            fn count(&self) -> usize {
+                self.0.count()
+            }
+            fn weight(&self, i: usize) -> u64 {
+                self.0.weight(i)
+            }
+            fn available(&self, i: usize) -> bool {
+                self.0.available(i)
+            }
+            fn load(&self, i: usize) -> usize {
+                self.0.load(i)
+            }
+            fn key(&self, i: usize) -> &str {
+                self.0.key(i)
+            }
+            fn response_ms(&self, i: usize) -> f64 {
+                self.1[i]
+            }
+        }
+        let s = WeightedSchedule::new(&[1, 1, 1]).unwrap();
+        let mut t = Timed(fake(3), vec![10.0, 5.0, 5.0]);
+        let picks: Vec<_> = (0..4).map(|_| least_time(Some(&s), &t).unwrap()).collect();
+        assert!(!picks.contains(&0));
+        assert!(
+            picks.contains(&1) && picks.contains(&2),
+            "ties alternate: {picks:?}"
+        );
+        t.0.load = vec![0, 3, 3];
+        assert_eq!(least_time(Some(&s), &t), Some(0), "10×1 beats 5×4");
+    }
+
+    #[test]
     fn strategies_parse() {
         assert_eq!(Strategy::parse(None).unwrap(), Strategy::Wrr);
         assert_eq!(Strategy::parse(Some("P2C")).unwrap(), Strategy::P2c);
-        assert!(Strategy::parse(Some("leasttime")).is_err());
+        assert_eq!(
+            Strategy::parse(Some("leasttime")).unwrap(),
+            Strategy::LeastTime
+        );
+        assert!(Strategy::parse(Some("random")).is_err());
     }
 }

@@ -728,3 +728,39 @@ http:
         assert!(seen.iter().all(|s| *s == seen[0]), "{host}: {seen:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leasttime_prefers_the_faster_server() {
+    let fast = EchoBackend::start("fast").await.unwrap();
+    let slow = EchoBackend::start_with(
+        "slow",
+        EchoBehavior {
+            delay: Duration::from_millis(150),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    l:
+      rule: "Host(`leasttime.test`)"
+      service: svc
+  services:
+    svc:
+      loadBalancer:
+        strategy: leasttime
+        servers:
+          - url: "{{fast}}"
+          - url: "{{slow}}"
+"#;
+    let proxy = start(dynamic, &[("fast", fast.url()), ("slow", slow.url())]).await;
+    let client = HttpClient::http1();
+    let spec = RequestSpec::get(&proxy.url("web")).header("host", "leasttime.test");
+    wait_reply(&proxy, &client, spec, |r| r.status == 200).await;
+    // Both servers have answered once at most; from then on the slow one scores worse.
+    answers(&proxy, &client, "leasttime.test", 2).await;
+    let seen = answers(&proxy, &client, "leasttime.test", 10).await;
+    assert!(seen.iter().all(|s| s == "fast"), "{seen:?}");
+}

@@ -244,16 +244,7 @@ impl ServiceBuilder<'_> {
             .get(transport_name)
             .cloned()
             .ok_or_else(|| format!("the servers transport {transport_name:?} does not exist"))?;
-        let strategy = match lb.strategy.as_deref() {
-            Some(s) if s.eq_ignore_ascii_case("leasttime") => {
-                tracing::warn!(
-                    service = name,
-                    "strategy leasttime is not supported yet; using wrr"
-                );
-                Strategy::Wrr
-            }
-            other => Strategy::parse(other).map_err(|e| e.to_string())?,
-        };
+        let strategy = Strategy::parse(lb.strategy.as_deref()).map_err(|e| e.to_string())?;
         let health_check = lb
             .health_check
             .as_ref()

@@ -25,9 +25,24 @@ pub struct ServerState {
     /// when a request succeeds after failures.
     failures: Mutex<Vec<Instant>>,
     has_failures: AtomicBool,
-    /// Requests sent to this server whose response has not ended yet (`p2c`).
+    /// Requests sent to this server whose response has not ended yet (`p2c`, `leasttime`).
     in_flight: AtomicUsize,
+    /// Recent times to first response byte (`leasttime`), and their mean in whole
+    /// milliseconds as `f64` bits, so that picking reads one atomic.
+    response_times: Mutex<ResponseTimes>,
+    mean_response_ms: AtomicU64,
 }
+
+/// The last [`RESPONSE_TIME_SAMPLES`] times to first byte, in whole milliseconds (Traefik's
+/// `leasttime` keeps the same window and unit).
+#[derive(Debug, Default)]
+struct ResponseTimes {
+    samples: Vec<u64>,
+    next: usize,
+    sum: u64,
+}
+
+const RESPONSE_TIME_SAMPLES: usize = 100;
 
 /// UP or DOWN, as the API reports a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +77,8 @@ impl Default for ServerState {
             failures: Mutex::new(Vec::new()),
             has_failures: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            response_times: Mutex::new(ResponseTimes::default()),
+            mean_response_ms: AtomicU64::new(0f64.to_bits()),
         }
     }
 }
@@ -86,6 +103,31 @@ impl ServerState {
 
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The mean time to first byte over recent requests, in milliseconds (0 before any).
+    pub fn mean_response_ms(&self) -> f64 {
+        f64::from_bits(self.mean_response_ms.load(Ordering::Relaxed))
+    }
+
+    /// Records the time a request took to its first response byte.
+    pub fn record_response_time(&self, elapsed: Duration) {
+        let ms = elapsed.as_millis() as u64;
+        let Ok(mut times) = self.response_times.lock() else {
+            return;
+        };
+        if times.samples.len() < RESPONSE_TIME_SAMPLES {
+            times.samples.push(ms);
+            times.sum += ms;
+        } else {
+            let slot = times.next;
+            times.sum = times.sum - times.samples[slot] + ms;
+            times.samples[slot] = ms;
+        }
+        times.next = (times.next + 1) % RESPONSE_TIME_SAMPLES;
+        let mean = times.sum as f64 / times.samples.len() as f64;
+        self.mean_response_ms
+            .store(mean.to_bits(), Ordering::Relaxed);
     }
 
     /// Counts a request as in flight until the returned guard is dropped.
@@ -189,6 +231,19 @@ mod tests {
         state.record_outcome(false, &policy, false);
         assert!(!state.record_outcome(true, &policy, false));
         assert!(state.is_available());
+    }
+
+    #[test]
+    fn response_times_average_over_a_window() {
+        let state = ServerState::default();
+        assert_eq!(state.mean_response_ms(), 0.0);
+        state.record_response_time(Duration::from_millis(10));
+        state.record_response_time(Duration::from_millis(30));
+        assert_eq!(state.mean_response_ms(), 20.0);
+        for _ in 0..RESPONSE_TIME_SAMPLES {
+            state.record_response_time(Duration::from_millis(5));
+        }
+        assert_eq!(state.mean_response_ms(), 5.0);
     }
 
     #[test]
