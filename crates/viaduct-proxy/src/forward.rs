@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -12,8 +11,8 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use viaduct_upstream::{
-    full_body, Blame, Body, InternalService, LoadBalancer, Mirroring, PickContext, Server,
-    ServiceNode, Target,
+    full_body, Blame, Body, Failover, InternalService, LoadBalancer, Mirroring, PickContext,
+    Server, ServiceNode, Target,
 };
 
 use crate::forwarded::{self, ForwardFacts};
@@ -81,6 +80,7 @@ pub(crate) async fn forward(
         }
         Target::Internal(InternalService::Noop) => Response::new(Body::Empty),
         Target::Mirror(mirroring) => mirror(request, mirroring, router, conn).await,
+        Target::Failover(failover) => fail_over_on_status(request, failover, router, conn).await,
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),
     };
     // The cookie is set whatever the answer, as Traefik writes it before proxying.
@@ -147,12 +147,10 @@ async fn mirror(
             tracing::debug!(service = %mirroring.name, mirror = %mirror.name, "too many mirrored requests in flight: copy dropped");
             continue;
         };
-        let body = copy_body.clone().map_or(Body::Empty, full_body);
-        let mut copy = Request::new(body);
-        *copy.method_mut() = copy_parts.method.clone();
-        *copy.uri_mut() = copy_parts.uri.clone();
-        *copy.version_mut() = copy_parts.version;
-        *copy.headers_mut() = copy_parts.headers.clone();
+        let copy = rebuild(
+            &copy_parts,
+            copy_body.clone().map_or(Body::Empty, full_body),
+        );
         let node = mirror.node.clone();
         let router = router.to_string();
         let copy_conn = ConnectionContext {
@@ -178,9 +176,54 @@ async fn mirror(
     response
 }
 
-/// The head of a mirrored copy: the request's, without a body length when the copy has no
-/// body (`mirrorBody: false`).
-fn copy_head(parts: &http::request::Parts, with_body: bool) -> Arc<http::request::Parts> {
+/// A failover with `errors`: the request goes to the main service with its body kept, and
+/// is sent again to the fallback when the answer's status is listed. A body larger than
+/// `maxRequestBodyBytes` cannot be replayed: 413.
+async fn fail_over_on_status(
+    request: Request<Body>,
+    failover: &Failover,
+    router: &str,
+    conn: &ConnectionContext,
+) -> Response<Body> {
+    let Some(on_status) = &failover.on_status else {
+        return forward_boxed(request, &failover.main, router, conn).await;
+    };
+    let (parts, body) = request.into_parts();
+    let body = match buffer(body, on_status.max_body).await {
+        Buffered::Whole(bytes) => bytes,
+        Buffered::TooLarge(..) => {
+            return responses::error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
+        }
+        Buffered::Failed(e) => {
+            tracing::debug!(service = %failover.name, error = %e, "reading the request body to keep failed");
+            return responses::bad_request();
+        }
+    };
+    let head = copy_head(&parts, true);
+    let response = forward_boxed(
+        Request::from_parts(parts, full_body(body.clone())),
+        &failover.main,
+        router,
+        conn,
+    )
+    .await;
+    if !on_status.matches(response.status()) {
+        return response;
+    }
+    tracing::debug!(service = %failover.name, status = %response.status(), "the main service failed: sending the request to the fallback");
+    drop(response);
+    forward_boxed(
+        rebuild(&head, full_body(body)),
+        &failover.fallback,
+        router,
+        conn,
+    )
+    .await
+}
+
+/// The head of a request to send again: the request's, without a body length when the copy
+/// has no body (`mirrorBody: false`).
+fn copy_head(parts: &http::request::Parts, with_body: bool) -> http::request::Parts {
     let mut request = Request::new(());
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = parts.uri.clone();
@@ -190,7 +233,16 @@ fn copy_head(parts: &http::request::Parts, with_body: bool) -> Arc<http::request
         request.headers_mut().remove(header::CONTENT_LENGTH);
         request.headers_mut().remove(header::TRANSFER_ENCODING);
     }
-    Arc::new(request.into_parts().0)
+    request.into_parts().0
+}
+
+fn rebuild(head: &http::request::Parts, body: Body) -> Request<Body> {
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = head.uri.clone();
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers.clone();
+    request
 }
 
 enum Buffered {

@@ -70,6 +70,53 @@ pub struct Failover {
     pub main: Arc<ServiceNode>,
     pub fallback: Arc<ServiceNode>,
     pub health_check: bool,
+    /// `errors`: answers of the main service that send the request to the fallback.
+    pub on_status: Option<FailoverOnStatus>,
+}
+
+/// `failover.errors`: the statuses that fail over, and the largest request body kept to
+/// replay the request (`None`: no limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverOnStatus {
+    pub ranges: Vec<(u16, u16)>,
+    pub max_body: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "failover.errors.status: {0:?} is not a status or a range of statuses (\"500\", \"500-504\")"
+)]
+pub struct StatusRangeError(pub String);
+
+impl FailoverOnStatus {
+    /// Parses Traefik's `["500", "502-504"]`.
+    pub fn parse(statuses: &[String], max_body: Option<i64>) -> Result<Self, StatusRangeError> {
+        let mut ranges = Vec::with_capacity(statuses.len());
+        for text in statuses {
+            let bad = || StatusRangeError(text.clone());
+            let (low, high) = match text.split_once('-') {
+                Some((low, high)) => (low.trim(), high.trim()),
+                None => (text.trim(), text.trim()),
+            };
+            let low: u16 = low.parse().map_err(|_| bad())?;
+            let high: u16 = high.parse().map_err(|_| bad())?;
+            if low > high {
+                return Err(bad());
+            }
+            ranges.push((low, high));
+        }
+        Ok(FailoverOnStatus {
+            ranges,
+            max_body: max_body.and_then(|m| u64::try_from(m).ok()),
+        })
+    }
+
+    pub fn matches(&self, status: http::StatusCode) -> bool {
+        let status = status.as_u16();
+        self.ranges
+            .iter()
+            .any(|(low, high)| (*low..=*high).contains(&status))
+    }
 }
 
 impl Weighted {
@@ -198,6 +245,12 @@ impl Mirroring {
 }
 
 impl Failover {
+    /// Whether the request must go through the caller (to be replayed on the fallback after
+    /// a failing answer) rather than straight to [`Failover::pick`]'s choice.
+    pub(crate) fn replays(&self) -> bool {
+        self.on_status.is_some() && self.main.is_available()
+    }
+
     /// The main service while it is up, the fallback otherwise.
     pub(crate) fn pick(&self) -> &ServiceNode {
         if self.main.is_available() {
@@ -240,6 +293,17 @@ impl Members for ChildMembers<'_> {
 mod tests {
     use super::*;
     use crate::service::InternalService;
+
+    #[test]
+    fn failover_status_ranges() {
+        let on = FailoverOnStatus::parse(&["500".into(), "502-504".into()], Some(-1)).unwrap();
+        assert!(on.matches(http::StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!on.matches(http::StatusCode::NOT_IMPLEMENTED));
+        assert!(on.matches(http::StatusCode::GATEWAY_TIMEOUT));
+        assert_eq!(on.max_body, None);
+        assert!(FailoverOnStatus::parse(&["5xx".into()], None).is_err());
+        assert!(FailoverOnStatus::parse(&["504-500".into()], None).is_err());
+    }
 
     #[test]
     fn mirror_percentages_are_exact_over_time() {

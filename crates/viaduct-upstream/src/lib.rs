@@ -23,7 +23,8 @@ mod transport;
 
 pub use body::{full_body, Body, BoxError, CountedBody};
 pub use composite::{
-    Child, Failover, HighestRandomWeight, Mirror, Mirroring, Weighted, MAX_MIRROR_COPIES,
+    Child, Failover, FailoverOnStatus, HighestRandomWeight, Mirror, Mirroring, StatusRangeError,
+    Weighted, MAX_MIRROR_COPIES,
 };
 pub use error::{Blame, ProxyError};
 pub use h1::{UpstreamBody, UpstreamBodyError};

@@ -53,6 +53,9 @@ pub enum Target<'a> {
     /// A mirroring service: the caller sends the request to its main service and copies to
     /// its mirrors.
     Mirror(&'a Mirroring),
+    /// A failover on response statuses whose main service is up: the caller sends the
+    /// request to the main service and replays it on the fallback if the answer is listed.
+    Failover(&'a Failover),
     /// No server can take the request: 503.
     Unavailable,
 }
@@ -109,6 +112,7 @@ impl ServiceNode {
                     Some(child) => child,
                     None => return Target::Unavailable,
                 },
+                ServiceNode::Failover(f) if f.replays() => return Target::Failover(f),
                 ServiceNode::Failover(f) => f.pick(),
                 ServiceNode::Mirroring(m) => return Target::Mirror(m),
                 ServiceNode::Internal(internal) => return Target::Internal(*internal),

@@ -764,3 +764,85 @@ http:
     let seen = answers(&proxy, &client, "leasttime.test", 10).await;
     assert!(seen.iter().all(|s| s == "fast"), "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_on_listed_statuses_replays_the_request() {
+    let primary = EchoBackend::start("primary").await.unwrap();
+    let spare = EchoBackend::start("spare").await.unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    f:
+      rule: "Host(`errors.test`)"
+      service: fo
+    small:
+      rule: "Host(`small.test`)"
+      service: fosmall
+  services:
+    fo:
+      failover:
+        service: main
+        fallback: backup
+        errors:
+          status: ["500", "502-504"]
+    fosmall:
+      failover:
+        service: main
+        fallback: backup
+        errors:
+          status: ["500-599"]
+          maxRequestBodyBytes: 4
+    main:
+      loadBalancer:
+        servers:
+          - url: "{{primary}}"
+    backup:
+      loadBalancer:
+        servers:
+          - url: "{{spare}}"
+"#;
+    let proxy = start(
+        dynamic,
+        &[("primary", primary.url()), ("spare", spare.url())],
+    )
+    .await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "errors.test", "/", "primary").await;
+    let post = |host: &str, status: &str, body: &'static [u8]| {
+        RequestSpec::new(http::Method::POST, &proxy.url("web"))
+            .header("host", host)
+            .header("x-echo-status", status)
+            .body(viaduct_testkit::RequestBody::Bytes(Bytes::from_static(
+                body,
+            )))
+    };
+    // A listed status: the fallback answers, with the whole request.
+    let reply = client
+        .send(post("errors.test", "503", b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status, 503,
+        "the fallback echoes the status header too"
+    );
+    assert_eq!(reply.backend(), Some("spare"));
+    let replayed = spare.received().pop().unwrap();
+    assert_eq!((replayed.method.as_str(), replayed.body_len), ("POST", 5));
+    // A status that is not listed is the main service's answer.
+    let reply = client
+        .send(post("errors.test", "501", b"hello"))
+        .await
+        .unwrap();
+    assert_eq!((reply.status, reply.backend()), (501, Some("primary")));
+    // A body too large to keep for a replay.
+    let reply = client
+        .send(post("small.test", "200", b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 413);
+    let reply = client
+        .send(post("small.test", "200", b"hey"))
+        .await
+        .unwrap();
+    assert_eq!((reply.status, reply.backend()), (200, Some("primary")));
+}

@@ -8,9 +8,9 @@ use viaduct_config::{HttpConfig, Service, WeightedService};
 use viaduct_upstream::health::{HealthCheckSpec, HealthChecker};
 use viaduct_upstream::sticky::Sticky;
 use viaduct_upstream::{
-    Child, Failover, HighestRandomWeight, InternalService, LoadBalancer, LoadBalancerOptions,
-    Mirroring, PassivePolicy, Server, ServiceNode, Strategy, Transport, TransportSettings,
-    Weighted,
+    Child, Failover, FailoverOnStatus, HighestRandomWeight, InternalService, LoadBalancer,
+    LoadBalancerOptions, Mirroring, PassivePolicy, Server, ServiceNode, Strategy, Transport,
+    TransportSettings, Weighted,
 };
 
 use super::{CompileContext, ObjectStatus, DEFAULT_TRANSPORT};
@@ -200,13 +200,14 @@ impl ServiceBuilder<'_> {
         config: &viaduct_config::Failover,
     ) -> Result<Failover, String> {
         let main = self.build(&config.service)?;
-        let errors_defined = config.errors.as_ref().is_some_and(|e| !e.status.is_empty());
-        if errors_defined {
-            tracing::warn!(
-                service = name,
-                "failover.errors is not supported yet; the fallback serves only while the main service is down"
-            );
-        }
+        let on_status = config
+            .errors
+            .as_ref()
+            .filter(|e| !e.status.is_empty())
+            .map(|e| FailoverOnStatus::parse(&e.status, e.max_request_body_bytes))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let errors_defined = on_status.is_some();
         if !main.reports_health() && !errors_defined {
             return Err(not_reporting(&config.service, name));
         }
@@ -219,6 +220,7 @@ impl ServiceBuilder<'_> {
             main,
             fallback,
             health_check: config.health_check.is_some(),
+            on_status,
         })
     }
 
