@@ -428,6 +428,18 @@ async fn send_counted(
         let active = balancer.health_check().is_some();
         if server.state.record_outcome(failed, policy, active) {
             tracing::warn!(service = %balancer.name, url = %server.url, reason = "too many failed requests (passive health check)", "server DOWN");
+            if !active {
+                // The server is back when the window ends; say so then, as Traefik does.
+                let (service, url, window) = (
+                    balancer.name.clone(),
+                    server.url.clone(),
+                    policy.failure_window,
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(window).await;
+                    tracing::info!(%service, %url, "server UP: passive health check window ended");
+                });
+            }
         }
     }
     result

@@ -1,8 +1,10 @@
 //! Services for Viaduct: what a router forwards to.
 //!
 //! A compiled service is a [`ServiceNode`] tree: load balancers over servers at the leaves,
-//! weighted services above them. Picking a server takes no lock: balancer state lives in
-//! atomics so that every worker thread can pick concurrently. Connection pools live in
+//! weighted, highest-random-weight, mirroring and failover services above them. Picking a
+//! server takes no lock: balancer state and server health ([`health`]) live in atomics so
+//! that every worker thread can pick concurrently. Health checker tasks are owned by the
+//! balancers of the snapshots using them and stop with the last one. Connection pools live in
 //! [`Transport`]s, which the compiler carries across configuration reloads by name and
 //! configuration so that a reload never drops pooled connections. Plain-`http` HTTP/1.1
 //! backends are served by an inline client (`h1`) whose I/O runs in the request's own task;
