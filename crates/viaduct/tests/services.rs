@@ -60,6 +60,25 @@ async fn until_all(
     }
 }
 
+/// Stops `backend` and keeps its port bound without listening, so that connections to it are
+/// refused and no backend of another test can take the port over while this one is "dead".
+/// Dropping the returned socket frees the port (to start the backend again on it).
+async fn kill(backend: EchoBackend) -> tokio::net::TcpSocket {
+    let addr = backend.addr();
+    drop(backend);
+    // The accept loop is aborted asynchronously: its listener goes away a moment later.
+    let started = Instant::now();
+    loop {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        match socket.bind(addr) {
+            Ok(()) => return socket,
+            Err(e) if started.elapsed() > Duration::from_secs(2) => panic!("{addr}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
+    }
+}
+
 fn health_checked(name: &str, urls: &[&str], interval: &str) -> String {
     let servers: String = urls
         .iter()
@@ -93,21 +112,30 @@ async fn a_server_that_goes_away_leaves_the_rotation_and_comes_back() {
     wait_backend(&proxy, &client, "hc.test", "/", "b").await;
 
     let mark = proxy.log_mark();
-    drop(b);
+    let hold = kill(b).await;
     let killed = Instant::now();
     let mut down = until_all(&proxy, &client, "hc.test", 6, |s| s == "a").await;
     if !proxy.kind().is_traefik() {
         // Viaduct sends a request refused at connection to the other server, so the answers
         // settle at once; the check's reaction shows in the log.
-        let line = proxy
-            .wait_for_log_line(mark, &["DOWN", &b_url], ROUTING_TIMEOUT)
-            .await
-            .unwrap();
+        // Polled closely (not with the backing-off wait) to measure the reaction.
+        let line = loop {
+            let logs = proxy.logs_since(mark);
+            if let Some(line) = logs
+                .lines()
+                .find(|l| l.contains("DOWN") && l.contains(&b_url))
+            {
+                break line.to_string();
+            }
+            assert!(killed.elapsed() < ROUTING_TIMEOUT, "no DOWN line:\n{logs}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
         down = killed.elapsed();
         assert!(line.contains("svc@file"), "{line}");
     }
 
     let mark = proxy.log_mark();
+    drop(hold);
     let b = EchoBackend::start_at("b", b_addr, EchoBehavior::default())
         .await
         .unwrap();
@@ -138,7 +166,7 @@ async fn no_healthy_server_is_a_503() {
     let proxy = start(&dynamic, &[("only", only.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "hc.test", "/", "only").await;
-    drop(only);
+    let _hold = kill(only).await;
     let spec = RequestSpec::get(&proxy.url("web")).header("host", "hc.test");
     let reply = wait_reply(&proxy, &client, spec, |r| r.status == 503).await;
     assert_eq!(reply.text().trim_end(), "no available server");
@@ -161,19 +189,33 @@ async fn health_survives_a_reload() {
     }
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "hc.test", "/", "b").await;
-    drop(b);
-    until_all(&proxy, &client, "hc.test", 6, |s| s == "a").await;
+    let b_url = b.url();
+    let mark = proxy.log_mark();
+    let _hold = kill(b).await;
+    proxy
+        .wait_for_log_line(mark, &["DOWN", &b_url], ROUTING_TIMEOUT)
+        .await
+        .unwrap();
 
-    // A reload that does not touch the service must keep the server DOWN: with fresh state
-    // it would be UP until the next check, 300 ms later, and half the requests would fail.
+    // A reload that does not touch the service keeps the server DOWN and its checker running:
+    // fresh state would be UP until the next check (and log DOWN again then).
     let reloaded = format!(
         "http:\n  routers:{}{}\n  services:{services}\n    other:\n      loadBalancer:\n        servers:\n          - url: \"{}\"\n",
         router("hc", "hc.test", "svc"),
         router("other", "other.test", "other"),
         a.url()
     );
+    let mark = proxy.log_mark();
     proxy.write_dynamic(&reloaded).unwrap();
     wait_backend(&proxy, &client, "other.test", "/", "a").await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let logs = proxy.logs_since(mark);
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("server DOWN") || l.contains("server UP")),
+        "the reload reset the server's health:\n{logs}"
+    );
     let seen = answers(&proxy, &client, "hc.test", 10).await;
     assert!(seen.iter().all(|s| s == "a"), "after the reload: {seen:?}");
 }
@@ -287,7 +329,7 @@ http:
     let proxy = start(dynamic, &[("a", a.url()), ("b", b.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "sticky.test", "/", "a").await;
-    drop(b);
+    let _hold = kill(b).await;
     let cookie = format!("pin={}", sha256_prefix(&b_url));
     let spec = RequestSpec::get(&proxy.url("web"))
         .header("host", "sticky.test")
@@ -457,8 +499,9 @@ http:
     .await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "failover.test", "/", "primary").await;
-    drop(primary);
+    let hold = kill(primary).await;
     let switched = until_all(&proxy, &client, "failover.test", 3, |s| s == "spare").await;
+    drop(hold);
     let primary = EchoBackend::start_at("primary", primary_addr, EchoBehavior::default())
         .await
         .unwrap();
@@ -540,7 +583,7 @@ async fn killing_a_backend_under_load_fails_only_requests_in_flight() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    drop(b);
+    let _hold = kill(b).await;
     let mut total = 0;
     let mut failed = 0;
     for c in clients {
