@@ -1,12 +1,19 @@
 //! Forwarding a routed request to its backend, including protocol upgrades.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use viaduct_upstream::{Body, InternalService, LoadBalancer, Server, ServiceNode, Target};
+use viaduct_upstream::{
+    full_body, Blame, Body, Failover, InternalService, LoadBalancer, Mirroring, PickContext,
+    Server, ServiceNode, Target,
+};
 
 use crate::forwarded::{self, ForwardFacts};
 use crate::handler::ConnectionContext;
@@ -58,15 +65,211 @@ pub(crate) async fn forward(
     router: &str,
     conn: &ConnectionContext,
 ) -> Response<Body> {
-    match service.target() {
-        Target::Server { balancer, server } => proxy(request, balancer, server, conn).await,
+    let mut set_cookies = Vec::new();
+    let ctx = PickContext {
+        headers: request.headers(),
+        client_ip: Some(crate::entrypoint::normalize(conn.peer.ip())),
+    };
+    let target = service.target(&ctx, &mut set_cookies);
+    let mut response = match target {
+        Target::Server { balancer, server } => {
+            proxy(request, balancer, server, conn, &mut set_cookies).await
+        }
         Target::Internal(InternalService::Whoami) => {
             let (parts, _body) = request.into_parts();
             whoami::answer(&parts, conn.peer, &conn.entry_point.hostname, router)
         }
         Target::Internal(InternalService::Noop) => Response::new(Body::Empty),
+        Target::Mirror(mirroring) => mirror(request, mirroring, router, conn).await,
+        Target::Failover(failover) => fail_over_on_status(request, failover, router, conn).await,
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),
+    };
+    // The cookie is set whatever the answer, as Traefik writes it before proxying.
+    for cookie in set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    response
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`forward`] behind a box: a mirroring service forwards again (to its main service and
+/// its mirrors), and a recursive `async fn` needs the indirection.
+fn forward_boxed<'a>(
+    request: Request<Body>,
+    service: &'a ServiceNode,
+    router: &'a str,
+    conn: &'a ConnectionContext,
+) -> BoxFuture<'a, Response<Body>> {
+    Box::pin(forward(request, service, router, conn))
+}
+
+/// Mirroring: the main service answers the client; the mirrors picked for this request get
+/// copies in spawned tasks whose answers are read and dropped. A copy never delays the
+/// client: at most [`viaduct_upstream::MAX_MIRROR_COPIES`] are in flight per service, and
+/// beyond that copies are skipped.
+async fn mirror(
+    request: Request<Body>,
+    mirroring: &Mirroring,
+    router: &str,
+    conn: &ConnectionContext,
+) -> Response<Body> {
+    let mirrors = mirroring.mirrors_for_next_request();
+    if mirrors.is_empty() {
+        return forward_boxed(request, &mirroring.main, router, conn).await;
+    }
+    let (parts, body) = request.into_parts();
+    let (main_body, copy_body) = if mirroring.mirror_body {
+        match buffer(body, mirroring.max_body_size).await {
+            Buffered::Whole(bytes) => (full_body(bytes.clone()), Some(bytes)),
+            Buffered::TooLarge(prefix, rest) => {
+                tracing::debug!(service = %mirroring.name, "request body larger than maxBodySize: not mirrored");
+                let request = Request::from_parts(parts, Body::chained(prefix, rest));
+                return forward_boxed(request, &mirroring.main, router, conn).await;
+            }
+            Buffered::Failed(e) => {
+                tracing::debug!(service = %mirroring.name, error = %e, "reading the request body to mirror failed");
+                return responses::for_status(StatusCode::INTERNAL_SERVER_ERROR);
+            }
+        }
+    } else {
+        (body, None)
+    };
+    let copy_parts = copy_head(&parts, copy_body.is_some());
+    let response = forward_boxed(
+        Request::from_parts(parts, main_body),
+        &mirroring.main,
+        router,
+        conn,
+    )
+    .await;
+    for mirror in mirrors {
+        let Ok(permit) = mirroring.copies.clone().try_acquire_owned() else {
+            tracing::debug!(service = %mirroring.name, mirror = %mirror.name, "too many mirrored requests in flight: copy dropped");
+            continue;
+        };
+        let copy = rebuild(
+            &copy_parts,
+            copy_body.clone().map_or(Body::Empty, full_body),
+        );
+        let node = mirror.node.clone();
+        let router = router.to_string();
+        let copy_conn = ConnectionContext {
+            entry_point: conn.entry_point.clone(),
+            snapshots: conn.snapshots.clone(),
+            peer: conn.peer,
+            peer_value: conn.peer_value.clone(),
+            tls: conn.tls,
+            client_certificates: conn.client_certificates.clone(),
+        };
+        let name = mirror.name.clone();
+        tokio::spawn(async move {
+            let response = forward_boxed(copy, &node, &router, &copy_conn).await;
+            let status = response.status();
+            if let Err(e) = response.into_body().collect().await {
+                tracing::debug!(mirror = %name, error = %e, "reading a mirror's answer failed");
+            } else if status.is_server_error() {
+                tracing::debug!(mirror = %name, %status, "a mirror answered with an error");
+            }
+            drop(permit);
+        });
+    }
+    response
+}
+
+/// A failover with `errors`: the request goes to the main service with its body kept, and
+/// is sent again to the fallback when the answer's status is listed. A body larger than
+/// `maxRequestBodyBytes` cannot be replayed: 413.
+async fn fail_over_on_status(
+    request: Request<Body>,
+    failover: &Failover,
+    router: &str,
+    conn: &ConnectionContext,
+) -> Response<Body> {
+    let Some(on_status) = &failover.on_status else {
+        return forward_boxed(request, &failover.main, router, conn).await;
+    };
+    let (parts, body) = request.into_parts();
+    let body = match buffer(body, on_status.max_body).await {
+        Buffered::Whole(bytes) => bytes,
+        Buffered::TooLarge(..) => {
+            return responses::error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n")
+        }
+        Buffered::Failed(e) => {
+            tracing::debug!(service = %failover.name, error = %e, "reading the request body to keep failed");
+            return responses::bad_request();
+        }
+    };
+    let head = copy_head(&parts, true);
+    let response = forward_boxed(
+        Request::from_parts(parts, full_body(body.clone())),
+        &failover.main,
+        router,
+        conn,
+    )
+    .await;
+    if !on_status.matches(response.status()) {
+        return response;
+    }
+    tracing::debug!(service = %failover.name, status = %response.status(), "the main service failed: sending the request to the fallback");
+    drop(response);
+    forward_boxed(
+        rebuild(&head, full_body(body)),
+        &failover.fallback,
+        router,
+        conn,
+    )
+    .await
+}
+
+/// The head of a request to send again: the request's, without a body length when the copy
+/// has no body (`mirrorBody: false`).
+fn copy_head(parts: &http::request::Parts, with_body: bool) -> http::request::Parts {
+    let mut request = Request::new(());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    if !with_body {
+        request.headers_mut().remove(header::CONTENT_LENGTH);
+        request.headers_mut().remove(header::TRANSFER_ENCODING);
+    }
+    request.into_parts().0
+}
+
+fn rebuild(head: &http::request::Parts, body: Body) -> Request<Body> {
+    let mut request = Request::new(body);
+    *request.method_mut() = head.method.clone();
+    *request.uri_mut() = head.uri.clone();
+    *request.version_mut() = head.version;
+    *request.headers_mut() = head.headers.clone();
+    request
+}
+
+enum Buffered {
+    Whole(Bytes),
+    /// What was read before the limit was crossed, and the rest of the body.
+    TooLarge(Bytes, Body),
+    Failed(viaduct_upstream::BoxError),
+}
+
+/// Reads `body` into memory, up to `limit` bytes.
+async fn buffer(mut body: Body, limit: Option<u64>) -> Buffered {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                    if limit.is_some_and(|l| buf.len() as u64 > l) {
+                        return Buffered::TooLarge(buf.freeze(), body);
+                    }
+                }
+            }
+            Err(e) => return Buffered::Failed(e),
+        }
+    }
+    Buffered::Whole(buf.freeze())
 }
 
 /// Replaces the path of `uri`, keeping its query.
@@ -86,6 +289,7 @@ async fn proxy(
     balancer: &LoadBalancer,
     server: &Server,
     conn: &ConnectionContext,
+    set_cookies: &mut Vec<HeaderValue>,
 ) -> Response<Body> {
     // `prepare` kept `Connection: Upgrade` only for an upgrade that is to be forwarded.
     let upgrade = (request.version() == Version::HTTP_11)
@@ -107,21 +311,55 @@ async fn proxy(
     if !ep.not_append_x_forwarded_for {
         forwarded::append_forwarded_for(&mut parts.headers, &conn.peer_value);
     }
-    if !balancer.pass_host_header {
-        parts
-            .headers
-            .insert(header::HOST, server.host_header.clone());
-    }
-
-    parts.uri = match upstream_uri(&parts.uri, server, ep.encode_query_semicolons) {
-        Some(uri) => uri,
-        None => return responses::bad_request(),
-    };
     parts.version = Version::HTTP_11;
     announce_empty_body(&mut parts, &body);
-    let upstream_request = Request::from_parts(parts, body);
+    // A bodiless request refused at connection can go to another server: kept only for
+    // balancers that asked for health checking, so the common path copies nothing.
+    let replay = (client_upgrade.is_none()
+        && balancer.retries_refused_connections()
+        && http_body::Body::is_end_stream(&body))
+    .then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        )
+    });
+    let Some(upstream_request) = for_server(parts, body, balancer, server, conn) else {
+        return responses::bad_request();
+    };
 
-    let mut response = match balancer.transport.send_to(upstream_request, server).await {
+    let mut server = server;
+    let mut in_flight = balancer
+        .counts_in_flight()
+        .then(|| server.state.start_request());
+    let mut result = send_counted(balancer, server, upstream_request).await;
+    if let (Err(err), Some((method, uri, headers))) = (&result, replay) {
+        let refused = err.retryable && err.blame == Blame::Upstream;
+        if let Some(other) = balancer.pick_excluding(server).filter(|_| refused) {
+            tracing::debug!(service = %balancer.name, from = %server.url, to = %other.url, error = %err, "connection refused: sending the request to another server");
+            let mut retry = Request::new(Body::Empty);
+            *retry.method_mut() = method;
+            *retry.uri_mut() = uri;
+            *retry.headers_mut() = headers;
+            let (parts, body) = retry.into_parts();
+            if let Some(request) = for_server(parts, body, balancer, other, conn) {
+                // The client now sticks to the server that answered.
+                if let Some(cookie) = balancer.sticky_cookie_for(server) {
+                    set_cookies.retain(|c| c != cookie);
+                }
+                if let Some(cookie) = balancer.sticky_cookie_for(other) {
+                    set_cookies.push(cookie.clone());
+                }
+                server = other;
+                in_flight = balancer
+                    .counts_in_flight()
+                    .then(|| server.state.start_request());
+                result = send_counted(balancer, server, request).await;
+            }
+        }
+    }
+    let mut response = match result {
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(server = %server.url, status = %err.status, error = %err, "upstream request failed");
@@ -146,6 +384,10 @@ async fn proxy(
     let (mut parts, body) = response.into_parts();
     hop::remove_connection_listed(&mut parts.headers, |_| false);
     hop::strip_hop_by_hop(&mut parts.headers, None);
+    let body = match in_flight {
+        Some(in_flight) => body.counted(in_flight),
+        None => body,
+    };
     Response::from_parts(parts, body)
 }
 
@@ -185,6 +427,61 @@ where
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let _ = tokio::io::copy_bidirectional(a, b).await;
+}
+
+/// The request as `server` must receive it: its URI, and its Host unless `passHostHeader`.
+fn for_server(
+    mut parts: http::request::Parts,
+    body: Body,
+    balancer: &LoadBalancer,
+    server: &Server,
+    conn: &ConnectionContext,
+) -> Option<Request<Body>> {
+    if !balancer.pass_host_header {
+        parts
+            .headers
+            .insert(header::HOST, server.host_header.clone());
+    }
+    parts.uri = upstream_uri(&parts.uri, server, conn.entry_point.encode_query_semicolons)?;
+    parts.version = Version::HTTP_11;
+    Some(Request::from_parts(parts, body))
+}
+
+/// Sends to `server`, counting the outcome for passive health checking.
+async fn send_counted(
+    balancer: &LoadBalancer,
+    server: &Server,
+    request: Request<Body>,
+) -> Result<Response<Body>, viaduct_upstream::ProxyError> {
+    let started = balancer.times_responses().then(std::time::Instant::now);
+    let result = balancer.transport.send_to(request, server).await;
+    if let (Some(started), Ok(_)) = (started, &result) {
+        server.state.record_response_time(started.elapsed());
+    }
+    if let Some(policy) = balancer.passive() {
+        // Traefik counts a failure when the backend could not be reached or answered 5xx.
+        let failed = match &result {
+            Ok(response) => response.status().is_server_error(),
+            Err(err) => err.blame == Blame::Upstream,
+        };
+        let active = balancer.health_check().is_some();
+        if server.state.record_outcome(failed, policy, active) {
+            tracing::warn!(service = %balancer.name, url = %server.url, reason = "too many failed requests (passive health check)", "server DOWN");
+            if !active {
+                // The server is back when the window ends; say so then, as Traefik does.
+                let (service, url, window) = (
+                    balancer.name.clone(),
+                    server.url.clone(),
+                    policy.failure_window,
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(window).await;
+                    tracing::info!(%service, %url, "server UP: passive health check window ended");
+                });
+            }
+        }
+    }
+    result
 }
 
 /// An empty POST, PUT or PATCH is sent with `Content-Length: 0`, as Go (and so Traefik) does:

@@ -1,13 +1,13 @@
 //! The compiled, immutable configuration the request path reads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use viaduct_middlewares::{Chain, StateStore};
 use viaduct_rules::RouterTable;
 use viaduct_tls::TlsRuntime;
-use viaduct_upstream::{ServiceNode, Transport};
+use viaduct_upstream::{ServerStatus, ServiceNode, Transport};
 
 use crate::compile::ObjectStatus;
 
@@ -28,6 +28,25 @@ pub struct Snapshot {
     pub middleware_state: StateStore,
     /// What the compiler found wrong, per object (the API reports this).
     pub status: ObjectStatus,
+}
+
+impl Snapshot {
+    /// Each load balancer's servers with their current status (`UP`/`DOWN`), by qualified
+    /// service name, as the API reports them (Traefik's `serverStatus`).
+    pub fn server_statuses(&self) -> BTreeMap<String, BTreeMap<String, ServerStatus>> {
+        self.services
+            .iter()
+            .filter(|(_, node)| matches!(node.as_ref(), ServiceNode::LoadBalancer(_)))
+            .map(|(name, node)| {
+                let servers = node
+                    .server_statuses()
+                    .into_iter()
+                    .map(|(url, status)| (url.to_string(), status))
+                    .collect();
+                (name.clone(), servers)
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Snapshot {

@@ -98,7 +98,17 @@ impl EchoBackend {
     }
 
     pub async fn start_with(name: &str, behavior: EchoBehavior) -> crate::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_at(name, SocketAddr::from(([127, 0, 0, 1], 0)), behavior).await
+    }
+
+    /// Starts a backend on `addr`: with the address of a backend that was dropped, this is
+    /// the same server coming back.
+    pub async fn start_at(
+        name: &str,
+        addr: SocketAddr,
+        behavior: EchoBehavior,
+    ) -> crate::Result<Self> {
+        let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| TestkitError::io(format!("binding echo backend {name}"), e))?;
         let addr = listener

@@ -6,6 +6,7 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::h1::UpstreamBody;
+use crate::health::InFlight;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -22,7 +23,32 @@ pub enum Body {
     /// A response body read by the inline HTTP/1.1 client.
     Upstream(UpstreamBody),
     /// Any other body (a request body read by the entry points' own HTTP/1.1 server).
-    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>),
+    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync>>),
+    /// A body that keeps its server's request counted in flight until it ends or is dropped.
+    Counted(Box<CountedBody>),
+    /// Bytes already read from a body, then the rest of it (a body partly buffered).
+    Chained(Box<(Option<Bytes>, Body)>),
+}
+
+#[derive(Debug)]
+pub struct CountedBody {
+    body: Body,
+    in_flight: Option<InFlight>,
+}
+
+impl Body {
+    /// `prefix` (already read from `rest`), then `rest`.
+    pub fn chained(prefix: Bytes, rest: Body) -> Body {
+        Body::Chained(Box::new(((!prefix.is_empty()).then_some(prefix), rest)))
+    }
+
+    /// Wraps `self` so that `in_flight` is released when the body ends or is dropped.
+    pub fn counted(self, in_flight: InFlight) -> Body {
+        Body::Counted(Box::new(CountedBody {
+            body: self,
+            in_flight: Some(in_flight),
+        }))
+    }
 }
 
 /// A body holding one buffer.
@@ -57,6 +83,17 @@ impl http_body::Body for Body {
                 .map(|frame| frame.map(|r| r.map_err(BoxError::from))),
             Body::Upstream(body) => Pin::new(body).poll_frame(cx),
             Body::Boxed(body) => body.as_mut().poll_frame(cx),
+            Body::Counted(counted) => {
+                let poll = Pin::new(&mut counted.body).poll_frame(cx);
+                if matches!(poll, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+                    counted.in_flight = None;
+                }
+                poll
+            }
+            Body::Chained(chained) => match chained.0.take() {
+                Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
+                None => Pin::new(&mut chained.1).poll_frame(cx),
+            },
         }
     }
 
@@ -67,6 +104,8 @@ impl http_body::Body for Body {
             Body::Incoming(body) => body.is_end_stream(),
             Body::Upstream(body) => body.is_end_stream(),
             Body::Boxed(body) => body.is_end_stream(),
+            Body::Counted(counted) => counted.body.is_end_stream(),
+            Body::Chained(chained) => chained.0.is_none() && chained.1.is_end_stream(),
         }
     }
 
@@ -77,6 +116,17 @@ impl http_body::Body for Body {
             Body::Incoming(body) => body.size_hint(),
             Body::Upstream(body) => body.size_hint(),
             Body::Boxed(body) => body.size_hint(),
+            Body::Counted(counted) => counted.body.size_hint(),
+            Body::Chained(chained) => {
+                let prefix = chained.0.as_ref().map_or(0, |b| b.len() as u64);
+                let rest = chained.1.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + prefix);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + prefix);
+                }
+                hint
+            }
         }
     }
 }
@@ -89,6 +139,8 @@ impl std::fmt::Debug for Body {
             Body::Incoming(body) => f.debug_tuple("Body::Incoming").field(body).finish(),
             Body::Upstream(body) => f.debug_tuple("Body::Upstream").field(body).finish(),
             Body::Boxed(_) => f.write_str("Body::Boxed"),
+            Body::Counted(counted) => f.debug_tuple("Body::Counted").field(&counted.body).finish(),
+            Body::Chained(chained) => f.debug_tuple("Body::Chained").field(&chained.1).finish(),
         }
     }
 }

@@ -4,6 +4,7 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 
 use crate::h1::HostPool;
+use crate::health::ServerState;
 
 /// One backend server of a load balancer, parsed once when the snapshot is built.
 #[derive(Debug)]
@@ -19,6 +20,9 @@ pub struct Server {
     /// Path prefix added to every request (`preservePath`), without a trailing slash.
     pub path_prefix: Option<String>,
     pub weight: u64,
+    /// Health and load, shared with the previous snapshot's server of the same service and
+    /// URL (the compiler replaces the fresh state `parse` gives).
+    pub state: Arc<ServerState>,
     /// The inline client's pool for this server, looked up once: a server belongs to one
     /// balancer and so to one transport, whose pool outlives this snapshot.
     pub(crate) h1_host: OnceLock<Arc<HostPool>>,
@@ -74,6 +78,7 @@ impl Server {
             host_header,
             path_prefix,
             weight,
+            state: Arc::default(),
             h1_host: OnceLock::new(),
         })
     }

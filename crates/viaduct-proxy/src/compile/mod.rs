@@ -89,6 +89,7 @@ pub fn compile(
     let mut services = ServiceBuilder {
         definitions: &http.services,
         transports: &transports,
+        previous,
         built: HashMap::new(),
         in_progress: HashSet::new(),
     };
