@@ -185,6 +185,7 @@ fn build_kind(
     match kind {
         "addPrefix" => add_prefix::build(options),
         "stripPrefix" => strip_prefix::build(options),
+        "headers" => crate::headers::build(options, ctx.name),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

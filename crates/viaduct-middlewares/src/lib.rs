@@ -12,6 +12,7 @@
 mod add_prefix;
 mod build;
 mod chain;
+mod headers;
 mod options;
 mod responses;
 mod state;

@@ -1,0 +1,207 @@
+//! Middlewares, part A, end to end: headers, redirects, path rewriting, IP allow lists,
+//! authentication, content type, encoded characters, client certificates, forward auth.
+//! Each test passes against Traefik too (`VIADUCT_E2E_PROXY=traefik`).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
+mod common;
+
+use common::{get, start, wait_backend};
+use http::Method;
+use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
+
+const SERVICE: &str = r#"
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+
+/// One router per `(host, middleware list)`, all to the echo service.
+fn routers(routes: &[(&str, &str)]) -> String {
+    let mut yaml = String::from("http:\n  routers:\n");
+    for (i, (host, middlewares)) in routes.iter().enumerate() {
+        yaml.push_str(&format!(
+            "    r{i}:\n      rule: \"Host(`{host}`)\"\n      service: echo\n      middlewares: [{middlewares}]\n"
+        ));
+    }
+    yaml
+}
+
+fn send(
+    proxy: &viaduct_testkit::ProxyUnderTest,
+    method: Method,
+    host: &str,
+    path: &str,
+) -> RequestSpec {
+    RequestSpec::new(method, &format!("{}{path}", proxy.url("web"))).header("host", host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_custom_cors_and_security() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    custom:
+      headers:
+        customRequestHeaders:
+          X-Added: "yes"
+          X-Drop: ""
+        customResponseHeaders:
+          X-Resp: "r"
+          X-Backend: ""
+          X-Frame-Options: "SAMEORIGIN"
+        frameDeny: true
+        contentTypeNosniff: true
+        browserXssFilter: true
+        stsSeconds: 300
+        stsIncludeSubdomains: true
+        stsPreload: true
+        referrerPolicy: "no-referrer"
+        permissionsPolicy: "camera=()"
+        contentSecurityPolicy: "default-src 'self'"
+        contentSecurityPolicyReportOnly: "img-src 'none'"
+    forced:
+      headers:
+        stsSeconds: 60
+        forceSTSHeader: true
+        customBrowserXSSValue: "0"
+    proxied-ssl:
+      headers:
+        stsSeconds: 60
+        sslProxyHeaders:
+          X-Forwarded-Proto: https
+    cors:
+      headers:
+        accessControlAllowMethods: ["GET", "PUT"]
+        accessControlAllowHeaders: ["X-A", "X-B"]
+        accessControlAllowOriginList: ["https://a.test"]
+        accessControlAllowOriginListRegex: ["^https://.*\\.b\\.test$"]
+        accessControlExposeHeaders: ["X-E"]
+        accessControlAllowCredentials: true
+        accessControlMaxAge: 100
+        addVaryHeader: true
+    hosts:
+      headers:
+        allowedHosts: ["good.test"]
+        hostsProxyHeaders: ["X-Custom-Host"]
+{SERVICE}"#,
+        routers(&[
+            ("custom.test", "custom"),
+            ("forced.test", "forced"),
+            ("ssl.test", "proxied-ssl"),
+            ("cors.test", "cors"),
+            ("good.test", "hosts"),
+            ("bad.test", "hosts"),
+        ])
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "forced.test", "/", "echo").await;
+
+    // Custom headers, and security headers over plain HTTP (no STS without HTTPS).
+    let spec = send(&proxy, Method::GET, "custom.test", "/").header("x-drop", "gone");
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.status, 200);
+    let report = reply.echo().unwrap();
+    assert_eq!(report.header("x-added"), Some("yes"));
+    assert_eq!(report.header("x-drop"), None);
+    assert_eq!(reply.header("x-resp"), Some("r"));
+    assert_eq!(reply.header("x-backend"), None, "an empty value removes");
+    assert_eq!(
+        reply.header("x-frame-options"),
+        Some("SAMEORIGIN"),
+        "custom wins over frameDeny"
+    );
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(reply.header("x-xss-protection"), Some("1; mode=block"));
+    assert_eq!(reply.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(reply.header("permissions-policy"), Some("camera=()"));
+    assert_eq!(
+        reply.header("content-security-policy"),
+        Some("default-src 'self'")
+    );
+    assert_eq!(
+        reply.header("content-security-policy-report-only"),
+        Some("img-src 'none'")
+    );
+    assert_eq!(
+        reply.header("strict-transport-security"),
+        None,
+        "plain HTTP"
+    );
+
+    let reply = get(&proxy, &client, "forced.test", "/").await;
+    assert_eq!(
+        reply.header("strict-transport-security"),
+        Some("max-age=60")
+    );
+    assert_eq!(reply.header("x-xss-protection"), Some("0"));
+
+    let reply = get(&proxy, &client, "ssl.test", "/").await;
+    assert_eq!(reply.header("strict-transport-security"), None);
+    // The entry point sets X-Forwarded-Proto itself (http), so a client's claim is not
+    // trusted; the header therefore never says https here.
+    let spec = send(&proxy, Method::GET, "ssl.test", "/").header("x-forwarded-proto", "https");
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.header("strict-transport-security"), None);
+
+    // CORS: a preflight is answered by the proxy.
+    let before = echo.hits();
+    let spec = send(&proxy, Method::OPTIONS, "cors.test", "/")
+        .header("origin", "https://x.b.test")
+        .header("access-control-request-method", "PUT");
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(echo.hits(), before, "a preflight never reaches the backend");
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://x.b.test")
+    );
+    assert_eq!(
+        reply.header("access-control-allow-methods"),
+        Some("GET,PUT")
+    );
+    assert_eq!(
+        reply.header("access-control-allow-headers"),
+        Some("X-A,X-B")
+    );
+    assert_eq!(
+        reply.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(reply.header("access-control-max-age"), Some("100"));
+    assert_eq!(reply.body.len(), 0);
+
+    // An OPTIONS without Access-Control-Request-Method goes to the backend.
+    let spec = send(&proxy, Method::OPTIONS, "cors.test", "/").header("origin", "https://a.test");
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.backend(), Some("echo"));
+
+    // A simple request: the headers are added to the backend's answer.
+    let spec = send(&proxy, Method::GET, "cors.test", "/").header("origin", "https://a.test");
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://a.test")
+    );
+    assert_eq!(reply.header("access-control-expose-headers"), Some("X-E"));
+    assert_eq!(
+        reply.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(reply.header("vary"), Some("Origin"));
+    let spec = send(&proxy, Method::GET, "cors.test", "/").header("origin", "https://evil.test");
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.header("access-control-allow-origin"), None);
+
+    // Allowed hosts: the Host, or the first proxy header that is set.
+    assert_eq!(get(&proxy, &client, "good.test", "/").await.status, 200);
+    let reply = get(&proxy, &client, "bad.test", "/").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.text(), "Bad Host\n");
+    let spec = send(&proxy, Method::GET, "bad.test", "/").header("x-custom-host", "good.test");
+    assert_eq!(client.send(spec).await.unwrap().status, 200);
+}
