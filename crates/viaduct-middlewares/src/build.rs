@@ -186,6 +186,8 @@ fn build_kind(
         "addPrefix" => add_prefix::build(options),
         "stripPrefix" => strip_prefix::build(options),
         "headers" => crate::headers::build(options, ctx.name),
+        "redirectScheme" => crate::redirect_scheme::build(options),
+        "redirectRegex" => crate::redirect_regex::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

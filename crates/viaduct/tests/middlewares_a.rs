@@ -205,3 +205,84 @@ async fn headers_custom_cors_and_security() {
     let spec = send(&proxy, Method::GET, "bad.test", "/").header("x-custom-host", "good.test");
     assert_eq!(client.send(spec).await.unwrap().status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_scheme_and_regex() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    to-https:
+      redirectScheme:
+        scheme: https
+    to-https-port:
+      redirectScheme:
+        scheme: https
+        port: "8443"
+        permanent: true
+    stay-http:
+      redirectScheme:
+        scheme: http
+        port: "80"
+    regex:
+      redirectRegex:
+        regex: "^http://([^/:]+)(:[0-9]+)?/old/(?P<rest>.*)"
+        replacement: "https://${{1}}/new/${{rest}}"
+    regex-permanent:
+      redirectRegex:
+        regex: "^http://[^/]+/(.*)"
+        replacement: "http://elsewhere.test/$1"
+        permanent: true
+{SERVICE}"#,
+        routers(&[
+            ("a.test", "to-https"),
+            ("b.test", "to-https-port"),
+            ("c.test", "stay-http"),
+            ("d.test", "regex"),
+            ("e.test", "regex-permanent"),
+        ])
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "c.test", "/", "echo").await;
+
+    let reply = get(&proxy, &client, "a.test", "/p?q=1").await;
+    assert_eq!(reply.status, 302);
+    assert_eq!(reply.header("location"), Some("https://a.test/p?q=1"));
+    assert_eq!(reply.text(), "Found");
+    let reply = client
+        .send(send(&proxy, Method::POST, "a.test", "/p"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 307, "not GET: the method must be kept");
+    // The port of the Host is dropped when none is configured.
+    let reply = get(&proxy, &client, "a.test:8080", "/p").await;
+    assert_eq!(reply.header("location"), Some("https://a.test/p"));
+
+    let reply = get(&proxy, &client, "b.test:8080", "/x").await;
+    assert_eq!(reply.status, 301);
+    assert_eq!(reply.header("location"), Some("https://b.test:8443/x"));
+    assert_eq!(reply.text(), "Moved Permanently");
+    let reply = client
+        .send(send(&proxy, Method::PUT, "b.test", "/x"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 308);
+
+    // Already on the target scheme and (default) port: no redirect.
+    let reply = get(&proxy, &client, "c.test", "/x").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.backend(), Some("echo"));
+    let reply = get(&proxy, &client, "c.test:80", "/x").await;
+    assert_eq!(reply.status, 200);
+
+    let reply = get(&proxy, &client, "d.test:81", "/old/a/b?c=d").await;
+    assert_eq!(reply.status, 302);
+    assert_eq!(reply.header("location"), Some("https://d.test/new/a/b?c=d"));
+    let reply = get(&proxy, &client, "d.test", "/other").await;
+    assert_eq!(reply.status, 200, "no match: passed on");
+
+    let reply = get(&proxy, &client, "e.test", "/z").await;
+    assert_eq!(reply.status, 301);
+    assert_eq!(reply.header("location"), Some("http://elsewhere.test/z"));
+}
