@@ -188,6 +188,9 @@ fn build_kind(
         "headers" => crate::headers::build(options, ctx.name),
         "redirectScheme" => crate::redirect_scheme::build(options),
         "redirectRegex" => crate::redirect_regex::build(options),
+        "replacePath" => crate::replace_path::build(options),
+        "replacePathRegex" => crate::replace_path_regex::build(options),
+        "stripPrefixRegex" => crate::strip_prefix_regex::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

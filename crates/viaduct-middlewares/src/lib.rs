@@ -17,9 +17,12 @@ mod options;
 mod redirect;
 mod redirect_regex;
 mod redirect_scheme;
+mod replace_path;
+mod replace_path_regex;
 mod responses;
 mod state;
 mod strip_prefix;
+mod strip_prefix_regex;
 mod uri;
 
 pub use build::{MiddlewareBuilder, MiddlewareDefinitions, ServiceResolver};

@@ -286,3 +286,68 @@ async fn redirect_scheme_and_regex() {
     assert_eq!(reply.status, 301);
     assert_eq!(reply.header("location"), Some("http://elsewhere.test/z"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_path_and_strip_prefix_regex() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    replace:
+      replacePath:
+        path: /fixed
+    replace-regex:
+      replacePathRegex:
+        regex: "^/foo/(.*)"
+        replacement: "/bar/$1"
+    strip-regex:
+      stripPrefixRegex:
+        regex: ["/nomatch", "/products/[a-z0-9]+"]
+{SERVICE}"#,
+        routers(&[
+            ("replace.test", "replace"),
+            ("regex.test", "replace-regex"),
+            ("strip.test", "strip-regex"),
+        ])
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    let reply = wait_backend(&proxy, &client, "replace.test", "/orig/path?x=1", "echo").await;
+    let report = reply.echo().unwrap();
+    assert_eq!(report.uri, "/fixed?x=1");
+    assert_eq!(report.header("x-replaced-path"), Some("/orig/path"));
+
+    let report = get(&proxy, &client, "regex.test", "/foo/a/b?y=2")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(report.uri, "/bar/a/b?y=2");
+    assert_eq!(report.header("x-replaced-path"), Some("/foo/a/b"));
+    let report = get(&proxy, &client, "regex.test", "/other")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(report.uri, "/other");
+    assert_eq!(report.header("x-replaced-path"), None);
+
+    let report = get(&proxy, &client, "strip.test", "/products/abc12/item?z")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(report.uri, "/item?z");
+    assert_eq!(report.header("x-forwarded-prefix"), Some("/products/abc12"));
+    let report = get(&proxy, &client, "strip.test", "/products/abc")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(report.uri, "/");
+    let report = get(&proxy, &client, "strip.test", "/x/products/abc")
+        .await
+        .echo()
+        .unwrap();
+    assert_eq!(
+        report.uri, "/x/products/abc",
+        "a match that is not a prefix is ignored"
+    );
+    assert_eq!(report.header("x-forwarded-prefix"), None);
+}
