@@ -191,6 +191,8 @@ fn build_kind(
         "replacePath" => crate::replace_path::build(options),
         "replacePathRegex" => crate::replace_path_regex::build(options),
         "stripPrefixRegex" => crate::strip_prefix_regex::build(options),
+        "ipAllowList" => crate::ip_allow_list::build(options),
+        "ipWhiteList" => crate::ip_allow_list::build_white_list(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

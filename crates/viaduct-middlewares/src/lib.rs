@@ -12,7 +12,9 @@
 mod add_prefix;
 mod build;
 mod chain;
+mod client_ip;
 mod headers;
+mod ip_allow_list;
 mod options;
 mod redirect;
 mod redirect_regex;

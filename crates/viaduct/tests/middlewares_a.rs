@@ -351,3 +351,116 @@ async fn replace_path_and_strip_prefix_regex() {
     );
     assert_eq!(report.header("x-forwarded-prefix"), None);
 }
+
+/// The entry point trusts no forwarded headers by default and would drop a client's
+/// `X-Forwarded-For`; these tests trust loopback so that the client can play a proxy chain.
+fn trusting_loopback() -> String {
+    common::static_config(
+        "    forwardedHeaders:\n      trustedIPs: [\"127.0.0.1/32\", \"::1/128\"]",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_allow_list_with_strategies() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    loopback:
+      ipAllowList:
+        sourceRange: ["127.0.0.1", "::1"]
+    elsewhere:
+      ipAllowList:
+        sourceRange: ["192.0.2.0/24"]
+        rejectStatusCode: 404
+    white-list:
+      ipWhiteList:
+        sourceRange: ["192.0.2.0/24"]
+    depth:
+      ipAllowList:
+        sourceRange: ["198.51.100.0/24"]
+        ipStrategy:
+          depth: 2
+    excluded:
+      ipAllowList:
+        sourceRange: ["203.0.113.7"]
+        ipStrategy:
+          excludedIPs: ["10.0.0.0/8", "127.0.0.1"]
+    subnet:
+      ipAllowList:
+        sourceRange: ["2001:db8:1:2::/128"]
+        ipStrategy:
+          depth: 1
+          ipv6Subnet: 64
+{SERVICE}"#,
+        routers(&[
+            ("loopback.test", "loopback"),
+            ("elsewhere.test", "elsewhere"),
+            ("white.test", "white-list"),
+            ("depth.test", "depth"),
+            ("excluded.test", "excluded"),
+            ("subnet.test", "subnet"),
+        ])
+    );
+    let proxy = common::start_with(&trusting_loopback(), &dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "loopback.test", "/", "echo").await;
+
+    let reply = get(&proxy, &client, "elsewhere.test", "/").await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.text(), "Not Found");
+    assert_eq!(get(&proxy, &client, "white.test", "/").await.status, 403);
+
+    let with_xff =
+        |host: &str, xff: &str| send(&proxy, Method::GET, host, "/").header("x-forwarded-for", xff);
+    // depth 2: the second address from the right of the header as the client sent it (the
+    // peer is appended only when the request leaves).
+    let reply = client
+        .send(with_xff("depth.test", "198.51.100.9, 10.0.0.1"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let report = reply.echo().unwrap();
+    assert_eq!(
+        report.header("x-forwarded-for"),
+        Some("198.51.100.9, 10.0.0.1, 127.0.0.1")
+    );
+    let reply = client
+        .send(with_xff("depth.test", "10.0.0.1, 198.51.100.9"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.text(), "Forbidden");
+    let reply = client
+        .send(with_xff("depth.test", "198.51.100.9"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 403, "too few addresses");
+    assert_eq!(get(&proxy, &client, "depth.test", "/").await.status, 403);
+
+    // excludedIPs: the right-most address that is not excluded.
+    let reply = client
+        .send(with_xff(
+            "excluded.test",
+            "1.1.1.1, 203.0.113.7, 10.2.3.4,127.0.0.1",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let reply = client
+        .send(with_xff("excluded.test", "203.0.113.7, 1.1.1.1"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 403);
+
+    let reply = client
+        .send(with_xff("subnet.test", "2001:db8:1:2:aaaa::1"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "masked to its /64");
+    let reply = client
+        .send(with_xff("subnet.test", "2001:db8:1:3::1"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 403);
+}
