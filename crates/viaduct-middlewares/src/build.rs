@@ -193,6 +193,8 @@ fn build_kind(
         "stripPrefixRegex" => crate::strip_prefix_regex::build(options),
         "ipAllowList" => crate::ip_allow_list::build(options),
         "ipWhiteList" => crate::ip_allow_list::build_white_list(options),
+        "basicAuth" => crate::basic_auth::build(options),
+        "digestAuth" => crate::digest_auth::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -10,10 +10,14 @@
 //! [`Middleware`] impl), then add one arm to [`build::build_kind`].
 
 mod add_prefix;
+mod auth_users;
+mod basic_auth;
 mod build;
 mod chain;
 mod client_ip;
+mod digest_auth;
 mod headers;
+mod htpasswd;
 mod ip_allow_list;
 mod options;
 mod redirect;

@@ -464,3 +464,213 @@ async fn ip_allow_list_with_strategies() {
         .unwrap();
     assert_eq!(reply.status, 403);
 }
+
+/// `htpasswd -nb<flag> user password`, the `user:hash` line.
+fn htpasswd(flag: &str, user: &str, password: &str) -> String {
+    let out = std::process::Command::new("htpasswd")
+        .args([&format!("-nb{flag}"), user, password])
+        .output()
+        .expect("htpasswd runs");
+    assert!(out.status.success(), "htpasswd failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    // Base64 by hand, to keep the test free of an encoding crate.
+    const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::new();
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs htpasswd"]
+async fn basic_auth_with_htpasswd_hashes() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users_file = dir.path().join("users");
+    std::fs::write(
+        &users_file,
+        format!("# a comment\n\n{}\n", htpasswd("m", "filed", "pw-file")),
+    )
+    .unwrap();
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    auth:
+      basicAuth:
+        users:
+          - "{}"
+          - "{}"
+          - "{}"
+          - "plain:secret"
+        usersFile: "{{{{users_file}}}}"
+    auth-options:
+      basicAuth:
+        users: ["{}"]
+        realm: "private area"
+        headerField: X-WebAuth-User
+        removeHeader: true
+{SERVICE}"#,
+        routers(&[("auth.test", "auth"), ("opts.test", "auth-options")]),
+        htpasswd("B", "bcrypt", "pw-bcrypt"),
+        htpasswd("m", "apr1", "pw-apr1"),
+        htpasswd("s", "sha", "pw-sha"),
+        htpasswd("m", "opt", "pw-opt"),
+    );
+    let vars = [
+        ("echo", echo.url()),
+        ("users_file", users_file.display().to_string()),
+    ];
+    let proxy = start(&dynamic, &vars).await;
+    let client = HttpClient::http1();
+    let spec = send(&proxy, Method::GET, "auth.test", "/")
+        .header("authorization", &basic("sha", "pw-sha"));
+    common::wait_reply(&proxy, &client, spec, |r| r.status == 200).await;
+
+    let reply = get(&proxy, &client, "auth.test", "/").await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Basic realm=\"traefik\"")
+    );
+    assert_eq!(reply.text(), "401 Unauthorized\n");
+    for (user, password) in [
+        ("bcrypt", "pw-bcrypt"),
+        ("apr1", "pw-apr1"),
+        ("sha", "pw-sha"),
+        ("filed", "pw-file"),
+    ] {
+        let spec = send(&proxy, Method::GET, "auth.test", "/")
+            .header("authorization", &basic(user, password));
+        let reply = client.send(spec).await.unwrap();
+        assert_eq!(reply.status, 200, "{user}");
+        let report = reply.echo().unwrap();
+        assert!(report.header("authorization").is_some(), "kept by default");
+        let spec = send(&proxy, Method::GET, "auth.test", "/")
+            .header("authorization", &basic(user, "wrong"));
+        assert_eq!(
+            client.send(spec).await.unwrap().status,
+            401,
+            "{user} with a wrong password"
+        );
+    }
+    let spec = send(&proxy, Method::GET, "auth.test", "/")
+        .header("authorization", &basic("plain", "secret"));
+    assert_eq!(
+        client.send(spec).await.unwrap().status,
+        401,
+        "plain text is no hash"
+    );
+    let spec =
+        send(&proxy, Method::GET, "auth.test", "/").header("authorization", &basic("nobody", "x"));
+    assert_eq!(client.send(spec).await.unwrap().status, 401);
+
+    let reply = get(&proxy, &client, "opts.test", "/").await;
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Basic realm=\"private area\"")
+    );
+    let spec = send(&proxy, Method::GET, "opts.test", "/")
+        .header("authorization", &basic("opt", "pw-opt"));
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.status, 200);
+    let report = reply.echo().unwrap();
+    assert_eq!(report.header("x-webauth-user"), Some("opt"));
+    assert_eq!(report.header("authorization"), None, "removeHeader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_auth_with_curl() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let ha1 = |user: &str, realm: &str, password: &str| {
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("printf %s '{user}:{realm}:{password}' | md5sum"),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()[..32].to_string()
+    };
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    digest:
+      digestAuth:
+        users:
+          - "alice:traefik:{}"
+          - "bob:other:{}"
+        headerField: X-Auth-User
+        removeHeader: true
+{SERVICE}"#,
+        routers(&[("digest.test", "digest")]),
+        ha1("alice", "traefik", "wonderland"),
+        ha1("bob", "other", "builder"),
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    let reply = common::wait_reply(
+        &proxy,
+        &client,
+        send(&proxy, Method::GET, "digest.test", "/"),
+        |r| r.status == 401,
+    )
+    .await;
+    let challenge = reply.header("www-authenticate").unwrap();
+    assert!(
+        challenge.starts_with("Digest realm=\"traefik\", nonce=\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.ends_with(", algorithm=\"MD5\", qop=\"auth\""),
+        "{challenge}"
+    );
+
+    let curl = |user: &str, path: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "--digest",
+                "-u",
+                user,
+                "-H",
+                "Host: digest.test",
+                "-w",
+                "\n%{http_code}",
+                &format!("{}{path}", proxy.url("web")),
+            ])
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    let (code, body) = curl("alice:wonderland", "/secret?q=1");
+    assert_eq!(code, "200", "{body}");
+    let report = viaduct_testkit::EchoReport::from_json(body.as_bytes()).unwrap();
+    assert_eq!(report.header("x-auth-user"), Some("alice"));
+    assert_eq!(report.header("authorization"), None);
+    let (code, _) = curl("alice:wrong", "/");
+    assert_eq!(code, "401");
+    // bob's entry is for another realm than the middleware's.
+    let (code, _) = curl("bob:builder", "/");
+    assert_eq!(code, "401");
+}
