@@ -195,6 +195,8 @@ fn build_kind(
         "ipWhiteList" => crate::ip_allow_list::build_white_list(options),
         "basicAuth" => crate::basic_auth::build(options),
         "digestAuth" => crate::digest_auth::build(options),
+        "contentType" => crate::content_type::build(options, ctx.name),
+        "encodedCharacters" => crate::encoded_characters::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -674,3 +674,162 @@ async fn digest_auth_with_curl() {
     let (code, _) = curl("bob:builder", "/");
     assert_eq!(code, "401");
 }
+
+/// A backend that answers every request without a Content-Type: `<html>` for paths with
+/// `html`, PNG bytes for `png`, a typed JSON answer for `typed`, and text otherwise.
+struct UntypedBackend {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for UntypedBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn untyped_backend() -> UntypedBackend {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    buf.drain(..end + 4);
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                    let (typed, body): (bool, Vec<u8>) = if path.contains("html") {
+                        (false, b"  <HTML><body>hi</body></HTML>".to_vec())
+                    } else if path.contains("png") {
+                        (false, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec())
+                    } else if path.contains("typed") {
+                        (true, b"{}".to_vec())
+                    } else {
+                        (false, b"plain words".to_vec())
+                    };
+                    let content_type = if typed {
+                        "Content-Type: application/json\r\n"
+                    } else {
+                        ""
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\n{content_type}Content-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if stream.write_all(head.as_bytes()).await.is_err()
+                        || stream.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    UntypedBackend { url, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_type_detection_and_encoded_characters() {
+    let backend = untyped_backend().await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"http:
+  routers:
+    sniffed:
+      rule: "Host(`sniff.test`)"
+      service: untyped
+      middlewares: [detect]
+    raw:
+      rule: "Host(`raw.test`)"
+      service: untyped
+    strict:
+      rule: "Host(`strict.test`)"
+      service: echo
+      middlewares: [strict]
+    lax:
+      rule: "Host(`lax.test`)"
+      service: echo
+      middlewares: [lax]
+  middlewares:
+    detect:
+      contentType: {{}}
+    strict:
+      encodedCharacters:
+        allowEncodedHash: false
+    lax:
+      encodedCharacters:
+        allowEncodedSlash: true
+        allowEncodedPercent: true
+  services:
+    untyped:
+      loadBalancer:
+        servers:
+          - url: "{{{{untyped}}}}"
+{}"#,
+        SERVICE.trim_start_matches("\n  services:\n")
+    );
+    let static_yaml = common::static_config(
+        "    http:\n      encodedCharacters:\n        allowEncodedSlash: true\n        allowEncodedPercent: true\n        allowEncodedSemicolon: true",
+    );
+    let vars = [("untyped", backend.url.clone()), ("echo", echo.url())];
+    let proxy = if proxy_is_traefik() {
+        common::start_with(&static_yaml, &dynamic, &vars).await
+    } else {
+        start(&dynamic, &vars).await
+    };
+    let client = HttpClient::http1();
+    let spec = send(&proxy, Method::GET, "sniff.test", "/html");
+    let reply = common::wait_reply(&proxy, &client, spec, |r| r.status == 200).await;
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(reply.text(), "  <HTML><body>hi</body></HTML>");
+    let reply = get(&proxy, &client, "sniff.test", "/png").await;
+    assert_eq!(reply.header("content-type"), Some("image/png"));
+    let reply = get(&proxy, &client, "sniff.test", "/text").await;
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let reply = get(&proxy, &client, "sniff.test", "/typed").await;
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let reply = get(&proxy, &client, "raw.test", "/html").await;
+    assert_eq!(
+        reply.header("content-type"),
+        None,
+        "Traefik v3 does not sniff by default"
+    );
+
+    wait_backend(&proxy, &client, "lax.test", "/", "echo").await;
+    for path in ["/a%2Fb", "/a%2fb", "/a%25b", "/a%3Bb"] {
+        let reply = get(&proxy, &client, "strict.test", path).await;
+        assert_eq!(reply.status, 400, "{path}");
+    }
+    assert_eq!(
+        get(&proxy, &client, "strict.test", "/a%20b").await.status,
+        200
+    );
+    assert_eq!(
+        get(&proxy, &client, "lax.test", "/a%2Fb%25").await.status,
+        200
+    );
+    assert_eq!(get(&proxy, &client, "lax.test", "/a%3Bb").await.status, 400);
+}
+
+fn proxy_is_traefik() -> bool {
+    common::kind().is_traefik()
+}
