@@ -197,6 +197,7 @@ fn build_kind(
         "digestAuth" => crate::digest_auth::build(options),
         "contentType" => crate::content_type::build(options, ctx.name),
         "encodedCharacters" => crate::encoded_characters::build(options),
+        "passTLSClientCert" => crate::pass_tls_client_cert::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

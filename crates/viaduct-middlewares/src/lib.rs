@@ -22,6 +22,7 @@ mod headers;
 mod htpasswd;
 mod ip_allow_list;
 mod options;
+mod pass_tls_client_cert;
 mod redirect;
 mod redirect_regex;
 mod redirect_scheme;

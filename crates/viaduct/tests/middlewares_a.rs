@@ -476,11 +476,14 @@ fn htpasswd(flag: &str, user: &str, password: &str) -> String {
 }
 
 fn basic(user: &str, password: &str) -> String {
-    // Base64 by hand, to keep the test free of an encoding crate.
+    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+}
+
+/// Standard base64 by hand, to keep the tests free of an encoding crate.
+fn base64(input: &[u8]) -> String {
     const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
     let mut out = String::new();
-    for chunk in input.as_bytes().chunks(3) {
+    for chunk in input.chunks(3) {
         let b = [
             chunk[0],
             *chunk.get(1).unwrap_or(&0),
@@ -495,7 +498,7 @@ fn basic(user: &str, password: &str) -> String {
             }
         }
     }
-    format!("Basic {out}")
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -832,4 +835,186 @@ async fn content_type_detection_and_encoded_characters() {
 
 fn proxy_is_traefik() -> bool {
     common::kind().is_traefik()
+}
+
+/// Go's `url.QueryUnescape`.
+fn query_unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A CA, a client certificate it signed with every field the info header can carry, and a
+/// server certificate; all written as PEM files into `dir`. Returns the client's DER.
+fn mtls_files(dir: &std::path::Path) -> Vec<u8> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, SanType, SerialNumber,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CountryName, "FR");
+    ca.distinguished_name
+        .push(DnType::OrganizationName, "Viaduct CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "test client CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["client.test".to_string()]).unwrap();
+    let dn = &mut params.distinguished_name;
+    dn.push(
+        DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+        "example",
+    );
+    dn.push(DnType::CountryName, "FR");
+    dn.push(DnType::StateOrProvinceName, "Rhone");
+    dn.push(DnType::LocalityName, "Lyon");
+    dn.push(DnType::OrganizationName, "Viaduct");
+    dn.push(DnType::OrganizationalUnitName, "Tests");
+    dn.push(DnType::CustomDnType(vec![2, 5, 4, 5]), "SN-42");
+    dn.push(DnType::CommonName, "client.test");
+    params.subject_alt_names.extend([
+        SanType::Rfc822Name("me@client.test".try_into().unwrap()),
+        SanType::IpAddress("127.0.0.9".parse().unwrap()),
+        SanType::URI("spiffe://client/test".try_into().unwrap()),
+    ]);
+    params.serial_number = Some(SerialNumber::from(vec![0x01, 0x02, 0x03]));
+    params.not_before = rcgen::date_time_ymd(2024, 1, 2);
+    params.not_after = rcgen::date_time_ymd(2034, 1, 2);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap();
+
+    let server = rcgen::generate_simple_self_signed(vec!["secure.test".to_string()]).unwrap();
+    let files = [
+        ("ca.pem", ca_cert.pem()),
+        ("client.pem", client.pem()),
+        ("client.key", key.serialize_pem()),
+        ("server.pem", server.cert.pem()),
+        ("server.key", server.signing_key.serialize_pem()),
+    ];
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+    client.der().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pass_tls_client_cert_pem_and_info() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client_der = mtls_files(dir.path());
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let dynamic = format!(
+        r#"http:
+  routers:
+    secure:
+      rule: "Host(`secure.test`)"
+      service: echo
+      middlewares: [pass]
+      tls:
+        options: mtls
+  middlewares:
+    pass:
+      passTLSClientCert:
+        pem: true
+        info:
+          notAfter: true
+          notBefore: true
+          sans: true
+          serialNumber: true
+          subject:
+            country: true
+            province: true
+            locality: true
+            organization: true
+            organizationalUnit: true
+            commonName: true
+            serialNumber: true
+            domainComponent: true
+          issuer:
+            country: true
+            organization: true
+            commonName: true
+{SERVICE}tls:
+  certificates:
+    - certFile: "{}"
+      keyFile: "{}"
+  options:
+    mtls:
+      clientAuth:
+        caFiles: ["{}"]
+        clientAuthType: RequireAndVerifyClientCert
+"#,
+        path("server.pem"),
+        path("server.key"),
+        path("ca.pem"),
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let port = proxy.addr("web").port();
+    let curl = || {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-k",
+                "--max-time",
+                "5",
+                "--cert",
+                &path("client.pem"),
+                "--key",
+                &path("client.key"),
+                "--resolve",
+                &format!("secure.test:{port}:127.0.0.1"),
+                "-H",
+                "X-Forwarded-Tls-Client-Cert-Info: forged",
+                &format!("https://secure.test:{port}/"),
+            ])
+            .output()
+            .expect("curl runs");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let body = proxy
+        .wait_for("the mTLS router", common::ROUTING_TIMEOUT, || {
+            let body = curl();
+            async move {
+                match viaduct_testkit::EchoReport::from_json(body.as_bytes()) {
+                    Ok(_) => Ok(Some(body)),
+                    Err(_) => Err(body),
+                }
+            }
+        })
+        .await
+        .unwrap();
+    let report = viaduct_testkit::EchoReport::from_json(body.as_bytes()).unwrap();
+    assert_eq!(
+        report.header("x-forwarded-tls-client-cert"),
+        Some(base64(&client_der).as_str())
+    );
+    let info = report.header("x-forwarded-tls-client-cert-info").unwrap();
+    assert!(
+        !info.contains(' ') && !info.contains('"'),
+        "query-escaped: {info}"
+    );
+    assert_eq!(
+        query_unescape(info),
+        "Subject=\"DC=example,C=FR,ST=Rhone,L=Lyon,O=Viaduct,OU=Tests,SN=SN-42,CN=client.test\";\
+         Issuer=\"C=FR,O=Viaduct CA,CN=test client CA\";SerialNumber=\"66051\";\
+         NB=\"1704153600\";NA=\"2019772800\";\
+         SAN=\"client.test,me@client.test,127.0.0.9,spiffe://client/test\""
+    );
 }
