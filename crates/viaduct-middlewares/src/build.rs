@@ -198,6 +198,7 @@ fn build_kind(
         "contentType" => crate::content_type::build(options, ctx.name),
         "encodedCharacters" => crate::encoded_characters::build(options),
         "passTLSClientCert" => crate::pass_tls_client_cert::build(options),
+        "forwardAuth" => crate::forward_auth::build(options, ctx),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

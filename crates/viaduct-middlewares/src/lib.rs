@@ -18,6 +18,8 @@ mod client_ip;
 mod content_type;
 mod digest_auth;
 mod encoded_characters;
+mod forward_auth;
+mod forward_auth_headers;
 mod headers;
 mod htpasswd;
 mod ip_allow_list;

@@ -1018,3 +1018,261 @@ async fn pass_tls_client_cert_pem_and_info() {
          SAN=\"client.test,me@client.test,127.0.0.9,spiffe://client/test\""
     );
 }
+
+/// What the test authentication server received.
+#[derive(Debug, Clone)]
+struct AuthSeen {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl AuthSeen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A small HTTP/1.1 authentication server deciding by `X-Forwarded-Uri`: `/deny…` gets a
+/// 401, `/redirect…` a 302 to a relative URL, anything else a 200 with user headers and
+/// cookies.
+struct AuthServer {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<AuthSeen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl AuthServer {
+    fn last(&self) -> AuthSeen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the auth server was called")
+    }
+}
+
+async fn auth_server() -> AuthServer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let end = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    buf.drain(..end + 4);
+                    let mut lines = head.split("\r\n");
+                    let mut request_line = lines.next().unwrap_or("").split(' ');
+                    let method = request_line.next().unwrap_or("").to_string();
+                    let target = request_line.next().unwrap_or("").to_string();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+                        .collect();
+                    let length: usize = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < length {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = buf.drain(..length).collect();
+                    let seen = AuthSeen {
+                        method,
+                        target,
+                        headers,
+                        body,
+                    };
+                    let uri = seen.header("x-forwarded-uri").unwrap_or("").to_string();
+                    record.lock().unwrap().push(seen);
+                    let response = if uri.starts_with("/deny") {
+                        let body = "denied by auth";
+                        format!(
+                            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"auth\"\r\nX-Auth-Extra: 1\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else if uri.starts_with("/redirect") {
+                        "HTTP/1.1 302 Found\r\nLocation: /login?from=x\r\nContent-Length: 0\r\n\r\n"
+                            .to_string()
+                    } else {
+                        "HTTP/1.1 200 OK\r\nX-Auth-User: alice\r\nX-Auth-Role: admin\r\nX-Auth-Ignored: no\r\nSet-Cookie: session=abc; Path=/\r\nSet-Cookie: other=1\r\nContent-Length: 0\r\n\r\n".to_string()
+                    };
+                    if stream.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    AuthServer { addr, seen, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_with_a_real_auth_server() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let auth = auth_server().await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let dynamic = format!(
+        r#"{}
+  middlewares:
+    auth:
+      forwardAuth:
+        address: "http://{{{{auth}}}}/verify?x=1"
+        authResponseHeaders: ["X-Auth-User"]
+        authResponseHeadersRegex: "^X-Auth-R"
+        addAuthCookiesToResponse: ["session"]
+    auth-body:
+      forwardAuth:
+        address: "http://{{{{auth}}}}/verify"
+        forwardBody: true
+        maxBodySize: 10
+        preserveRequestMethod: true
+    auth-preserve:
+      forwardAuth:
+        address: "http://{{{{auth}}}}/verify"
+        preserveLocationHeader: true
+    auth-trust:
+      forwardAuth:
+        address: "http://{{{{auth}}}}/verify"
+        trustForwardHeader: true
+        authRequestHeaders: ["X-Keep"]
+    auth-down:
+      forwardAuth:
+        address: "http://{{{{closed}}}}/verify"
+{SERVICE}"#,
+        routers(&[
+            ("auth.test", "auth"),
+            ("body.test", "auth-body"),
+            ("preserve.test", "auth-preserve"),
+            ("trust.test", "auth-trust"),
+            ("down.test", "auth-down"),
+        ])
+    );
+    let vars = [
+        ("echo", echo.url()),
+        ("auth", auth.addr.to_string()),
+        ("closed", closed.to_string()),
+    ];
+    let proxy = common::start_with(&trusting_loopback(), &dynamic, &vars).await;
+    let client = HttpClient::http1();
+    let spec = send(&proxy, Method::GET, "auth.test", "/ok?q=1")
+        .header("x-auth-user", "forged")
+        .header("x-auth-role-old", "forged");
+    let reply = common::wait_reply(&proxy, &client, spec, |r| r.status == 200).await;
+    let report = reply.echo().unwrap();
+    assert_eq!(report.header("x-auth-user"), Some("alice"));
+    assert_eq!(report.header("x-auth-role"), Some("admin"));
+    assert_eq!(
+        report.header("x-auth-role-old"),
+        None,
+        "removed by the regex"
+    );
+    assert_eq!(report.header("x-auth-ignored"), None);
+    let cookies: Vec<&str> = reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies, ["session=abc; Path=/"]);
+    let seen = auth.last();
+    assert_eq!(seen.method, "GET");
+    assert_eq!(seen.target, "/verify?x=1");
+    assert_eq!(seen.header("host"), Some(auth.addr.to_string().as_str()));
+    assert_eq!(seen.header("x-forwarded-method"), Some("GET"));
+    assert_eq!(seen.header("x-forwarded-uri"), Some("/ok?q=1"));
+    assert_eq!(seen.header("x-forwarded-host"), Some("auth.test"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(
+        seen.header("x-auth-user"),
+        Some("forged"),
+        "the client's headers go to the auth server"
+    );
+
+    let reply = get(&proxy, &client, "auth.test", "/deny").await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.text(), "denied by auth");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Basic realm=\"auth\"")
+    );
+    assert_eq!(reply.header("x-auth-extra"), Some("1"));
+    assert_eq!(reply.backend(), None);
+
+    let reply = get(&proxy, &client, "auth.test", "/redirect").await;
+    assert_eq!(reply.status, 302);
+    let absolute = format!("http://{}/login?from=x", auth.addr);
+    assert_eq!(reply.header("location"), Some(absolute.as_str()));
+    let reply = get(&proxy, &client, "preserve.test", "/redirect").await;
+    assert_eq!(reply.header("location"), Some("/login?from=x"));
+
+    let spec = send(&proxy, Method::POST, "body.test", "/upload")
+        .body(viaduct_testkit::RequestBody::Bytes("hello".into()));
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.echo().unwrap().body_len,
+        5,
+        "the body still reaches the backend"
+    );
+    let seen = auth.last();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.body, b"hello");
+    let spec = send(&proxy, Method::POST, "body.test", "/upload").body(
+        viaduct_testkit::RequestBody::Bytes("more than ten bytes".into()),
+    );
+    assert_eq!(
+        client.send(spec).await.unwrap().status,
+        401,
+        "over maxBodySize"
+    );
+
+    let spec = send(&proxy, Method::GET, "trust.test", "/real")
+        .header("x-forwarded-uri", "/claimed")
+        .header("x-forwarded-for", "192.0.2.1")
+        .header("x-keep", "k")
+        .header("x-drop", "d");
+    assert_eq!(client.send(spec).await.unwrap().status, 200);
+    let seen = auth.last();
+    assert_eq!(seen.header("x-forwarded-uri"), Some("/claimed"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("192.0.2.1, 127.0.0.1"));
+    assert_eq!(seen.header("x-keep"), Some("k"));
+    assert_eq!(seen.header("x-drop"), None, "not in authRequestHeaders");
+
+    let reply = get(&proxy, &client, "down.test", "/").await;
+    assert_eq!(reply.status, 500);
+}
