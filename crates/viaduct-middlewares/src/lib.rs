@@ -39,4 +39,5 @@ mod uri;
 
 pub use build::{MiddlewareBuilder, MiddlewareDefinitions, ServiceResolver};
 pub use chain::{BoxFuture, Chain, Forwarder, Middleware, Next, Request, RequestContext, Response};
+pub use headers::SuppressForwardedFor;
 pub use state::StateStore;

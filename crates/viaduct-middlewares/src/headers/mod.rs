@@ -91,10 +91,18 @@ pub(crate) struct Options {
     ssl_force_host: Option<bool>,
 }
 
+/// A request extension asking the proxy not to append the client to `X-Forwarded-For` when
+/// the request leaves: set by `headers` when `customRequestHeaders` empties that header, as
+/// Traefik then sends none at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuppressForwardedFor;
+
 #[derive(Debug)]
 pub(crate) struct Headers {
     /// `None` value: remove the header.
     request_headers: Vec<(HeaderName, Option<HeaderValue>)>,
+    /// `X-Forwarded-For` is among the removed request headers.
+    suppress_forwarded_for: bool,
     response_headers: Vec<(HeaderName, Option<HeaderValue>)>,
     cors: Option<Cors>,
     secure: Option<Secure>,
@@ -118,8 +126,12 @@ pub(crate) fn build(
     {
         return Err("headers configuration not valid: no option is set".into());
     }
+    let suppress_forwarded_for = request_headers
+        .iter()
+        .any(|(name, value)| value.is_none() && name.as_str() == "x-forwarded-for");
     Ok(Arc::new(Headers {
         request_headers,
+        suppress_forwarded_for,
         response_headers,
         cors,
         secure,
@@ -148,6 +160,9 @@ impl Middleware for Headers {
                     headers.remove(name);
                 }
             }
+        }
+        if self.suppress_forwarded_for {
+            request.extensions_mut().insert(SuppressForwardedFor);
         }
         // The response needs the request's Origin as the backend received it.
         let origin = self
