@@ -1,7 +1,8 @@
 //! `digestAuth`: HTTP Digest authentication (MD5, `qop=auth`) against `user:realm:HA1`
 //! entries, as Traefik's library does it: server nonces remembered per middleware (at most
 //! about a thousand, the least recently used forgotten first), nonce counts that must grow,
-//! and a fresh challenge for anything else.
+//! and a fresh challenge for anything else, an unknown nonce included (Traefik does not mark
+//! those `stale`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,8 +54,6 @@ struct Client {
 
 enum Outcome {
     Authenticated(String),
-    /// The nonce is unknown (expired, or from before a reload): ask again with `stale=true`.
-    Stale,
     Denied,
 }
 
@@ -97,12 +96,8 @@ impl Middleware for DigestAuth {
                 self.after.apply(&mut request, &user);
                 next.run(request)
             }
-            Outcome::Stale => {
-                let response = self.challenge(true);
-                Box::pin(async move { response })
-            }
             Outcome::Denied => {
-                let response = self.challenge(false);
+                let response = self.challenge();
                 Box::pin(async move { response })
             }
         }
@@ -143,7 +138,7 @@ impl DigestAuth {
         };
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(client) = clients.get_mut(nonce) else {
-            return Outcome::Stale;
+            return Outcome::Denied;
         };
         // A replayed (or reordered) nonce count is refused.
         if client.nc != 0 && client.nc >= nc {
@@ -155,7 +150,7 @@ impl DigestAuth {
     }
 
     /// A 401 with a fresh nonce, remembered for the client's next attempt.
-    fn challenge(&self, stale: bool) -> Response {
+    fn challenge(&self) -> Response {
         let Ok(nonce) = random_key() else {
             return crate::responses::status(http::StatusCode::INTERNAL_SERVER_ERROR);
         };
@@ -172,13 +167,10 @@ impl DigestAuth {
                 },
             );
         }
-        let mut value = format!(
+        let value = format!(
             "Digest realm=\"{}\", nonce=\"{nonce}\", opaque=\"{}\", algorithm=\"MD5\", qop=\"auth\"",
             self.realm, self.opaque
         );
-        if stale {
-            value.push_str(", stale=true");
-        }
         match HeaderValue::from_str(&value) {
             Ok(challenge) => unauthorized(challenge),
             Err(_) => crate::responses::status(http::StatusCode::INTERNAL_SERVER_ERROR),

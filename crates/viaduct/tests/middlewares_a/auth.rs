@@ -103,16 +103,8 @@ async fn basic_auth_with_htpasswd_hashes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_auth_with_curl() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let ha1 = |user: &str, realm: &str, password: &str| {
-        let out = std::process::Command::new("sh")
-            .args([
-                "-c",
-                &format!("printf %s '{user}:{realm}:{password}' | md5sum"),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()[..32].to_string()
-    };
+    let ha1 =
+        |user: &str, realm: &str, password: &str| md5_hex(&format!("{user}:{realm}:{password}"));
     let dynamic = format!(
         r#"{}
   middlewares:
@@ -178,6 +170,56 @@ async fn digest_auth_with_curl() {
     // bob's entry is for another realm than the middleware's.
     let (code, _) = curl("bob:builder", "/");
     assert_eq!(code, "401");
+
+    // Right credentials with a nonce the server never issued (say, from before a restart):
+    // a fresh challenge (Traefik does not mark it stale).
+    let param = |name: &str| {
+        let start = challenge.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        challenge[start..].split('"').next().unwrap().to_string()
+    };
+    let opaque = param("opaque");
+    let ha1 = ha1("alice", "traefik", "wonderland");
+    let authorization = |nonce: &str| {
+        let ha2 = md5_hex("GET:/");
+        let response = md5_hex(&format!("{ha1}:{nonce}:00000001:cn:auth:{ha2}"));
+        format!(
+            "Digest username=\"alice\", realm=\"traefik\", nonce=\"{nonce}\", uri=\"/\", \
+             algorithm=MD5, response=\"{response}\", opaque=\"{opaque}\", qop=auth, \
+             nc=00000001, cnonce=\"cn\""
+        )
+    };
+    // The same computation with the nonce issued above is accepted, once.
+    let issued = authorization(&param("nonce"));
+    let spec = send(&proxy, Method::GET, "digest.test", "/").header("authorization", &issued);
+    assert_eq!(client.send(spec.clone()).await.unwrap().status, 200);
+    assert_eq!(
+        client.send(spec).await.unwrap().status,
+        401,
+        "a replayed nonce count"
+    );
+    let authorization = authorization("bogus");
+    let spec =
+        send(&proxy, Method::GET, "digest.test", "/").header("authorization", &authorization);
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.status, 401);
+    let fresh = reply.header("www-authenticate").unwrap();
+    assert!(
+        fresh.starts_with("Digest realm=\"traefik\", nonce=\""),
+        "{fresh}"
+    );
+    assert!(
+        !fresh.contains("nonce=\"bogus\"") && !fresh.contains("stale"),
+        "{fresh}"
+    );
+}
+
+/// MD5 in hex, by `md5sum`.
+fn md5_hex(text: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("printf %s '{text}' | md5sum")])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()[..32].to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
