@@ -98,6 +98,8 @@ async fn headers_custom_cors_and_security() {
       headers:
         allowedHosts: ["good.test"]
         hostsProxyHeaders: ["X-Custom-Host"]
+        customResponseHeaders:
+          X-Hosts: "checked"
 {SERVICE}"#,
         routers(&[
             ("custom.test", "custom"),
@@ -214,6 +216,11 @@ async fn headers_custom_cors_and_security() {
     let reply = get(&proxy, &client, "bad.test", "/").await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.text(), "Bad Host\n");
+    assert_eq!(
+        reply.header("x-hosts"),
+        Some("checked"),
+        "custom headers on the refusal too"
+    );
     let spec = send(&proxy, Method::GET, "bad.test", "/").header("x-custom-host", "good.test");
     assert_eq!(client.send(spec).await.unwrap().status, 200);
 

@@ -169,17 +169,19 @@ impl Middleware for Headers {
             .cors
             .as_ref()
             .map(|_| request.headers().get(http::header::ORIGIN).cloned());
-        let secure_headers = match &self.secure {
-            Some(secure) => match secure.check(&request, ctx) {
-                Some(headers) => Some(headers),
-                None => return Box::pin(async { secure::bad_host() }),
-            },
-            None => None,
-        };
+        // `None` inside: the host is refused, and the refusal still gets the custom and CORS
+        // response headers (the security handler sits inside the custom-headers one).
+        let secure_headers = self
+            .secure
+            .as_ref()
+            .map(|secure| secure.check(&request, ctx));
         Box::pin(async move {
-            let mut response = next.run(request).await;
+            let mut response = match &secure_headers {
+                Some(None) => secure::bad_host(),
+                _ => next.run(request).await,
+            };
             let headers = response.headers_mut();
-            if let Some(secure_headers) = secure_headers {
+            if let Some(Some(secure_headers)) = secure_headers {
                 for (name, value) in secure_headers {
                     headers.insert(name.clone(), value.clone());
                 }
