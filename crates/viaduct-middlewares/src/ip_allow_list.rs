@@ -100,3 +100,31 @@ fn rejection(status: StatusCode) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{build, build_white_list};
+
+    #[test]
+    fn bad_options_are_named() {
+        let e = build(&serde_json::json!({"sourceRange": ["10.0.0.0/40"]})).unwrap_err();
+        assert!(
+            e.contains("sourceRange") && e.contains("10.0.0.0/40"),
+            "{e}"
+        );
+        let e = build(&serde_json::json!({"sourceRange": []})).unwrap_err();
+        assert!(e.contains("sourceRange"), "{e}");
+        let e = build(&serde_json::json!({"sourceRange": ["::1"], "rejectStatusCode": 999}))
+            .unwrap_err();
+        assert!(e.contains("rejectStatusCode"), "{e}");
+        let e =
+            build(&serde_json::json!({"sourceRange": ["::1"], "ipStrategy": {"ipv6Subnet": 129}}))
+                .unwrap_err();
+        assert!(e.contains("ipv6Subnet"), "{e}");
+        let options = serde_json::json!({"sourceRange": ["::1"], "rejectStatusCode": 404});
+        assert!(
+            build_white_list(&options).is_err(),
+            "ipWhiteList has no rejectStatusCode"
+        );
+    }
+}

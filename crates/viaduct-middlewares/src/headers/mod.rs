@@ -264,3 +264,30 @@ pub(crate) fn header_value(value: &str, option: &str) -> Result<HeaderValue, Str
     HeaderValue::from_str(value)
         .map_err(|_| format!("option {option}: {value:?} is not a valid header value"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::build;
+
+    fn error(options: serde_json::Value) -> String {
+        match build(&options, "test") {
+            Ok(_) => panic!("{options} was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let e = error(serde_json::json!({"customRequestHeaders": {"Bad Name": "x"}}));
+        assert!(e.contains("customRequestHeaders"), "{e}");
+        let e = error(serde_json::json!({"customResponseHeaders": {"X-A": "a\nb"}}));
+        assert!(e.contains("customResponseHeaders"), "{e}");
+        let e = error(serde_json::json!({"accessControlAllowOriginListRegex": ["("]}));
+        assert!(e.contains("accessControlAllowOriginListRegex"), "{e}");
+        let e = error(serde_json::json!({"hostsProxyHeaders": ["a b"]}));
+        assert!(e.contains("hostsProxyHeaders"), "{e}");
+        let e = error(serde_json::json!({}));
+        assert!(e.contains("not valid"), "{e}");
+        assert!(build(&serde_json::json!({"frameDeny": true}), "test").is_ok());
+    }
+}
