@@ -1,0 +1,108 @@
+//! `basicAuth`: HTTP Basic authentication against htpasswd-style users.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use http::header::{self, HeaderValue};
+use serde::Deserialize;
+
+use crate::auth_users::{load_users, unauthorized, AfterAuth, DEFAULT_REALM};
+use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
+use crate::htpasswd::{self, HashKind};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Options {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    users_file: String,
+    #[serde(default)]
+    realm: String,
+    #[serde(default)]
+    header_field: String,
+    #[serde(default)]
+    remove_header: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct BasicAuth {
+    /// User name → hash.
+    users: HashMap<String, Arc<str>>,
+    challenge: HeaderValue,
+    after: AfterAuth,
+}
+
+pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, String> {
+    let options: Options = crate::options::decode(options)?;
+    let users = load_users(&options.users_file, &options.users, |line| {
+        let mut parts = line.split(':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(user), Some(hash), None) => Some((user.to_string(), hash.to_string())),
+            _ => None,
+        }
+    })?;
+    let realm = if options.realm.is_empty() {
+        DEFAULT_REALM
+    } else {
+        &options.realm
+    };
+    let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
+        .map_err(|_| format!("option realm: {realm:?} cannot be sent in a header"))?;
+    Ok(Arc::new(BasicAuth {
+        users: users.into_iter().map(|(u, h)| (u, h.into())).collect(),
+        challenge,
+        after: AfterAuth::new(&options.header_field, options.remove_header)?,
+    }))
+}
+
+impl Middleware for BasicAuth {
+    fn handle<'a>(
+        &'a self,
+        mut request: Request,
+        _ctx: &'a RequestContext<'a>,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Response> {
+        Box::pin(async move {
+            let Some((user, password)) = credentials(request.headers().get(header::AUTHORIZATION))
+            else {
+                return unauthorized(self.challenge.clone());
+            };
+            let Some(hash) = self.users.get(&user) else {
+                return unauthorized(self.challenge.clone());
+            };
+            let valid = match htpasswd::kind(hash) {
+                // bcrypt takes milliseconds of CPU by design: not on the I/O threads.
+                HashKind::Bcrypt => {
+                    let hash = hash.clone();
+                    tokio::task::spawn_blocking(move || htpasswd::verify(&password, &hash))
+                        .await
+                        .unwrap_or(false)
+                }
+                _ => htpasswd::verify(&password, hash),
+            };
+            if !valid {
+                tracing::debug!(user = %user, "basicAuth: authentication failed");
+                return unauthorized(self.challenge.clone());
+            }
+            self.after.apply(&mut request, &user);
+            next.run(request).await
+        })
+    }
+}
+
+/// User and password of `Authorization: Basic …` (scheme case-insensitive), as Go reads it.
+fn credentials(value: Option<&HeaderValue>) -> Option<(String, String)> {
+    let value = value?.as_bytes();
+    let (scheme, encoded) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"Basic ") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
