@@ -308,7 +308,14 @@ async fn proxy(
 
     let (mut parts, body) = request.into_parts();
     let ep = &conn.entry_point;
-    if !ep.not_append_x_forwarded_for {
+    // A `headers` middleware that emptied X-Forwarded-For asks for none at all (Go's
+    // reverse proxy skips a header set to nil).
+    if !ep.not_append_x_forwarded_for
+        && parts
+            .extensions
+            .get::<viaduct_middlewares::SuppressForwardedFor>()
+            .is_none()
+    {
         forwarded::append_forwarded_for(&mut parts.headers, &conn.peer_value);
     }
     parts.version = Version::HTTP_11;

@@ -229,14 +229,8 @@ async fn headers_custom_cors_and_security() {
         .await
         .echo()
         .unwrap();
-    if proxy.kind().is_traefik() || FORWARDED_FOR_SUPPRESSION_WIRED {
-        assert_eq!(report.header("x-forwarded-for"), None);
-    }
+    assert_eq!(report.header("x-forwarded-for"), None);
 }
-
-/// Whether the proxy honours `viaduct_middlewares::SuppressForwardedFor` when the request
-/// leaves (the forwarding path is outside the middlewares crate).
-const FORWARDED_FOR_SUPPRESSION_WIRED: bool = false;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_scheme_and_regex() {
