@@ -11,6 +11,8 @@ mod aggregator;
 mod error;
 mod file;
 
+use std::sync::Arc;
+
 use viaduct_config::DynamicConfig;
 
 pub use aggregator::{merge, Aggregator, MergedConfig};
@@ -22,5 +24,7 @@ pub use file::{FileProvider, ReloadHandle, FILE_PROVIDER_NAME};
 pub struct ProviderMessage {
     /// The provider's name, used as the `@provider` suffix (`file`, `docker`, `internal`).
     pub provider: String,
-    pub config: DynamicConfig,
+    /// Shared, not copied: a large configuration is held once by the provider and the
+    /// aggregator.
+    pub config: Arc<DynamicConfig>,
 }

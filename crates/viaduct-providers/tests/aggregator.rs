@@ -29,7 +29,7 @@ impl Running {
     async fn send(&self, provider: &str, router: &str, rule: &str) {
         let message = ProviderMessage {
             provider: provider.into(),
-            config: yaml(&router_doc(router, rule)),
+            config: yaml(&router_doc(router, rule)).into(),
         };
         self.tx.send(message).await.unwrap();
         // Let the aggregator take the message before the test looks.

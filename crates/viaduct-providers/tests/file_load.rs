@@ -80,11 +80,11 @@ fn yaml_and_toml_files_merge_into_one_configuration() {
     let (config, errors) = directory_provider(dir.path()).load_once();
 
     assert!(errors.is_empty(), "{errors:?}");
-    let http = config.http.unwrap();
+    let http = config.http.as_ref().unwrap();
     assert_eq!(http.routers["web"].service, "app");
     let lb = http.services["app"].load_balancer.as_ref().unwrap();
     assert_eq!(lb.servers[0].url, "http://127.0.0.1:9000");
-    assert!(config.tcp.unwrap().services.contains_key("db"));
+    assert!(config.tcp.as_ref().unwrap().services.contains_key("db"));
 }
 
 #[test]

@@ -86,7 +86,7 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     if embedded {
         let message = ProviderMessage {
             provider: "internal".into(),
-            config: embedded::dynamic_config(),
+            config: Arc::new(embedded::dynamic_config()),
         };
         provider_tx.send(message).await.ok();
     }

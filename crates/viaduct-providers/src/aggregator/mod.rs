@@ -95,12 +95,11 @@ impl Aggregator {
         if self
             .received
             .get(&provider)
-            .is_some_and(|previous| **previous == config)
+            .is_some_and(|previous| Arc::ptr_eq(previous, &config) || **previous == *config)
         {
             tracing::debug!(provider = %provider, "configuration unchanged; skipping");
             return;
         }
-        let config = Arc::new(config);
         self.received.insert(provider.clone(), Arc::clone(&config));
         let now = Instant::now();
         match self.windows.get_mut(&provider) {

@@ -3,19 +3,30 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use viaduct_config::{DynamicConfig, HttpConfig, TcpConfig, TlsConfig, UdpConfig};
 
 /// Merges file configurations given in path order. A name defined twice keeps its first
 /// definition; the later one is ignored with a warning naming both files (as Traefik does).
+///
+/// One file (the common case) is its own combination: it is shared, not copied.
 pub(crate) fn combine<'a>(
-    files: impl IntoIterator<Item = (&'a Path, &'a DynamicConfig)>,
-) -> DynamicConfig {
+    files: impl IntoIterator<Item = (&'a Path, &'a Arc<DynamicConfig>)>,
+) -> Arc<DynamicConfig> {
+    let mut files = files.into_iter().peekable();
+    let Some((first_path, first)) = files.next() else {
+        return Arc::new(DynamicConfig::default());
+    };
+    if files.peek().is_none() {
+        return Arc::clone(first);
+    }
     let mut combiner = Combiner::default();
+    combiner.add(first_path, first);
     for (path, config) in files {
         combiner.add(path, config);
     }
-    combiner.merged
+    Arc::new(combiner.merged)
 }
 
 #[derive(Default)]

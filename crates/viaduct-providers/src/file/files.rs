@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use viaduct_config::{parse_document, DynamicConfig, Format, Origin};
 
@@ -28,7 +29,7 @@ pub(crate) struct FileSet {
 struct FileEntry {
     /// The text last read, to skip re-parsing (and re-reporting) an untouched file.
     text: Option<String>,
-    last_good: Option<DynamicConfig>,
+    last_good: Option<Arc<DynamicConfig>>,
 }
 
 impl FileSet {
@@ -100,7 +101,7 @@ impl FileSet {
     }
 
     /// Every file's last good configuration, in path order.
-    pub(crate) fn contributions(&self) -> impl Iterator<Item = (&Path, &DynamicConfig)> {
+    pub(crate) fn contributions(&self) -> impl Iterator<Item = (&Path, &Arc<DynamicConfig>)> {
         self.files
             .iter()
             .filter_map(|(path, entry)| Some((path.as_path(), entry.last_good.as_ref()?)))
@@ -135,7 +136,7 @@ impl FileSet {
         entry.text = Some(text);
         match parsed {
             Ok(config) => {
-                entry.last_good = Some(config);
+                entry.last_good = Some(Arc::new(config));
                 None
             }
             Err(source) => Some(FileError::Parse {

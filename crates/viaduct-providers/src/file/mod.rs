@@ -60,7 +60,7 @@ impl FileProvider {
 
     /// Reads everything once and reports every error (for `viaduct check`). Bad files
     /// contribute nothing; the rest is merged.
-    pub fn load_once(&self) -> (DynamicConfig, Vec<FileError>) {
+    pub fn load_once(&self) -> (Arc<DynamicConfig>, Vec<FileError>) {
         let mut set = FileSet::new(self.source.clone());
         let errors = set.refresh(true);
         (combine::combine(set.contributions()), errors)
@@ -88,14 +88,19 @@ impl FileProvider {
             None
         };
 
-        let mut last_sent: Option<DynamicConfig> = None;
+        let mut last_sent: Option<Arc<DynamicConfig>> = None;
         let mut force = true;
         loop {
             let config = refresh(&set, force).await;
-            if let Some(config) = config.filter(|c| last_sent.as_ref() != Some(c)) {
+            let unchanged = |c: &Arc<DynamicConfig>| {
+                last_sent
+                    .as_ref()
+                    .is_some_and(|last| Arc::ptr_eq(last, c) || **last == **c)
+            };
+            if let Some(config) = config.filter(|c| !unchanged(c)) {
                 let message = ProviderMessage {
                     provider: FILE_PROVIDER_NAME.to_owned(),
-                    config: config.clone(),
+                    config: Arc::clone(&config),
                 };
                 if tx.send(message).await.is_err() {
                     return;
@@ -123,7 +128,7 @@ impl ReloadHandle {
 
 /// Re-reads the files off the async threads, logs what went wrong and returns the merged
 /// configuration; `None` only if the reading task itself died (the next change retries).
-async fn refresh(set: &Arc<Mutex<FileSet>>, force: bool) -> Option<DynamicConfig> {
+async fn refresh(set: &Arc<Mutex<FileSet>>, force: bool) -> Option<Arc<DynamicConfig>> {
     let set = Arc::clone(set);
     let task = tokio::task::spawn_blocking(move || {
         let mut set = set.lock().unwrap_or_else(PoisonError::into_inner);
