@@ -72,12 +72,14 @@ pub struct RouterObservability {
 /// or several.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+// Sections most services leave out are boxed: a configuration of 10,000 services is held
+// whole more than once (per provider, merged), and inline they would triple its size.
 pub struct Service {
     pub load_balancer: Option<LoadBalancer>,
-    pub weighted: Option<Weighted>,
-    pub mirroring: Option<Mirroring>,
-    pub failover: Option<Failover>,
-    pub highest_random_weight: Option<HighestRandomWeight>,
+    pub weighted: Option<Box<Weighted>>,
+    pub mirroring: Option<Box<Mirroring>>,
+    pub failover: Option<Box<Failover>>,
+    pub highest_random_weight: Option<Box<HighestRandomWeight>>,
     /// Middlewares run after the router's (3.7).
     pub middlewares: Vec<String>,
 }
@@ -87,11 +89,11 @@ pub struct Service {
 pub struct LoadBalancer {
     pub servers: Vec<Server>,
     pub strategy: Option<String>,
-    pub sticky: Option<Sticky>,
-    pub health_check: Option<HealthCheck>,
-    pub passive_health_check: Option<PassiveHealthCheck>,
+    pub sticky: Option<Box<Sticky>>,
+    pub health_check: Option<Box<HealthCheck>>,
+    pub passive_health_check: Option<Box<PassiveHealthCheck>>,
     pub pass_host_header: bool,
-    pub response_forwarding: Option<ResponseForwarding>,
+    pub response_forwarding: Option<Box<ResponseForwarding>>,
     pub servers_transport: Option<String>,
 }
 

@@ -250,7 +250,7 @@ impl ServiceBuilder<'_> {
         let health_check = lb
             .health_check
             .as_ref()
-            .map(HealthCheckSpec::from_config)
+            .map(|check| HealthCheckSpec::from_config(check))
             .transpose()
             .map_err(|e| e.to_string())?
             .map(Arc::new);
