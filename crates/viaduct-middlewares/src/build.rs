@@ -8,6 +8,7 @@ use std::sync::Arc;
 use viaduct_upstream::ServiceNode;
 
 use crate::chain::{Chain, Middleware};
+use crate::rate_limit;
 use crate::state::StateStore;
 use crate::{add_prefix, strip_prefix};
 
@@ -185,6 +186,7 @@ fn build_kind(
     match kind {
         "addPrefix" => add_prefix::build(options),
         "stripPrefix" => strip_prefix::build(options),
+        "rateLimit" => rate_limit::build(options, ctx),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

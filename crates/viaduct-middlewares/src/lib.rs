@@ -12,12 +12,17 @@
 mod add_prefix;
 mod build;
 mod chain;
+mod go_duration;
 mod options;
+mod rate_limit;
 mod responses;
+mod source_criterion;
 mod state;
 mod strip_prefix;
+mod upstream_failure;
 mod uri;
 
 pub use build::{MiddlewareBuilder, MiddlewareDefinitions, ServiceResolver};
 pub use chain::{BoxFuture, Chain, Forwarder, Middleware, Next, Request, RequestContext, Response};
 pub use state::StateStore;
+pub use upstream_failure::UpstreamFailure;

@@ -6,6 +6,7 @@ use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
+use viaduct_middlewares::UpstreamFailure;
 use viaduct_upstream::{Body, InternalService, LoadBalancer, Server, ServiceNode, Target};
 
 use crate::forwarded::{self, ForwardFacts};
@@ -115,7 +116,11 @@ async fn proxy(
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(server = %server.url, status = %err.status, error = %err, "upstream request failed");
-            return responses::for_status(err.status);
+            let mut response = responses::for_status(err.status);
+            response.extensions_mut().insert(UpstreamFailure {
+                retryable: err.retryable,
+            });
+            return response;
         }
     };
 

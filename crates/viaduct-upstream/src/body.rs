@@ -21,6 +21,34 @@ pub enum Body {
     Incoming(Incoming),
     /// A response body read by the inline HTTP/1.1 client.
     Upstream(UpstreamBody),
+    /// A body transformed on the way through (compressed, counted, spooled by a middleware).
+    Boxed(BoxedBody),
+}
+
+/// Any body with our frame and error types. Boxed only where a middleware wraps a body.
+pub struct BoxedBody(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync>>);
+
+impl BoxedBody {
+    pub fn new(
+        body: impl http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        BoxedBody(Box::pin(body))
+    }
+}
+
+impl std::fmt::Debug for BoxedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoxedBody")
+    }
+}
+
+impl Body {
+    /// Wraps any body (see [`Body::Boxed`]).
+    pub fn boxed(
+        body: impl http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        Body::Boxed(BoxedBody::new(body))
+    }
 }
 
 /// A body holding one buffer.
@@ -54,6 +82,7 @@ impl http_body::Body for Body {
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map_err(BoxError::from))),
             Body::Upstream(body) => Pin::new(body).poll_frame(cx),
+            Body::Boxed(body) => body.0.as_mut().poll_frame(cx),
         }
     }
 
@@ -63,6 +92,7 @@ impl http_body::Body for Body {
             Body::Full(data) => data.is_none(),
             Body::Incoming(body) => body.is_end_stream(),
             Body::Upstream(body) => body.is_end_stream(),
+            Body::Boxed(body) => body.0.is_end_stream(),
         }
     }
 
@@ -72,6 +102,7 @@ impl http_body::Body for Body {
             Body::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Body::Incoming(body) => body.size_hint(),
             Body::Upstream(body) => body.size_hint(),
+            Body::Boxed(body) => body.0.size_hint(),
         }
     }
 }

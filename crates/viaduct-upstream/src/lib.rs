@@ -17,7 +17,7 @@ mod service;
 mod tls;
 mod transport;
 
-pub use body::{full_body, Body, BoxError};
+pub use body::{full_body, Body, BoxError, BoxedBody};
 pub use error::{Blame, ProxyError};
 pub use h1::{UpstreamBody, UpstreamBodyError};
 pub use schedule::WeightedSchedule;
