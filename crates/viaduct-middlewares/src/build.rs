@@ -8,6 +8,7 @@ use std::sync::Arc;
 use viaduct_upstream::ServiceNode;
 
 use crate::chain::{Chain, Middleware};
+use crate::in_flight_req;
 use crate::rate_limit;
 use crate::state::StateStore;
 use crate::{add_prefix, strip_prefix};
@@ -187,6 +188,7 @@ fn build_kind(
         "addPrefix" => add_prefix::build(options),
         "stripPrefix" => strip_prefix::build(options),
         "rateLimit" => rate_limit::build(options, ctx),
+        "inFlightReq" => in_flight_req::build(options, ctx),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -10,9 +10,11 @@
 //! [`Middleware`] impl), then add one arm to [`build::build_kind`].
 
 mod add_prefix;
+mod body_end;
 mod build;
 mod chain;
 mod go_duration;
+mod in_flight_req;
 mod options;
 mod rate_limit;
 mod responses;

@@ -100,7 +100,10 @@ pub(crate) fn build(
             options.average
         ));
     }
-    let criterion = SourceCriterion::build(options.source_criterion.as_ref())?;
+    let criterion = SourceCriterion::build(
+        options.source_criterion.as_ref(),
+        SourceCriterion::Peer { ipv6_subnet: None },
+    )?;
     if options.average == 0 {
         return Ok(Arc::new(Unlimited));
     }

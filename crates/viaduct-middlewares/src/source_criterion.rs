@@ -57,10 +57,13 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl SourceCriterion {
     /// Traefik's order: an IP strategy wins, then a header, then the host; nothing set
-    /// means the peer address.
-    pub fn build(options: Option<&SourceCriterionOptions>) -> Result<Self, String> {
+    /// means `default` (the peer address for `rateLimit`, the host for `inFlightReq`).
+    pub fn build(
+        options: Option<&SourceCriterionOptions>,
+        default: SourceCriterion,
+    ) -> Result<Self, String> {
         let Some(options) = options else {
-            return Ok(SourceCriterion::Peer { ipv6_subnet: None });
+            return Ok(default);
         };
         if let Some(strategy) = &options.ip_strategy {
             return Self::ip_strategy(strategy);
@@ -78,7 +81,7 @@ impl SourceCriterion {
         if options.request_host {
             return Ok(SourceCriterion::Host);
         }
-        Ok(SourceCriterion::Peer { ipv6_subnet: None })
+        Ok(default)
     }
 
     /// The key requests are counted under. Traefik counts requests without the header (or

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{get, start, wait_backend, wait_reply};
 use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
 
@@ -115,4 +117,156 @@ http:
     for _ in 0..5 {
         assert_eq!(get(&proxy, &client, "open.test", "/").await.status, 200);
     }
+}
+
+/// A backend whose answers send their head and a first chunk at once, and finish only when
+/// told: a response whose body is still in progress.
+struct SlowBodyBackend {
+    addr: std::net::SocketAddr,
+    finish: std::sync::Arc<tokio::sync::Notify>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SlowBodyBackend {
+    async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let finish = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = finish.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let notify = notify.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let slow = String::from_utf8_lossy(&head)
+                        .to_ascii_lowercase()
+                        .contains("x-slow");
+                    let start = "HTTP/1.1 200 OK\r\nx-backend: slow\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+                    if stream.write_all(start.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if slow {
+                        notify.notified().await;
+                    }
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                    let _ = stream.read(&mut buf).await;
+                });
+            }
+        });
+        SlowBodyBackend {
+            addr,
+            finish,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for SlowBodyBackend {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_req_counts_a_request_until_its_body_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = SlowBodyBackend::start().await;
+    let dynamic = r#"
+http:
+  routers:
+    limited:
+      rule: "Host(`inflight.test`)"
+      service: slow
+      middlewares: [one-at-a-time]
+  middlewares:
+    one-at-a-time:
+      inFlightReq:
+        amount: 1
+        sourceCriterion:
+          requestHost: true
+  services:
+    slow:
+      loadBalancer:
+        servers:
+          - url: "{{slow}}"
+"#;
+    let proxy = start(dynamic, &[("slow", backend.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "inflight.test", "/", "slow").await;
+
+    // A request whose body is still streaming holds the only slot.
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: inflight.test\r\nx-slow: 1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("hello") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "the proxy closed: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let refused = get(&proxy, &client, "inflight.test", "/").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.text(), "max connections reached: 1");
+    assert_eq!(
+        get(&proxy, &client, "other.inflight.test", "/")
+            .await
+            .status,
+        404,
+        "sanity: another host is another router"
+    );
+
+    // Once the body is over, the slot is free again.
+    backend.finish.notify_one();
+    while !String::from_utf8_lossy(&seen).ends_with("0\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buf[..n]);
+    }
+    wait_reply(&proxy, &client, spec(&proxy, "inflight.test", "/"), |r| {
+        r.status == 200
+    })
+    .await;
+
+    // A client that goes away mid-body releases its slot too.
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: inflight.test\r\nx-slow: 1\r\n\r\n")
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    assert_eq!(get(&proxy, &client, "inflight.test", "/").await.status, 429);
+    drop(stream);
+    wait_reply(&proxy, &client, spec(&proxy, "inflight.test", "/"), |r| {
+        r.status == 200
+    })
+    .await;
 }
