@@ -10,6 +10,7 @@ use viaduct_upstream::ServiceNode;
 use crate::chain::{Chain, Middleware};
 use crate::in_flight_req;
 use crate::rate_limit;
+use crate::retry;
 use crate::state::StateStore;
 use crate::{add_prefix, strip_prefix};
 
@@ -189,6 +190,7 @@ fn build_kind(
         "stripPrefix" => strip_prefix::build(options),
         "rateLimit" => rate_limit::build(options, ctx),
         "inFlightReq" => in_flight_req::build(options, ctx),
+        "retry" => retry::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -7,7 +7,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use viaduct_middlewares::UpstreamFailure;
-use viaduct_upstream::{Body, InternalService, LoadBalancer, Server, ServiceNode, Target};
+use viaduct_upstream::{Blame, Body, InternalService, LoadBalancer, Server, ServiceNode, Target};
 
 use crate::forwarded::{self, ForwardFacts};
 use crate::handler::ConnectionContext;
@@ -117,9 +117,12 @@ async fn proxy(
         Err(err) => {
             tracing::debug!(server = %server.url, status = %err.status, error = %err, "upstream request failed");
             let mut response = responses::for_status(err.status);
-            response.extensions_mut().insert(UpstreamFailure {
-                retryable: err.retryable,
-            });
+            // A client that broke its own request is no backend failure.
+            if err.blame != Blame::Client {
+                response.extensions_mut().insert(UpstreamFailure {
+                    retryable: err.retryable,
+                });
+            }
             return response;
         }
     };

@@ -270,3 +270,150 @@ http:
     })
     .await;
 }
+
+/// An address nothing listens on: connecting is refused.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_sends_again_what_did_not_reach_a_backend() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    retried:
+      rule: "Host(`retry.test`)"
+      service: half-down
+      middlewares: [retry]
+    status:
+      rule: "Host(`status.test`)"
+      service: echo
+      middlewares: [retry-5xx]
+  middlewares:
+    retry:
+      retry:
+        attempts: 3
+        initialInterval: 10ms
+    retry-5xx:
+      retry:
+        attempts: 3
+        status: ["500-599"]
+  services:
+    half-down:
+      loadBalancer:
+        servers:
+          - url: "{{down}}"
+          - url: "{{echo}}"
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start(
+        dynamic,
+        &[("echo", echo.url()), ("down", closed_port_url())],
+    )
+    .await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "retry.test", "/", "echo").await;
+    for _ in 0..6 {
+        let reply = get(&proxy, &client, "retry.test", "/").await;
+        assert_eq!(
+            reply.status, 200,
+            "a refused connection is retried elsewhere"
+        );
+    }
+
+    // A request the backend received is not sent again (unless `status` asks).
+    let before = echo.hits();
+    let reply = client
+        .send(spec(&proxy, "status.test", "/").header("x-echo-status", "404"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 404);
+    assert_eq!(echo.hits() - before, 1);
+
+    let before = echo.hits();
+    let reply = client
+        .send(spec(&proxy, "status.test", "/").header("x-echo-status", "503"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 503, "the last attempt's answer");
+    assert_eq!(
+        echo.hits() - before,
+        3,
+        "status 503 is retried up to attempts"
+    );
+
+    let before = echo.hits();
+    let reply = client
+        .send(
+            RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
+                .header("host", "status.test")
+                .header("x-echo-status", "503")
+                .body(viaduct_testkit::RequestBody::Bytes("payload".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 503);
+    assert_eq!(
+        echo.hits() - before,
+        1,
+        "a POST is not retried on its status"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_does_not_resend_a_request_the_backend_dropped() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    retried:
+      rule: "Host(`retry.test`)"
+      service: echo
+      middlewares: [retry]
+  middlewares:
+    retry:
+      retry:
+        attempts: 3
+{SERVICE}"#
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "retry.test", "/", "echo").await;
+
+    let before = echo.hits();
+    let reply = client
+        .send(
+            RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
+                .header("host", "retry.test")
+                .header("x-echo-abort", "1")
+                .body(viaduct_testkit::RequestBody::Bytes("payload".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502);
+    assert_eq!(
+        echo.hits() - before,
+        1,
+        "a POST the backend received is sent once"
+    );
+
+    let before = echo.hits();
+    let reply = client
+        .send(spec(&proxy, "retry.test", "/").header("x-echo-abort", "1"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502);
+    assert_eq!(
+        echo.hits() - before,
+        1,
+        "what reached the backend is not sent again, even a GET"
+    );
+}
