@@ -8,6 +8,7 @@ use std::sync::Arc;
 use viaduct_upstream::ServiceNode;
 
 use crate::chain::{Chain, Middleware};
+use crate::circuit_breaker;
 use crate::in_flight_req;
 use crate::rate_limit;
 use crate::retry;
@@ -191,6 +192,7 @@ fn build_kind(
         "rateLimit" => rate_limit::build(options, ctx),
         "inFlightReq" => in_flight_req::build(options, ctx),
         "retry" => retry::build(options),
+        "circuitBreaker" => circuit_breaker::build(options, ctx),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -12,7 +12,11 @@
 mod add_prefix;
 mod body_end;
 mod build;
+mod carried;
+mod cb_expression;
+mod cb_metrics;
 mod chain;
+mod circuit_breaker;
 mod go_duration;
 mod in_flight_req;
 mod options;

@@ -15,6 +15,7 @@ use viaduct_config::GoDuration;
 use viaduct_upstream::full_body;
 
 use crate::build::BuildContext;
+use crate::carried::carry_while_unchanged;
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
 use crate::source_criterion::{SourceCriterion, SourceCriterionOptions};
 
@@ -53,12 +54,6 @@ enum Decision {
     Pass(Duration),
     /// Refuse: a token will be there after this delay.
     Reject(Duration),
-}
-
-/// The buckets of one middleware, carried across reloads while its options are unchanged.
-#[derive(Debug, Default)]
-struct Carried {
-    current: Mutex<Option<(Options, Arc<Buckets>)>>,
 }
 
 #[derive(Debug)]
@@ -107,19 +102,8 @@ pub(crate) fn build(
     if options.average == 0 {
         return Ok(Arc::new(Unlimited));
     }
-    let carried = ctx.carry("rateLimit", Carried::default);
-    let mut slot = carried
-        .current
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let buckets = match slot.as_ref() {
-        Some((previous, buckets)) if *previous == options => buckets.clone(),
-        _ => {
-            let buckets = Arc::new(Buckets::new(&options));
-            *slot = Some((options, buckets.clone()));
-            buckets
-        }
-    };
+    let buckets =
+        carry_while_unchanged(ctx, "rateLimit", options.clone(), || Buckets::new(&options));
     Ok(Arc::new(RateLimit { criterion, buckets }))
 }
 

@@ -417,3 +417,81 @@ http:
         "what reached the backend is not sent again, even a GET"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_trips_falls_back_and_recovers() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    guarded:
+      rule: "Host(`cb.test`)"
+      service: echo
+      middlewares: [breaker]
+    broken:
+      rule: "Host(`broken.test`)"
+      service: echo
+      middlewares: [bad-expression]
+    int-ratio:
+      rule: "Host(`int-ratio.test`)"
+      service: echo
+      middlewares: [int-ratio]
+  middlewares:
+    breaker:
+      circuitBreaker:
+        expression: "ResponseCodeRatio(500, 600, 0, 600) > 0.5"
+        checkPeriod: 50ms
+        fallbackDuration: 2s
+        recoveryDuration: 1s
+        responseCode: 418
+    bad-expression:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() >"
+    int-ratio:
+      circuitBreaker:
+        expression: "NetworkErrorRatio() > 1"
+{SERVICE}"#
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "cb.test", "/", "echo").await;
+    assert_eq!(
+        get(&proxy, &client, "broken.test", "/").await.status,
+        404,
+        "an expression that does not parse disables its routers"
+    );
+    assert_eq!(
+        get(&proxy, &client, "int-ratio.test", "/").await.status,
+        404,
+        "a ratio compares with a float literal only, as oxy"
+    );
+
+    // Failures until the breaker trips (checks run at most every 50ms).
+    let failing = spec(&proxy, "cb.test", "/").header("x-echo-status", "500");
+    let tripped = wait_reply(&proxy, &client, failing.clone(), |r| r.status == 418).await;
+    assert_eq!(tripped.text(), "I'm a teapot");
+    let hits = echo.hits();
+    let reply = get(&proxy, &client, "cb.test", "/").await;
+    assert_eq!(reply.status, 418, "open: the breaker answers");
+    assert_eq!(echo.hits(), hits, "nothing reaches the backend while open");
+
+    // After fallbackDuration, a growing share gets through, then all of it.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let started = std::time::Instant::now();
+    let mut served = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        let reply = get(&proxy, &client, "cb.test", "/").await;
+        if reply.status == 200 {
+            served += 1;
+            if served >= 5 {
+                break;
+            }
+        } else {
+            served = 0;
+            assert_eq!(reply.status, 418);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served >= 5, "the breaker closed again");
+}
