@@ -9,6 +9,7 @@ use viaduct_upstream::ServiceNode;
 
 use crate::chain::{Chain, Middleware};
 use crate::circuit_breaker;
+use crate::compress;
 use crate::in_flight_req;
 use crate::rate_limit;
 use crate::retry;
@@ -193,6 +194,7 @@ fn build_kind(
         "inFlightReq" => in_flight_req::build(options, ctx),
         "retry" => retry::build(options),
         "circuitBreaker" => circuit_breaker::build(options, ctx),
+        "compress" => compress::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -199,9 +199,18 @@ async fn buffer(mut body: Body, limit: u64) -> Buffered {
 }
 
 /// Chunks already read, then the rest of the body.
-struct Prefixed {
+pub(crate) struct Prefixed {
     chunks: VecDeque<Bytes>,
     rest: Body,
+}
+
+impl Prefixed {
+    pub fn new(chunks: impl IntoIterator<Item = Bytes>, rest: Body) -> Self {
+        Prefixed {
+            chunks: chunks.into_iter().filter(|c| !c.is_empty()).collect(),
+            rest,
+        }
+    }
 }
 
 impl http_body::Body for Prefixed {

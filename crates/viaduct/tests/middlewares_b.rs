@@ -495,3 +495,217 @@ http:
     }
     assert!(served >= 5, "the breaker closed again");
 }
+
+/// Decodes `data` with a real command-line decoder (`gzip`, `zstd`, `brotli`).
+fn decode_with(tool: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(tool)
+        .args(["-d", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success(), "{tool} could not decode the body");
+    output.stdout
+}
+
+const COMPRESS_CONFIG: &str = r#"
+http:
+  routers:
+    compressed:
+      rule: "Host(`compress.test`)"
+      service: echo
+      middlewares: [compress]
+    preferring-br:
+      rule: "Host(`br.test`)"
+      service: echo
+      middlewares: [compress-br]
+  middlewares:
+    compress:
+      compress: {}
+    compress-br:
+      compress:
+        encodings: [br, zstd, gzip]
+        minResponseBodyBytes: 200
+        excludedContentTypes: ["application/json"]
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+
+async fn fetch_encoded(
+    proxy: &viaduct_testkit::ProxyUnderTest,
+    client: &HttpClient,
+    host: &str,
+    bytes: u64,
+    accept: Option<&str>,
+) -> viaduct_testkit::Reply {
+    let mut request = spec(proxy, host, "/").header("x-echo-body-bytes", &bytes.to_string());
+    if let Some(accept) = accept {
+        request = request.header("accept-encoding", accept);
+    }
+    client.send(request).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_negotiates_and_gzip_decodes() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let proxy = start(COMPRESS_CONFIG, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "compress.test", "/", "echo").await;
+
+    let reply = fetch_encoded(&proxy, &client, "compress.test", 100_000, Some("gzip")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-encoding"), Some("gzip"));
+    // Go's server may frame a short compressed answer with a length; the original is gone.
+    if let Some(length) = reply.header("content-length") {
+        assert_eq!(length, reply.body.len().to_string());
+    }
+    assert!(reply
+        .headers
+        .get_all("vary")
+        .iter()
+        .any(|v| v.to_str().unwrap().eq_ignore_ascii_case("accept-encoding")));
+    assert!(reply.body.len() < 100_000);
+    let plain = decode_with("gzip", &reply.body);
+    assert_eq!(
+        viaduct_testkit::Checksum::of(&plain),
+        viaduct_testkit::pattern_checksum(100_000)
+    );
+
+    // Equal weights: the configured order (gzip first by default); q-values first.
+    let reply = fetch_encoded(
+        &proxy,
+        &client,
+        "compress.test",
+        5000,
+        Some("zstd, br, gzip"),
+    )
+    .await;
+    assert_eq!(reply.header("content-encoding"), Some("gzip"));
+    let reply = fetch_encoded(
+        &proxy,
+        &client,
+        "compress.test",
+        5000,
+        Some("gzip;q=0.5, br"),
+    )
+    .await;
+    assert_eq!(reply.header("content-encoding"), Some("br"));
+    let reply = fetch_encoded(
+        &proxy,
+        &client,
+        "compress.test",
+        5000,
+        Some("gzip;q=0, deflate"),
+    )
+    .await;
+    assert_eq!(reply.header("content-encoding"), None, "nothing acceptable");
+    assert_eq!(reply.body.len(), 5000);
+
+    // Too small, or no Accept-Encoding: as it is.
+    let reply = fetch_encoded(&proxy, &client, "compress.test", 1000, Some("gzip")).await;
+    assert_eq!(reply.header("content-encoding"), None);
+    assert_eq!(reply.header("content-length"), Some("1000"));
+    let reply = fetch_encoded(&proxy, &client, "compress.test", 5000, None).await;
+    assert_eq!(reply.header("content-encoding"), None);
+
+    // Excluded content type (the echo's JSON report).
+    let reply = client
+        .send(spec(&proxy, "br.test", "/").header("accept-encoding", "br"))
+        .await
+        .unwrap();
+    assert_eq!(reply.header("content-encoding"), None);
+    assert!(reply.echo().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs zstd and brotli"]
+async fn compress_br_and_zstd_decode_with_real_tools() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let proxy = start(COMPRESS_CONFIG, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "br.test", "/", "echo").await;
+    for (accept, tool) in [
+        ("br", "brotli"),
+        ("zstd", "zstd"),
+        ("gzip, zstd, br", "brotli"),
+    ] {
+        let reply = fetch_encoded(&proxy, &client, "br.test", 300_000, Some(accept)).await;
+        let coding = reply.header("content-encoding").unwrap().to_string();
+        assert_eq!(
+            coding,
+            if tool == "brotli" { "br" } else { "zstd" },
+            "{accept}"
+        );
+        let plain = decode_with(tool, &reply.body);
+        assert_eq!(
+            viaduct_testkit::Checksum::of(&plain),
+            viaduct_testkit::pattern_checksum(300_000),
+            "{accept}"
+        );
+    }
+    let reply = fetch_encoded(&proxy, &client, "br.test", 300, Some("zstd")).await;
+    assert_eq!(
+        reply.header("content-encoding"),
+        Some("zstd"),
+        "minResponseBodyBytes 200"
+    );
+    assert_eq!(decode_with("zstd", &reply.body).len(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compress_streams_what_the_backend_sent_before_it_pauses() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let backend = SlowBodyBackend::start().await;
+    let dynamic = r#"
+http:
+  routers:
+    compressed:
+      rule: "Host(`stream.test`)"
+      service: slow
+      middlewares: [compress]
+  middlewares:
+    compress:
+      compress: {}
+  services:
+    slow:
+      loadBalancer:
+        servers:
+          - url: "{{slow}}"
+"#;
+    let proxy = start(dynamic, &[("slow", backend.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "stream.test", "/", "slow").await;
+
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nHost: stream.test\r\nAccept-Encoding: gzip\r\nx-slow: 1\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head and the start of the gzip stream arrive while the backend is still sending.
+    while !seen.windows(2).any(|w| w == [0x1f, 0x8b]) {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("compressed bytes before the end of the body")
+            .unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    backend.finish.notify_one();
+}
