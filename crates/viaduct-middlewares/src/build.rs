@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use viaduct_upstream::ServiceNode;
 
+use crate::buffering;
 use crate::chain::{Chain, Middleware};
 use crate::circuit_breaker;
 use crate::compress;
@@ -195,6 +196,7 @@ fn build_kind(
         "retry" => retry::build(options),
         "circuitBreaker" => circuit_breaker::build(options, ctx),
         "compress" => compress::build(options),
+        "buffering" => buffering::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

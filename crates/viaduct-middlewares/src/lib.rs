@@ -11,6 +11,7 @@
 
 mod add_prefix;
 mod body_end;
+mod buffering;
 mod build;
 mod carried;
 mod cb_expression;
@@ -28,6 +29,7 @@ mod rate_limit;
 mod responses;
 mod retry;
 mod source_criterion;
+mod spool;
 mod state;
 mod status_ranges;
 mod strip_prefix;

@@ -709,3 +709,69 @@ http:
     assert!(head.contains("content-encoding: gzip"), "{head}");
     backend.finish.notify_one();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffering_holds_bodies_whole_and_refuses_big_ones() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    buffered:
+      rule: "Host(`buffer.test`)"
+      service: echo
+      middlewares: [buffer]
+  middlewares:
+    buffer:
+      buffering:
+        maxRequestBodyBytes: 100000
+        memRequestBodyBytes: 1000
+        maxResponseBodyBytes: 200000
+        memResponseBodyBytes: 1000
+{SERVICE}"#
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "buffer.test", "/", "echo").await;
+    let post = |len: u64| {
+        RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
+            .header("host", "buffer.test")
+            .body(viaduct_testkit::RequestBody::Pattern(len))
+    };
+
+    // Spilled to disk and sent whole, with its length.
+    let reply = client.send(post(50_000)).await.unwrap();
+    assert_eq!(reply.status, 200);
+    let report = reply.echo().unwrap();
+    assert_eq!(report.body_len, 50_000);
+    assert_eq!(
+        report.body_checksum,
+        viaduct_testkit::pattern_checksum(50_000).hex()
+    );
+    assert_eq!(report.header("content-length"), Some("50000"));
+    assert_eq!(report.header("transfer-encoding"), None);
+
+    let hits = echo.hits();
+    let reply = client.send(post(150_000)).await.unwrap();
+    assert_eq!(reply.status, 413, "over maxRequestBodyBytes");
+    assert_eq!(reply.text(), "Request Entity Too Large");
+    assert_eq!(echo.hits(), hits, "the backend never saw it");
+
+    let reply = client
+        .send(spec(&proxy, "buffer.test", "/").header("x-echo-body-bytes", "150000"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-length"), Some("150000"));
+    assert_eq!(
+        viaduct_testkit::Checksum::of(&reply.body),
+        viaduct_testkit::pattern_checksum(150_000)
+    );
+
+    let reply = client
+        .send(spec(&proxy, "buffer.test", "/").header("x-echo-body-bytes", "300000"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 500, "over maxResponseBodyBytes");
+    assert_eq!(reply.text(), "Internal Server Error");
+}
