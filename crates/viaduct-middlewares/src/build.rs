@@ -11,6 +11,7 @@ use crate::buffering;
 use crate::chain::{Chain, Middleware};
 use crate::circuit_breaker;
 use crate::compress;
+use crate::errors;
 use crate::in_flight_req;
 use crate::rate_limit;
 use crate::retry;
@@ -197,6 +198,7 @@ fn build_kind(
         "circuitBreaker" => circuit_breaker::build(options, ctx),
         "compress" => compress::build(options),
         "buffering" => buffering::build(options),
+        "errors" => errors::build(options, ctx),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -21,6 +21,7 @@ mod circuit_breaker;
 mod compress;
 mod compress_body;
 mod encoder;
+mod errors;
 mod go_duration;
 mod in_flight_req;
 mod media_type;

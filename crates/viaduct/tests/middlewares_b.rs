@@ -775,3 +775,88 @@ http:
     assert_eq!(reply.status, 500, "over maxResponseBodyBytes");
     assert_eq!(reply.text(), "Internal Server Error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_answers_with_the_page_service_under_the_original_status() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let pages = EchoBackend::start("pages").await.unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    app:
+      rule: "Host(`errors.test`)"
+      service: echo
+      middlewares: [pages]
+  middlewares:
+    pages:
+      errors:
+        status: ["500-599", "404"]
+        statusRewrites:
+          "503": 502
+        service: pages
+        query: "/error/{status}?orig={originalStatus}&from={url}"
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+    pages:
+      loadBalancer:
+        servers:
+          - url: "{{pages}}"
+"#;
+    let proxy = start(dynamic, &[("echo", echo.url()), ("pages", pages.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "errors.test", "/", "echo").await;
+
+    let reply = client
+        .send(spec(&proxy, "errors.test", "/ok").header("x-echo-status", "418"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 418, "not a watched status");
+    assert_eq!(reply.backend(), Some("echo"));
+
+    let reply = client
+        .send(spec(&proxy, "errors.test", "/a/b?x=1").header("x-echo-status", "500"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.backend(), Some("pages"));
+    let page = reply.echo().unwrap();
+    assert_eq!(page.method, "GET");
+    assert_eq!(
+        page.uri,
+        "/error/500?orig=500&from=http%3A%2F%2Ferrors.test%2Fa%2Fb%3Fx%3D1"
+    );
+    assert_eq!(page.header("host"), Some("errors.test"));
+    assert_eq!(
+        page.header("x-echo-status"),
+        Some("500"),
+        "the client's headers"
+    );
+
+    let reply = client
+        .send(spec(&proxy, "errors.test", "/down").header("x-echo-status", "503"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502, "statusRewrites");
+    let page = reply.echo().unwrap();
+    assert_eq!(
+        page.uri,
+        "/error/502?orig=503&from=http%3A%2F%2Ferrors.test%2Fdown"
+    );
+
+    let reply = client
+        .send(
+            RequestSpec::new(http::Method::POST, &format!("{}/gone", proxy.url("web")))
+                .header("host", "errors.test")
+                .header("x-echo-status", "404")
+                .body(viaduct_testkit::RequestBody::Bytes("payload".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 404);
+    let page = reply.echo().unwrap();
+    assert_eq!(page.method, "GET", "the page is always fetched with GET");
+    assert_eq!(page.body_len, 0);
+}
