@@ -12,6 +12,7 @@ use crate::chain::{Chain, Middleware};
 use crate::circuit_breaker;
 use crate::compress;
 use crate::errors;
+use crate::grpc_web;
 use crate::in_flight_req;
 use crate::rate_limit;
 use crate::retry;
@@ -199,6 +200,7 @@ fn build_kind(
         "compress" => compress::build(options),
         "buffering" => buffering::build(options),
         "errors" => errors::build(options, ctx),
+        "grpcWeb" => grpc_web::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

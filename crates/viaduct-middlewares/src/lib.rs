@@ -10,6 +10,7 @@
 //! [`Middleware`] impl), then add one arm to [`build::build_kind`].
 
 mod add_prefix;
+mod base64;
 mod body_end;
 mod buffering;
 mod build;
@@ -23,6 +24,8 @@ mod compress_body;
 mod encoder;
 mod errors;
 mod go_duration;
+mod grpc_web;
+mod grpc_web_body;
 mod in_flight_req;
 mod media_type;
 mod options;

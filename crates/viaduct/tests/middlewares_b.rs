@@ -860,3 +860,118 @@ http:
     assert_eq!(page.method, "GET", "the page is always fetched with GET");
     assert_eq!(page.body_len, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_converts_calls_and_answers_their_preflight() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    app:
+      rule: "Host(`grpc.test`)"
+      service: echo
+      middlewares: [grpc-web]
+  middlewares:
+    grpc-web:
+      grpcWeb:
+        allowOrigins: ["https://app.test"]
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start(dynamic, &[("echo", echo.h2c_url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "grpc.test", "/", "echo").await;
+    let url = format!("{}/pkg.Service/Call", proxy.url("web"));
+
+    let hits = echo.hits();
+    let preflight = |origin: &str| {
+        RequestSpec::new(http::Method::OPTIONS, &url)
+            .header("host", "grpc.test")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-grpc-web,x-user-agent",
+            )
+    };
+    let reply = client.send(preflight("https://app.test")).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://app.test")
+    );
+    assert_eq!(
+        reply.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(reply.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(
+        reply.header("access-control-allow-headers"),
+        Some("Content-Type, X-Grpc-Web, X-User-Agent")
+    );
+    assert_eq!(reply.header("access-control-max-age"), Some("600"));
+    let reply = client.send(preflight("https://evil.test")).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("access-control-allow-origin"), None);
+    assert_eq!(echo.hits(), hits, "preflights are answered by the proxy");
+
+    // A binary call reaches the backend as gRPC over HTTP/2.
+    let frame = b"\x00\x00\x00\x00\x03abc".to_vec();
+    let call = |content_type: &str, body: Vec<u8>| {
+        RequestSpec::new(http::Method::POST, &url)
+            .header("host", "grpc.test")
+            .header("origin", "https://app.test")
+            .header("content-type", content_type)
+            .header("x-grpc-web", "1")
+            .body(viaduct_testkit::RequestBody::Bytes(body.into()))
+    };
+    let reply = client
+        .send(call("application/grpc-web+proto", frame.clone()))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some("https://app.test")
+    );
+    let exposed = reply.header("access-control-expose-headers").unwrap();
+    assert!(
+        exposed.contains("grpc-status") && exposed.contains("X-Backend"),
+        "{exposed}"
+    );
+    let report = reply.echo().unwrap();
+    assert_eq!(report.version, "HTTP/2.0");
+    assert_eq!(
+        report.header("content-type"),
+        Some("application/grpc+proto")
+    );
+    // HTTP/2 may announce the length of the body it sends; never the browser's own.
+    assert!(report.header("content-length").is_none_or(|l| l == "8"));
+    assert_eq!(
+        report.body_checksum,
+        viaduct_testkit::Checksum::of(&frame).hex()
+    );
+
+    // Traefik breaks the connection when a text-mode call gets a non-gRPC answer.
+    if !proxy.kind().is_traefik() {
+        let reply = client
+            .send(call("application/grpc-web-text", b"AAAAAANhYmM=".to_vec()))
+            .await
+            .unwrap();
+        let report = reply.echo().unwrap();
+        assert_eq!(report.header("content-type"), Some("application/grpc"));
+        assert_eq!(
+            report.body_checksum,
+            viaduct_testkit::Checksum::of(&frame).hex(),
+            "text mode is decoded"
+        );
+    }
+
+    // Anything else passes untouched.
+    let reply = get(&proxy, &client, "grpc.test", "/plain").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("access-control-expose-headers"), None);
+}
