@@ -150,7 +150,9 @@ impl Buckets {
         let max_delay = if rate < 1.0 {
             Duration::from_millis(500)
         } else {
-            Duration::from_secs(1) / (2 * rate as u32).max(1)
+            // Go truncates the rate to whole tokens per second first.
+            let per_second = rate.min(1e12) as u64;
+            Duration::from_nanos(1_000_000_000 / (2 * per_second))
         };
         let ttl_seconds = if rate >= 1.0 {
             2
@@ -277,6 +279,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(b.reserve("a".into(), t1), Decision::Reject(_)));
+    }
+
+    #[test]
+    fn huge_rates_do_not_overflow() {
+        let b = buckets(i64::MAX, 1, 1);
+        assert_eq!(b.max_delay, Duration::ZERO);
+        assert_eq!(
+            b.reserve("a".into(), Instant::now()),
+            Decision::Pass(Duration::ZERO)
+        );
     }
 
     #[test]
