@@ -30,6 +30,8 @@ mod in_flight_req;
 mod media_type;
 mod options;
 mod rate_limit;
+mod rate_limit_redis;
+mod redis;
 mod responses;
 mod retry;
 mod source_criterion;

@@ -17,6 +17,7 @@ use viaduct_upstream::full_body;
 use crate::build::BuildContext;
 use crate::carried::carry_while_unchanged;
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
+use crate::rate_limit_redis::{RedisLimiter, RedisOptions};
 use crate::source_criterion::{SourceCriterion, SourceCriterionOptions};
 
 /// Traefik keeps at most this many sources; the least recently active go first.
@@ -38,13 +39,32 @@ struct Options {
     #[serde(default)]
     source_criterion: Option<SourceCriterionOptions>,
     #[serde(default)]
-    redis: Option<serde_json::Value>,
+    redis: Option<RedisOptions>,
 }
 
 #[derive(Debug)]
 pub(crate) struct RateLimit {
     criterion: SourceCriterion,
     buckets: Arc<Buckets>,
+}
+
+/// `rateLimit` with its buckets in Redis.
+#[derive(Debug)]
+pub(crate) struct SharedRateLimit {
+    criterion: SourceCriterion,
+    limiter: Arc<RedisLimiter>,
+}
+
+/// The numbers a limit works with, as Traefik derives them from the options.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Tokens per second.
+    rate: f64,
+    burst: i64,
+    /// The longest wait served late rather than refused.
+    max_delay: Duration,
+    /// How long an idle source's bucket is kept.
+    ttl: Duration,
 }
 
 /// What to do with one request.
@@ -80,9 +100,6 @@ pub(crate) fn build(
     ctx: &BuildContext<'_>,
 ) -> Result<Arc<dyn Middleware>, String> {
     let options: Options = crate::options::decode(options)?;
-    if options.redis.is_some() {
-        return Err("option redis: a Redis-backed rate limit is not supported".into());
-    }
     if options.period.is_negative() {
         return Err(format!(
             "option period: negative value not valid for period: {}",
@@ -102,8 +119,24 @@ pub(crate) fn build(
     if options.average == 0 {
         return Ok(Arc::new(Unlimited));
     }
+    let limits = Limits::of(&options);
+    if let Some(redis) = &options.redis {
+        let settings = redis.settings()?;
+        // Carried so that a reload keeps the pooled connections.
+        let limiter = carry_while_unchanged(ctx, "rateLimit/redis", options.clone(), || {
+            RedisLimiter::new(
+                ctx.name,
+                settings,
+                limits.rate,
+                limits.burst,
+                limits.ttl,
+                limits.max_delay,
+            )
+        });
+        return Ok(Arc::new(SharedRateLimit { criterion, limiter }));
+    }
     let buckets =
-        carry_while_unchanged(ctx, "rateLimit", options.clone(), || Buckets::new(&options));
+        carry_while_unchanged(ctx, "rateLimit", options.clone(), || Buckets::new(&limits));
     Ok(Arc::new(RateLimit { criterion, buckets }))
 }
 
@@ -126,6 +159,32 @@ impl Middleware for RateLimit {
     }
 }
 
+impl Middleware for SharedRateLimit {
+    fn handle<'a>(
+        &'a self,
+        request: Request,
+        ctx: &'a RequestContext<'a>,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Response> {
+        let source = self.criterion.source(&request, ctx);
+        Box::pin(async move {
+            match self.limiter.reserve(&source).await {
+                Ok(wait) if wait > self.limiter.max_delay() => too_many_requests(wait),
+                Ok(wait) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    next.run(request).await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limit: could not update the bucket in Redis");
+                    crate::responses::status(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            }
+        })
+    }
+}
+
 /// `average: 0`: Traefik's "no limit".
 #[derive(Debug)]
 struct Unlimited;
@@ -141,8 +200,8 @@ impl Middleware for Unlimited {
     }
 }
 
-impl Buckets {
-    fn new(options: &Options) -> Self {
+impl Limits {
+    fn of(options: &Options) -> Limits {
         let period = options.period.positive().unwrap_or(Duration::from_secs(1));
         let rate = options.average as f64 / period.as_secs_f64();
         // Traefik's choices: wait at most half a token's interval (0.5s below one token a
@@ -159,11 +218,22 @@ impl Buckets {
         } else {
             1 + (1.0 / rate) as u64
         };
-        Buckets {
+        Limits {
             rate,
-            burst: options.burst.max(1) as f64,
+            burst: options.burst.max(1),
             max_delay,
             ttl: Duration::from_secs(ttl_seconds),
+        }
+    }
+}
+
+impl Buckets {
+    fn new(limits: &Limits) -> Self {
+        Buckets {
+            rate: limits.rate,
+            burst: limits.burst as f64,
+            max_delay: limits.max_delay,
+            ttl: limits.ttl,
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
@@ -238,13 +308,13 @@ mod tests {
     use super::*;
 
     fn buckets(average: i64, period_secs: u64, burst: i64) -> Buckets {
-        Buckets::new(&Options {
+        Buckets::new(&Limits::of(&Options {
             average,
             period: GoDuration::from_secs(period_secs),
             burst,
             source_criterion: None,
             redis: None,
-        })
+        }))
     }
 
     #[test]

@@ -975,3 +975,113 @@ http:
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("access-control-expose-headers"), None);
 }
+
+/// A throwaway `redis-server` on a free loopback port, stopped on drop.
+struct RedisServer {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let port = viaduct_testkit::free_port().unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        RedisServer { port, child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs redis-server"]
+async fn rate_limit_in_redis_is_shared_by_instances_even_with_traefik() {
+    let mut redis = RedisServer::start().await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    limited:
+      rule: "Host(`limited.test`)"
+      service: echo
+      middlewares: [limit]
+  middlewares:
+    limit:
+      rateLimit:
+        average: 1
+        period: 10s
+        burst: 2
+        sourceCriterion:
+          requestHeaderName: X-Client
+        redis:
+          endpoints: ["127.0.0.1:{}"]
+{SERVICE}"#,
+        redis.port
+    );
+    let first = start(&dynamic, &[("echo", echo.url())]).await;
+    // With the oracle at hand, the second instance is Traefik: both keep buckets alike.
+    let second_kind = match viaduct_testkit::ProxyKind::traefik() {
+        Some(traefik) if !first.kind().is_traefik() => traefik,
+        _ => common::kind(),
+    };
+    let second = viaduct_testkit::Launch::new(second_kind)
+        .static_yaml(&common::static_config(""))
+        .dynamic_yaml(&dynamic)
+        .var("echo", echo.url())
+        .start()
+        .await
+        .unwrap();
+    let client = HttpClient::http1();
+    for proxy in [&first, &second] {
+        wait_reply(
+            proxy,
+            &client,
+            spec(proxy, "limited.test", "/").header("x-client", "warmup"),
+            |r| r.backend() == Some("echo"),
+        )
+        .await;
+    }
+    let send = |proxy: &viaduct_testkit::ProxyUnderTest, who: &str| {
+        let request = spec(proxy, "limited.test", "/").header("x-client", who);
+        let client = &client;
+        async move { client.send(request).await.unwrap() }
+    };
+    assert_eq!(send(&first, "a").await.status, 200);
+    assert_eq!(send(&second, "a").await.status, 200);
+    let refused = send(&first, "a").await;
+    assert_eq!(
+        refused.status, 429,
+        "the burst of 2 is spent across both instances"
+    );
+    assert_eq!(refused.header("retry-after"), Some("10"));
+    assert_eq!(send(&second, "b").await.status, 200);
+
+    redis.stop();
+    let reply = send(&first, "c").await;
+    assert_eq!(reply.status, 500, "no Redis, no decision");
+}
