@@ -186,3 +186,87 @@ fn mask_text(text: &str, ipv6_subnet: Option<u8>) -> String {
         _ => text.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{BoxFuture, Forwarder, Response};
+    use viaduct_upstream::{Body, ServiceNode};
+
+    struct NoForwarding;
+    impl Forwarder for NoForwarding {
+        fn forward<'a>(&'a self, _: Request, _: &'a ServiceNode) -> BoxFuture<'a, Response> {
+            Box::pin(async { Response::new(Body::Empty) })
+        }
+    }
+
+    fn source(options: serde_json::Value, headers: &[(&str, &str)]) -> String {
+        let options: SourceCriterionOptions = crate::options::decode(&options).unwrap();
+        let criterion =
+            SourceCriterion::build(Some(&options), SourceCriterion::Peer { ipv6_subnet: None })
+                .unwrap();
+        let mut request = Request::new(Body::Empty);
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .append(HeaderName::try_from(*name).unwrap(), value.parse().unwrap());
+        }
+        let ctx = RequestContext {
+            peer: "[2001:db8::1234]:4000".parse().unwrap(),
+            tls: false,
+            client_certificates: None,
+            entry_point: "web",
+            router: "r",
+            forwarder: &NoForwarding,
+        };
+        criterion.source(&request, &ctx)
+    }
+
+    #[test]
+    fn the_sources_traefik_counts_by() {
+        let xff = [("x-forwarded-for", "1.1.1.1, 10.0.0.1, 10.0.0.2")];
+        assert_eq!(source(serde_json::json!({}), &xff), "2001:db8::1234");
+        assert_eq!(
+            source(serde_json::json!({"ipStrategy": {"ipv6Subnet": 64}}), &[]),
+            "2001:db8::"
+        );
+        assert_eq!(
+            source(serde_json::json!({"ipStrategy": {"depth": 2}}), &xff),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            source(serde_json::json!({"ipStrategy": {"depth": 4}}), &xff),
+            "",
+            "too few addresses"
+        );
+        assert_eq!(
+            source(
+                serde_json::json!({"ipStrategy": {"excludedIPs": ["10.0.0.0/8"]}}),
+                &xff
+            ),
+            "1.1.1.1"
+        );
+        assert_eq!(
+            source(
+                serde_json::json!({"requestHeaderName": "X-Key"}),
+                &[("x-key", "k1")]
+            ),
+            "k1"
+        );
+        assert_eq!(
+            source(
+                serde_json::json!({"requestHost": true}),
+                &[("host", "a.test")]
+            ),
+            "a.test"
+        );
+        assert_eq!(
+            source(
+                serde_json::json!({"requestHeaderName": "X-Key", "ipStrategy": {"depth": 1}}),
+                &xff
+            ),
+            "10.0.0.2",
+            "an IP strategy wins"
+        );
+    }
+}
