@@ -8,8 +8,10 @@ use http::header::{HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use http::StatusCode;
 use http_body::Body as _;
 use serde::Deserialize;
+use viaduct_upstream::Body;
 
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
+use crate::retry_expression::{Attempt, RetryCondition};
 use crate::spool::{Spool, SpoolError};
 
 const DEFAULT_MEMORY: i64 = 1024 * 1024;
@@ -36,16 +38,22 @@ pub(crate) struct Buffering {
     mem_request: u64,
     max_response: u64,
     mem_response: u64,
+    /// When to send the request again, judged on each attempt's answer.
+    retry: Option<RetryCondition>,
 }
+
+/// oxy's bound on `retryExpression` attempts, whatever the expression says.
+const MAX_ATTEMPTS: u32 = 10;
 
 pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, String> {
     let options: Options = crate::options::decode(options)?;
-    if !options.retry_expression.is_empty() {
-        return Err(format!(
-            "option retryExpression: {:?}: retrying from the buffering middleware is not supported (use the retry middleware)",
-            options.retry_expression
-        ));
-    }
+    let retry = match options.retry_expression.trim() {
+        "" => None,
+        text => Some(
+            RetryCondition::parse(text)
+                .map_err(|e| format!("option retryExpression: {text:?}: {e}"))?,
+        ),
+    };
     let size = |value: i64, option: &str| {
         u64::try_from(value).map_err(|_| format!("option {option}: {value} is negative"))
     };
@@ -58,6 +66,7 @@ pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, 
         mem_request: memory(options.mem_request_body_bytes, "memRequestBodyBytes")?,
         max_response: size(options.max_response_body_bytes, "maxResponseBodyBytes")?,
         mem_response: memory(options.mem_response_body_bytes, "memResponseBodyBytes")?,
+        retry,
     }))
 }
 
@@ -87,14 +96,14 @@ impl Buffering {
             return too_large();
         }
         let (mut parts, body) = request.into_parts();
-        let body = if body.is_end_stream() {
-            body
+        let spooled = if body.is_end_stream() {
+            None
         } else {
-            let spool = match Spool::new(self.mem_request)
+            let spooled = match Spool::new(self.mem_request)
                 .collect(body, self.max_request)
                 .await
             {
-                Ok(spool) => spool,
+                Ok(spool) => spool.finish().await,
                 Err(SpoolError::TooLarge) => return too_large(),
                 Err(SpoolError::Body(e)) => {
                     tracing::debug!(error = %e, "reading the request body failed");
@@ -102,26 +111,60 @@ impl Buffering {
                 }
                 Err(SpoolError::Io(e)) => return spool_failed(&e),
             };
+            let spooled = match spooled {
+                Ok(spooled) => spooled,
+                Err(e) => return spool_failed(&e),
+            };
             parts.headers.remove(TRANSFER_ENCODING);
             parts
                 .headers
-                .insert(CONTENT_LENGTH, HeaderValue::from(spool.len()));
-            match spool.into_body().await {
-                Ok(body) => body,
-                Err(e) => return spool_failed(&e),
-            }
+                .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
+            Some(spooled)
         };
-        let response = next.run(Request::from_parts(parts, body)).await;
 
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let body = match &spooled {
+                None => Body::Empty,
+                Some(spooled) => match spooled.body().await {
+                    Ok(body) => body,
+                    Err(e) => return spool_failed(&e),
+                },
+            };
+            let mut request = Request::new(body);
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = parts.uri.clone();
+            *request.version_mut() = parts.version;
+            *request.headers_mut() = parts.headers.clone();
+            *request.extensions_mut() = parts.extensions.clone();
+            let response = self.buffer_response(next.run(request).await).await;
+            let again = self.retry.as_ref().is_some_and(|retry| {
+                attempts < MAX_ATTEMPTS
+                    && retry.holds(&Attempt {
+                        attempts,
+                        status: response.status().as_u16(),
+                        method: &parts.method,
+                    })
+            });
+            if !again {
+                return response;
+            }
+            tracing::debug!(attempts, uri = %parts.uri, "buffering: sending the request again");
+        }
+    }
+
+    /// The response, read whole (or the answer saying why it could not be).
+    async fn buffer_response(&self, response: Response) -> Response {
         let (mut parts, body) = response.into_parts();
         if body.is_end_stream() {
             return Response::from_parts(parts, body);
         }
-        let spool = match Spool::new(self.mem_response)
+        let spooled = match Spool::new(self.mem_response)
             .collect(body, self.max_response)
             .await
         {
-            Ok(spool) => spool,
+            Ok(spool) => spool.finish().await,
             Err(SpoolError::TooLarge) => return response_too_large(),
             Err(SpoolError::Body(e)) => {
                 tracing::debug!(error = %e, "reading the response body failed");
@@ -129,11 +172,15 @@ impl Buffering {
             }
             Err(SpoolError::Io(e)) => return spool_failed(&e),
         };
+        let spooled = match spooled {
+            Ok(spooled) => spooled,
+            Err(e) => return spool_failed(&e),
+        };
         parts.headers.remove(TRANSFER_ENCODING);
         parts
             .headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(spool.len()));
-        match spool.into_body().await {
+            .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
+        match spooled.body().await {
             Ok(body) => Response::from_parts(parts, body),
             Err(e) => spool_failed(&e),
         }

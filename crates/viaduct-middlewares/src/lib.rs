@@ -34,6 +34,7 @@ mod rate_limit_redis;
 mod redis;
 mod responses;
 mod retry;
+mod retry_expression;
 mod source_criterion;
 mod spool;
 mod state;

@@ -1,5 +1,6 @@
-//! A body held whole: in memory up to a limit, the rest in an anonymous temporary file
-//! (removed by the system when closed). `buffering` keeps requests and responses in it.
+//! A body held whole: in memory up to a limit, the rest in a temporary file (removed once
+//! nothing uses it). `buffering` keeps requests and responses in it, and can send a request
+//! body again from it.
 
 use std::io::{self, SeekFrom};
 use std::pin::Pin;
@@ -17,7 +18,15 @@ const READ_CHUNK: usize = 64 * 1024;
 pub(crate) struct Spool {
     memory: BytesMut,
     memory_limit: u64,
-    file: Option<tokio::fs::File>,
+    file: Option<(tempfile::NamedTempFile, tokio::fs::File)>,
+    len: u64,
+}
+
+/// A collected body, to be read as many times as needed.
+pub(crate) struct Spooled {
+    memory: Bytes,
+    /// Kept for its path; the file goes when this does (open readers keep their data).
+    file: Option<tempfile::NamedTempFile>,
     len: u64,
 }
 
@@ -58,10 +67,6 @@ impl Spool {
         Ok(self)
     }
 
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
     async fn push(&mut self, data: Bytes) -> io::Result<()> {
         self.len += data.len() as u64;
         if self.file.is_none() && self.memory.len() as u64 + data.len() as u64 <= self.memory_limit
@@ -70,30 +75,51 @@ impl Spool {
             return Ok(());
         }
         if self.file.is_none() {
-            let file = tokio::task::spawn_blocking(tempfile::tempfile)
+            let named = tokio::task::spawn_blocking(tempfile::NamedTempFile::new)
                 .await
                 .map_err(io::Error::other)??;
-            self.file = Some(tokio::fs::File::from_std(file));
+            let writer = tokio::fs::File::from_std(named.as_file().try_clone()?);
+            self.file = Some((named, writer));
         }
-        if let Some(file) = self.file.as_mut() {
-            file.write_all(&data).await?;
+        if let Some((_, writer)) = self.file.as_mut() {
+            writer.write_all(&data).await?;
         }
         Ok(())
     }
 
-    /// The collected bytes as a body of exact length.
-    pub async fn into_body(self) -> io::Result<Body> {
-        let memory = self.memory.freeze();
-        let Some(mut file) = self.file else {
-            return Ok(viaduct_upstream::full_body(memory));
+    /// Everything written out: ready to be read.
+    pub async fn finish(self) -> io::Result<Spooled> {
+        let file = match self.file {
+            Some((named, mut writer)) => {
+                writer.flush().await?;
+                Some(named)
+            }
+            None => None,
         };
-        file.flush().await?;
-        file.seek(SeekFrom::Start(0)).await?;
-        let remaining = self.len - memory.len() as u64;
-        Ok(Body::boxed(SpooledBody {
-            memory: (!memory.is_empty()).then_some(memory),
+        Ok(Spooled {
+            memory: self.memory.freeze(),
             file,
-            remaining,
+            len: self.len,
+        })
+    }
+}
+
+impl Spooled {
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The collected bytes as a body of exact length (a new reader each time).
+    pub async fn body(&self) -> io::Result<Body> {
+        let Some(named) = &self.file else {
+            return Ok(viaduct_upstream::full_body(self.memory.clone()));
+        };
+        let mut file = tokio::fs::File::open(named.path()).await?;
+        file.seek(SeekFrom::Start(0)).await?;
+        Ok(Body::boxed(SpooledBody {
+            memory: (!self.memory.is_empty()).then(|| self.memory.clone()),
+            file,
+            remaining: self.len - self.memory.len() as u64,
             buffer: vec![0; READ_CHUNK],
         }))
     }
@@ -167,10 +193,13 @@ mod tests {
             .collect(viaduct_upstream::full_body(data.clone()), 0)
             .await
             .unwrap();
-        assert_eq!(spool.len(), 300_000);
-        let body = spool.into_body().await.unwrap();
-        assert_eq!(body.size_hint().exact(), Some(300_000));
-        assert_eq!(read_all(body).await, data);
+        let spooled = spool.finish().await.unwrap();
+        assert_eq!(spooled.len(), 300_000);
+        for _ in 0..2 {
+            let body = spooled.body().await.unwrap();
+            assert_eq!(body.size_hint().exact(), Some(300_000));
+            assert_eq!(read_all(body).await, data);
+        }
     }
 
     #[tokio::test]

@@ -473,3 +473,53 @@ http:
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("access-control-expose-headers"), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffering_sends_a_request_again_while_retry_expression_holds() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    buffered:
+      rule: "Host(`buffer.test`)"
+      service: echo
+      middlewares: [buffer]
+  middlewares:
+    buffer:
+      buffering:
+        memRequestBodyBytes: 1000
+        retryExpression: "IsNetworkError() && Attempts() < 3"
+{SERVICE}"#
+    );
+    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "buffer.test", "/", "echo").await;
+    let before = echo.received().len();
+    let reply = client
+        .send(
+            RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
+                .header("host", "buffer.test")
+                .header("x-echo-status", "502")
+                .body(viaduct_testkit::RequestBody::Pattern(5000)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502, "the last attempt's answer");
+    let received = echo.received();
+    assert_eq!(received.len() - before, 3, "sent three times in all");
+    for report in &received[before..] {
+        assert_eq!(report.body_len, 5000, "the whole body each time");
+    }
+    let before = echo.received().len();
+    let reply = client
+        .send(spec(&proxy, "buffer.test", "/").header("x-echo-status", "500"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 500);
+    assert_eq!(
+        echo.received().len() - before,
+        1,
+        "a 500 is no network error"
+    );
+}
