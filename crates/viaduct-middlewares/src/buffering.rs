@@ -1,6 +1,7 @@
 //! `buffering`: reads the whole request before forwarding it, and the whole response before
 //! answering, in memory up to `mem*BodyBytes` and in a temporary file beyond. Bodies over
-//! `max*BodyBytes` are refused: 413 for a request, 500 for a response, as Traefik.
+//! `max*BodyBytes` are refused: 413 for a request, 500 for a response, as Traefik. With
+//! `retryExpression`, the request is sent again from the buffer while the expression holds.
 
 use std::sync::Arc;
 

@@ -172,41 +172,46 @@ impl Compress {
     /// Traefik's reading of `Accept-Encoding`: highest weight first, then the configured
     /// preference; `*` ranks before the named codings at equal weight.
     fn choose(&self, headers: &HeaderMap) -> Choice {
-        let lines: Vec<&[u8]> = headers
-            .get_all(ACCEPT_ENCODING)
-            .iter()
-            .map(|v| v.as_bytes())
-            .collect();
-        if lines.len() == 1 && lines[0].is_empty() {
+        let values = headers.get_all(ACCEPT_ENCODING);
+        let mut iter = values.iter();
+        if iter.next().is_some_and(|v| v.is_empty()) && iter.next().is_none() {
             return Choice::AsIs;
         }
         // (weight, rank, what): rank -1 for `*`, the index for a coding, last for identity.
         let mut best: Option<(f64, i64, Option<Coding>)> = None;
-        for line in lines {
-            let line: String = String::from_utf8_lossy(line).replace(' ', "");
-            for item in line.split(',') {
-                let (name, params) = item.split_once(';').unwrap_or((item, ""));
-                let (rank, what) = match name {
-                    "*" => (-1, None),
-                    "identity" => (self.encodings.len() as i64, None),
-                    _ => match Coding::from_name(name)
-                        .and_then(|c| self.encodings.iter().position(|&e| e == c).map(|i| (i, c)))
-                    {
-                        Some((index, coding)) => (index as i64, Some(coding)),
-                        None => continue,
-                    },
-                };
-                let weight = match params.strip_prefix("q=") {
-                    Some(q) => q.parse::<f64>().unwrap_or(0.0),
-                    None => 1.0,
-                };
-                if weight == 0.0 {
-                    continue;
-                }
-                let better = best.is_none_or(|(w, r, _)| weight > w || (weight == w && rank < r));
-                if better {
-                    best = Some((weight, rank, what));
-                }
+        let items = values
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','));
+        for item in items {
+            // Traefik drops every space (`gzip; q=0.5` is `gzip;q=0.5`).
+            let (name, params) = item.split_once(';').unwrap_or((item, ""));
+            let name = name.trim();
+            let params: std::borrow::Cow<'_, str> = if params.contains(' ') {
+                params.replace(' ', "").into()
+            } else {
+                params.into()
+            };
+            let (rank, what) = match name {
+                "*" => (-1, None),
+                "identity" => (self.encodings.len() as i64, None),
+                _ => match Coding::from_name(name)
+                    .and_then(|c| self.encodings.iter().position(|&e| e == c).map(|i| (i, c)))
+                {
+                    Some((index, coding)) => (index as i64, Some(coding)),
+                    None => continue,
+                },
+            };
+            let weight = match params.strip_prefix("q=") {
+                Some(q) => q.parse::<f64>().unwrap_or(0.0),
+                None => 1.0,
+            };
+            if weight == 0.0 {
+                continue;
+            }
+            let better = best.is_none_or(|(w, r, _)| weight > w || (weight == w && rank < r));
+            if better {
+                best = Some((weight, rank, what));
             }
         }
         match best {
