@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use http::StatusCode;
 use http_body::Body as _;
 use serde::Deserialize;
@@ -195,8 +195,14 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     response
 }
 
+/// The rest of the request body is left unread: the connection cannot carry another
+/// request, and the client is told so rather than finding out on its next request.
 fn too_large() -> Response {
-    plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+    let mut response = plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn response_too_large() -> Response {
