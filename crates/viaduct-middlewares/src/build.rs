@@ -7,7 +7,15 @@ use std::sync::Arc;
 
 use viaduct_upstream::ServiceNode;
 
+use crate::buffering;
 use crate::chain::{Chain, Middleware};
+use crate::circuit_breaker;
+use crate::compress;
+use crate::errors;
+use crate::grpc_web;
+use crate::in_flight_req;
+use crate::rate_limit;
+use crate::retry;
 use crate::state::StateStore;
 use crate::{add_prefix, strip_prefix};
 
@@ -158,13 +166,11 @@ pub(crate) struct BuildContext<'b> {
     pub name: &'b str,
     state: &'b StateStore,
     previous_state: Option<&'b StateStore>,
-    #[allow(dead_code)] // read by the middlewares that call a service (`errors`)
     pub services: &'b mut dyn ServiceResolver,
 }
 
 impl BuildContext<'_> {
     /// State kept across reloads for this middleware (see [`StateStore::carry`]).
-    #[allow(dead_code)]
     pub fn carry<T: Any + Send + Sync>(
         &self,
         kind: &'static str,
@@ -181,7 +187,6 @@ fn build_kind(
     options: &serde_json::Value,
     ctx: &mut BuildContext<'_>,
 ) -> Result<Arc<dyn Middleware>, String> {
-    let _ = &ctx;
     match kind {
         "addPrefix" => add_prefix::build(options),
         "stripPrefix" => strip_prefix::build(options),
@@ -199,6 +204,14 @@ fn build_kind(
         "encodedCharacters" => crate::encoded_characters::build(options),
         "passTLSClientCert" => crate::pass_tls_client_cert::build(options),
         "forwardAuth" => crate::forward_auth::build(options, ctx),
+        "rateLimit" => rate_limit::build(options, ctx),
+        "inFlightReq" => in_flight_req::build(options, ctx),
+        "retry" => retry::build(options),
+        "circuitBreaker" => circuit_breaker::build(options, ctx),
+        "compress" => compress::build(options),
+        "buffering" => buffering::build(options),
+        "errors" => errors::build(options, ctx),
+        "grpcWeb" => grpc_web::build(options),
         "plugin" => Err("plugins are not supported".into()),
         other => Err(format!("the {other} middleware is not supported yet")),
     }

@@ -10,6 +10,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
+use viaduct_middlewares::UpstreamFailure;
 use viaduct_upstream::{
     full_body, Blame, Body, Failover, InternalService, LoadBalancer, Mirroring, PickContext,
     Server, ServiceNode, Target,
@@ -370,7 +371,14 @@ async fn proxy(
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(server = %server.url, status = %err.status, error = %err, "upstream request failed");
-            return responses::for_status(err.status);
+            let mut response = responses::for_status(err.status);
+            // A client that broke its own request is no backend failure.
+            if err.blame != Blame::Client {
+                response.extensions_mut().insert(UpstreamFailure {
+                    retryable: err.retryable,
+                });
+            }
+            return response;
         }
     };
 

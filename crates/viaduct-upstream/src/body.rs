@@ -22,8 +22,9 @@ pub enum Body {
     Incoming(Incoming),
     /// A response body read by the inline HTTP/1.1 client.
     Upstream(UpstreamBody),
-    /// Any other body (a request body read by the entry points' own HTTP/1.1 server).
-    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync>>),
+    /// Any other body: a request body read by the entry points' own HTTP/1.1 server, or a
+    /// body transformed on the way through (compressed, counted, spooled by a middleware).
+    Boxed(BoxedBody),
     /// A body that keeps its server's request counted in flight until it ends or is dropped.
     Counted(Box<CountedBody>),
     /// Bytes already read from a body, then the rest of it (a body partly buffered).
@@ -48,6 +49,30 @@ impl Body {
             body: self,
             in_flight: Some(in_flight),
         }))
+    }
+
+    /// Wraps any body (see [`Body::Boxed`]).
+    pub fn boxed(
+        body: impl http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        Body::Boxed(BoxedBody::new(body))
+    }
+}
+
+/// Any body with our frame and error types, boxed.
+pub struct BoxedBody(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync>>);
+
+impl BoxedBody {
+    pub fn new(
+        body: impl http_body::Body<Data = Bytes, Error = BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        BoxedBody(Box::pin(body))
+    }
+}
+
+impl std::fmt::Debug for BoxedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoxedBody")
     }
 }
 
@@ -82,7 +107,7 @@ impl http_body::Body for Body {
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map_err(BoxError::from))),
             Body::Upstream(body) => Pin::new(body).poll_frame(cx),
-            Body::Boxed(body) => body.as_mut().poll_frame(cx),
+            Body::Boxed(body) => body.0.as_mut().poll_frame(cx),
             Body::Counted(counted) => {
                 let poll = Pin::new(&mut counted.body).poll_frame(cx);
                 if matches!(poll, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
@@ -103,7 +128,7 @@ impl http_body::Body for Body {
             Body::Full(data) => data.is_none(),
             Body::Incoming(body) => body.is_end_stream(),
             Body::Upstream(body) => body.is_end_stream(),
-            Body::Boxed(body) => body.is_end_stream(),
+            Body::Boxed(body) => body.0.is_end_stream(),
             Body::Counted(counted) => counted.body.is_end_stream(),
             Body::Chained(chained) => chained.0.is_none() && chained.1.is_end_stream(),
         }
@@ -115,7 +140,7 @@ impl http_body::Body for Body {
             Body::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Body::Incoming(body) => body.size_hint(),
             Body::Upstream(body) => body.size_hint(),
-            Body::Boxed(body) => body.size_hint(),
+            Body::Boxed(body) => body.0.size_hint(),
             Body::Counted(counted) => counted.body.size_hint(),
             Body::Chained(chained) => {
                 let prefix = chained.0.as_ref().map_or(0, |b| b.len() as u64);

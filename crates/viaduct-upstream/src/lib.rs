@@ -23,7 +23,7 @@ mod strategy;
 mod tls;
 mod transport;
 
-pub use body::{full_body, Body, BoxError, CountedBody};
+pub use body::{full_body, Body, BoxError, BoxedBody, CountedBody};
 pub use composite::{
     Child, Failover, FailoverOnStatus, HighestRandomWeight, Mirror, Mirroring, StatusRangeError,
     Weighted, MAX_MIRROR_COPIES,

@@ -33,6 +33,30 @@ pub(crate) fn poll_fill(
     }
 }
 
+/// Resolves when the client closes its side (or the socket fails), while the server waits
+/// for the answer to give it: the exchange is then abandoned, which closes the backend
+/// connection and releases what the request held. Bytes that arrive meanwhile (a pipelined
+/// request) are kept in `buf`, up to `limit`; past it the watch stops reading.
+pub(crate) async fn client_closed(stream: &TcpStream, buf: &mut BytesMut, limit: usize) {
+    loop {
+        if buf.len() >= limit {
+            return std::future::pending().await;
+        }
+        if stream.readable().await.is_err() {
+            return;
+        }
+        if buf.capacity() - buf.len() < MIN_SPARE {
+            buf.reserve(4096);
+        }
+        match stream.try_read_buf(buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// Writes every byte of `parts`, in order, with as few system calls as the socket allows.
 pub(crate) async fn write_all(stream: &TcpStream, parts: &[&[u8]]) -> io::Result<()> {
     let mut index = 0;

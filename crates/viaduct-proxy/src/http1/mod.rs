@@ -117,7 +117,7 @@ pub(crate) async fn serve(
             Some(decoder) => {
                 let (body, returned) =
                     RequestBody::new(stream.clone(), std::mem::take(&mut buf), decoder);
-                (Body::Boxed(Box::pin(body)), Some(returned))
+                (Body::boxed(body), Some(returned))
             }
         };
         if continue_first && write::write_continue(&stream).await.is_err() {
@@ -137,7 +137,18 @@ pub(crate) async fn serve(
         });
 
         // Boxed so that an idle connection does not carry the request path's state.
-        let response = Box::pin(handler::handle(request, conn.clone())).await;
+        let exchange_future = Box::pin(handler::handle(request, conn.clone()));
+        // A client that goes away abandons its exchange, as in Traefik (its request context
+        // is cancelled). While a request body is out, reading it notices that instead.
+        let watch_limit = conn.entry_point.max_header_bytes;
+        let response = if returned.is_none() {
+            tokio::select! {
+                response = exchange_future => response,
+                _ = io::client_closed(&stream, &mut buf, watch_limit) => return Outcome::Closed,
+            }
+        } else {
+            exchange_future.await
+        };
 
         let mut wbuf = Vec::new();
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(upgraded)) = (response.status(), upgraded) {
@@ -145,7 +156,7 @@ pub(crate) async fn serve(
                 keep_alive: true,
                 ..exchange
             };
-            if write::write_response(&stream, &mut wbuf, response, &switching)
+            if write::write_response(&stream, &mut wbuf, response, &switching, None)
                 .await
                 .is_ok()
             {
@@ -156,8 +167,9 @@ pub(crate) async fn serve(
             }
             return Outcome::Closed;
         }
+        let watch = returned.is_none().then_some((&mut buf, watch_limit));
         let reusable = matches!(
-            write::write_response(&stream, &mut wbuf, response, &exchange).await,
+            write::write_response(&stream, &mut wbuf, response, &exchange, watch).await,
             Ok(true)
         );
         if let Some(returned) = returned {

@@ -9,14 +9,14 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
 use http::{Response, StatusCode, Version};
 use http_body::Body as _;
 use tokio::net::TcpStream;
 use viaduct_upstream::Body;
 
-use super::io::write_all;
+use super::io::{client_closed, write_all};
 
 /// Data frames up to this size are copied into the write buffer (one system call for head
 /// and body); larger ones are written from where they are.
@@ -38,6 +38,7 @@ pub(crate) async fn write_response(
     wbuf: &mut Vec<u8>,
     response: Response<Body>,
     exchange: &Exchange,
+    mut watch: Option<(&mut BytesMut, usize)>,
 ) -> io::Result<bool> {
     let (mut parts, mut body) = response.into_parts();
     let status = parts.status;
@@ -112,7 +113,14 @@ pub(crate) async fn write_response(
                     write_all(stream, &[wbuf]).await?;
                     wbuf.clear();
                 }
-                poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                let next = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+                match watch.as_mut() {
+                    Some((buf, limit)) => tokio::select! {
+                        frame = next => frame,
+                        _ = client_closed(stream, buf, *limit) => return Ok(false),
+                    },
+                    None => next.await,
+                }
             }
         };
         let frame = match frame {

@@ -1,0 +1,149 @@
+//! Backends and tools the part-B middleware tests share: a backend whose bodies finish
+//! when told, a refused port, real decoders, a throwaway Redis.
+
+#![allow(dead_code)] // each test binary uses its own subset
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
+use std::time::Duration;
+
+use viaduct_testkit::{ProxyUnderTest, RequestSpec};
+
+pub const SERVICE: &str = r#"
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+
+/// GET `path` on the proxy's `web` entry point with `host`.
+pub fn spec(proxy: &ProxyUnderTest, host: &str, path: &str) -> RequestSpec {
+    RequestSpec::get(&format!("{}{path}", proxy.url("web"))).header("host", host)
+}
+
+/// A backend whose answers send their head and a first chunk at once, and finish only when
+/// told: a response whose body is still in progress.
+pub struct SlowBodyBackend {
+    pub addr: std::net::SocketAddr,
+    pub finish: std::sync::Arc<tokio::sync::Notify>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SlowBodyBackend {
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let finish = std::sync::Arc::new(tokio::sync::Notify::new());
+        let notify = finish.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let notify = notify.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let slow = String::from_utf8_lossy(&head)
+                        .to_ascii_lowercase()
+                        .contains("x-slow");
+                    let start = "HTTP/1.1 200 OK\r\nx-backend: slow\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+                    if stream.write_all(start.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if slow {
+                        notify.notified().await;
+                    }
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                    let _ = stream.read(&mut buf).await;
+                });
+            }
+        });
+        SlowBodyBackend {
+            addr,
+            finish,
+            accept,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for SlowBodyBackend {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// An address nothing listens on: connecting is refused.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Decodes `data` with a real command-line decoder (`gzip`, `zstd`, `brotli`).
+pub fn decode_with(tool: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(tool)
+        .args(["-d", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(output.status.success(), "{tool} could not decode the body");
+    output.stdout
+}
+
+/// A throwaway `redis-server` on a free loopback port, stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl RedisServer {
+    pub async fn start() -> Self {
+        let port = viaduct_testkit::free_port().unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        RedisServer { port, child }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
