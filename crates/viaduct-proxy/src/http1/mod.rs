@@ -150,7 +150,8 @@ pub(crate) async fn serve(
             exchange_future.await
         };
 
-        let mut wbuf = Vec::new();
+        // Sized for a typical head, so that encoding it does not regrow the buffer.
+        let mut wbuf = Vec::with_capacity(1024);
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(upgraded)) = (response.status(), upgraded) {
             let switching = Exchange {
                 keep_alive: true,
