@@ -9,19 +9,19 @@ use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use viaduct_upstream::{Body, BoxError};
 
-use crate::base64;
+use crate::base64_stream;
 
 /// A text-mode request body, decoded.
 pub(crate) struct DecodedBody {
     inner: Body,
-    decoder: base64::Decoder,
+    decoder: base64_stream::Decoder,
 }
 
 impl DecodedBody {
     pub fn new(inner: Body) -> Self {
         DecodedBody {
             inner,
-            decoder: base64::Decoder::default(),
+            decoder: base64_stream::Decoder::default(),
         }
     }
 }
@@ -69,7 +69,7 @@ impl http_body::Body for DecodedBody {
 /// trailers as a frame of their own (flag 0x80, length, `name: value\r\n` lines).
 pub(crate) struct WebResponseBody {
     inner: Body,
-    text: Option<base64::Encoder>,
+    text: Option<base64_stream::Encoder>,
     finished: bool,
 }
 
@@ -77,7 +77,7 @@ impl WebResponseBody {
     pub fn new(inner: Body, text: bool) -> Self {
         WebResponseBody {
             inner,
-            text: text.then(base64::Encoder::default),
+            text: text.then(base64_stream::Encoder::default),
             finished: false,
         }
     }
@@ -113,7 +113,7 @@ impl WebResponseBody {
             // The data's base64 ends (padded) before the trailer frame's own segment.
             Some(encoder) => {
                 let mut out = encoder.finish();
-                out.push_str(&base64::encode(&frame));
+                out.push_str(&base64_stream::encode(&frame));
                 Bytes::from(out)
             }
             None => frame.freeze(),
@@ -220,8 +220,8 @@ mod tests {
         let text = collect(WebResponseBody::new(grpc_answer(), true)).await;
         let text = String::from_utf8(text).unwrap();
         let (data, frame) = text.split_at(12);
-        assert_eq!(data, base64::encode(b"\0\0\0\0\x02hi"));
-        let mut decoder = base64::Decoder::default();
+        assert_eq!(data, base64_stream::encode(b"\0\0\0\0\x02hi"));
+        let mut decoder = base64_stream::Decoder::default();
         assert_eq!(decoder.push(frame.as_bytes()).unwrap(), expected[7..]);
     }
 }

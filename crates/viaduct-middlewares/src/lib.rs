@@ -11,7 +11,7 @@
 
 mod add_prefix;
 mod auth_users;
-mod base64;
+mod base64_stream;
 mod basic_auth;
 mod body_end;
 mod buffering;
