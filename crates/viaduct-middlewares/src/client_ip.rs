@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::chain::{Request, RequestContext};
 
 /// The `ipStrategy` option.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct IpStrategyOptions {
     /// Take the `depth`-th address of `X-Forwarded-For` from the right (1 = the last).
@@ -65,6 +65,14 @@ pub(crate) struct IpChecker {
 }
 
 impl ClientIpStrategy {
+    /// The TCP peer, unmasked (what no `ipStrategy` means).
+    pub(crate) fn peer() -> Self {
+        ClientIpStrategy {
+            source: Source::Peer,
+            ipv6_subnet: None,
+        }
+    }
+
     /// The strategy for `options` (`None`: the TCP peer). The error names the bad option.
     pub(crate) fn from_options(options: Option<&IpStrategyOptions>) -> Result<Self, String> {
         let Some(options) = options else {
@@ -132,7 +140,6 @@ impl ClientIpStrategy {
 
 impl ClientIp<'_> {
     /// The address as a key or log field (Traefik's string form).
-    #[allow(dead_code)] // for rateLimit / inFlightReq keys
     pub(crate) fn to_key(self) -> String {
         self.to_string()
     }

@@ -112,10 +112,8 @@ pub(crate) fn build(
             options.average
         ));
     }
-    let criterion = SourceCriterion::build(
-        options.source_criterion.as_ref(),
-        SourceCriterion::Peer { ipv6_subnet: None },
-    )?;
+    let criterion =
+        SourceCriterion::build(options.source_criterion.as_ref(), SourceCriterion::peer())?;
     if options.average == 0 {
         return Ok(Arc::new(Unlimited));
     }
