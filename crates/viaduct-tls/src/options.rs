@@ -89,6 +89,8 @@ pub(crate) fn server_config(
         .with_cert_resolver(resolver);
     config.alpn_protocols = spec.alpn.clone();
     config.max_early_data_size = 0;
+    // The server's order decides, as in Go (see `go_preference`).
+    config.ignore_client_order = true;
     if spec.session_tickets {
         let resumption = shared
             .resumption(spec.client_auth.policy_key())
@@ -173,7 +175,9 @@ fn cipher_suites(
         cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
     ];
     if names.is_empty() {
-        return provider().cipher_suites.clone();
+        let mut suites = provider().cipher_suites.clone();
+        suites.sort_by_key(go_preference);
+        return suites;
     }
     let mut suites = tls13.to_vec();
     for name in names {
@@ -187,7 +191,31 @@ fn cipher_suites(
             )),
         }
     }
+    // Go applies its own preference among the enabled suites, not the listed order.
+    suites.sort_by_key(go_preference);
     suites
+}
+
+/// Go's preference among the suites it enables (on hardware with AES instructions), which
+/// Traefik's server applies whatever order the client lists: AES-128-GCM first (its key
+/// schedule runs on SHA-256, cheaper per handshake than AES-256-GCM's SHA-384), then
+/// AES-256-GCM, then ChaCha20-Poly1305; ECDSA before RSA within TLS 1.2.
+fn go_preference(suite: &SupportedCipherSuite) -> usize {
+    const ORDER: [SupportedCipherSuite; 9] = [
+        cipher_suite::TLS13_AES_128_GCM_SHA256,
+        cipher_suite::TLS13_AES_256_GCM_SHA384,
+        cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        cipher_suite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    ORDER
+        .iter()
+        .position(|s| s.suite() == suite.suite())
+        .unwrap_or(ORDER.len())
 }
 
 /// Maps a Go cipher suite name; `Ok(None)` for TLS 1.3 names.

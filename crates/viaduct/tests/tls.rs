@@ -600,3 +600,60 @@ async fn entry_point_tls_applies_to_its_routers() {
         "on a TLS entry point, plain HTTP finds no router"
     );
 }
+
+/// The server's preference decides the cipher suite, as in Go: a client that lists
+/// AES-256-GCM first still gets AES-128-GCM (TLS 1.3 and 1.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_chooses_the_cipher_suite_as_go_does() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, _) = certificate(dir.path(), "secure", &["secure.test"]);
+    let proxy = common::start(&tls_routes(&[(cert, key)], ""), &[("echo", echo.url())]).await;
+    wait_tls(
+        &proxy,
+        "the TLS router",
+        "secure.test",
+        || client_config(&[b"http/1.1"], false),
+        |a| a.status == 200,
+    )
+    .await;
+    use rustls::crypto::ring::cipher_suite as suites;
+    for (version, offered, expected) in [
+        (
+            &rustls::version::TLS13,
+            vec![
+                suites::TLS13_AES_256_GCM_SHA384,
+                suites::TLS13_AES_128_GCM_SHA256,
+            ],
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+        ),
+        (
+            &rustls::version::TLS12,
+            vec![
+                suites::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                suites::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ],
+            rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+    ] {
+        let provider = Arc::new(rustls::crypto::CryptoProvider {
+            cipher_suites: offered,
+            ..rustls::crypto::ring::default_provider()
+        });
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(proxy.addr("web"))
+            .await
+            .unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("secure.test").unwrap(), tcp)
+            .await
+            .unwrap();
+        let chosen = tls.get_ref().1.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(chosen, expected, "{version:?}");
+    }
+}
