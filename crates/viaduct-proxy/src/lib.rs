@@ -5,6 +5,8 @@
 //! [`Snapshot`], which is swapped into the [`SnapshotHandle`] atomically. Every request loads
 //! the current snapshot once and never takes a lock.
 
+#[doc(hidden)]
+pub mod bench_api;
 mod compile;
 mod entrypoint;
 mod forward;

@@ -14,9 +14,9 @@
 //! back on hyper too.
 
 mod body;
-mod head;
+pub(crate) mod head;
 mod io;
-mod write;
+pub(crate) mod write;
 
 use std::sync::Arc;
 use std::time::Duration;

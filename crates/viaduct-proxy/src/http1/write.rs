@@ -227,7 +227,12 @@ async fn put_data(stream: &TcpStream, wbuf: &mut Vec<u8>, data: Bytes) -> io::Re
     Ok(())
 }
 
-fn encode_head(wbuf: &mut Vec<u8>, version: Version, status: StatusCode, headers: &HeaderMap) {
+pub(crate) fn encode_head(
+    wbuf: &mut Vec<u8>,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+) {
     wbuf.extend_from_slice(if version == Version::HTTP_10 {
         b"HTTP/1.0 "
     } else {
