@@ -96,8 +96,9 @@
         h('span', {}, h('i', { class: 'dot warn' }), 'Warnings ', h('b', {}, counts.warnings)),
         h('span', {}, h('i', { class: 'dot err' }), 'Errors ', h('b', {}, counts.errors))),
     ];
-    return href ? h('a', { class: 'panel card', href, 'data-stat': title.toLowerCase() }, body)
-      : h('div', { class: 'panel card mini' }, body);
+    if (href) return h('a', { class: 'panel card', href, 'data-stat': title.toLowerCase() }, body);
+    // Protocols without objects stay compact: a count, no empty bar.
+    return h('div', { class: 'panel card mini' }, counts.total ? body : body[0]);
   }
 
   async function renderOverview() {
@@ -136,8 +137,8 @@
   const COLUMNS = {
     routers: [
       ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('span', { class: 'name' }, o.name)],
-      ['Rule', (o) => h('span', { class: 'rule' }, o.rule)],
+      ['Name', (o) => h('span', { class: 'name' }, o.name), 'name-cell'],
+      ['Rule', (o) => h('span', { class: 'rule' }, o.rule), 'rule-cell'],
       ['Entry points', (o) => (o.using || []).join(', ')],
       ['Service', (o) => o.service],
       ['Provider', (o) => o.provider],
@@ -145,14 +146,14 @@
     ],
     services: [
       ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('span', { class: 'name' }, o.name)],
+      ['Name', (o) => h('span', { class: 'name' }, o.name), 'name-cell'],
       ['Type', (o) => o.type || 'internal'],
       ['Servers', (o) => (o.loadBalancer ? serverSummary(o) : '—')],
       ['Provider', (o) => o.provider],
     ],
     middlewares: [
       ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('span', { class: 'name' }, o.name)],
+      ['Name', (o) => h('span', { class: 'name' }, o.name), 'name-cell'],
       ['Type', (o) => o.type],
       ['Provider', (o) => o.provider],
     ],
@@ -175,7 +176,7 @@
       h('tbody', {}, items.map((item) => h('tr', {
         'data-name': item.name,
         onclick: () => { location.hash = link(kind, item.name); },
-      }, columns.map(([title, cell, cls]) => h('td', { 'data-label': cls ? null : title, class: cls }, cell(item)))))));
+      }, columns.map(([title, cell, cls]) => h('td', { 'data-label': cls ? null : title, class: cls || 'meta-cell' }, cell(item)))))));
   }
 
   async function fetchList(kind) {
@@ -208,7 +209,11 @@
     const segmented = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Status' },
       STATUS_FILTERS.map(([value, label]) => h('button', {
         type: 'button', 'data-status': value || 'all', class: filters.status === value ? 'active' : null,
-        onclick: () => { filters.status = value; refresh(false); },
+        onclick: (event) => {
+          filters.status = value;
+          for (const b of event.currentTarget.parentNode.children) b.classList.toggle('active', b === event.currentTarget);
+          refresh(true);
+        },
       }, label)));
     return [
       h('div', { class: 'page-head' }, h('h1', {}, `HTTP ${KINDS[kind].title}`),
@@ -234,8 +239,9 @@
 
   function step(kind, number, value, details, attrs) {
     return h('div', Object.assign({ class: 'step' }, attrs || {}),
-      h('div', { class: 'kind' }, h('span', { class: 'n' }, number), kind),
-      h('div', { class: 'value' }, value), details);
+      h('div', { class: 'rail', 'aria-hidden': 'true' }, h('span', { class: 'n' }, number)),
+      h('div', { class: 'body' }, h('div', { class: 'kind' }, kind),
+        h('div', { class: 'stage' }, h('div', { class: 'value' }, value), details)));
   }
 
   function serversList(service) {
@@ -291,8 +297,7 @@
         children.map(([child, role]) => h('li', {}, h('a', { href: link('services', qualify(child, service.provider)) }, child),
           h('span', { class: 'muted' }, role)))), { 'data-step': 'servers' }));
     }
-    const flow = h('div', { class: 'panel flow', id: 'flow' });
-    steps.forEach((s, i) => { if (i) flow.append(h('div', { class: 'arrow', 'aria-hidden': 'true' })); flow.append(s); });
+    const flow = h('div', { class: 'panel flow', id: 'flow' }, steps);
 
     return [
       h('div', { class: 'crumbs' }, h('a', { href: '#/http/routers' }, 'HTTP Routers'), ' / '),
