@@ -16,6 +16,8 @@ mod handlers;
 mod info;
 mod json;
 mod listing;
+#[cfg(test)]
+mod tests;
 mod time;
 mod view;
 
