@@ -136,6 +136,24 @@ mod tests {
     }
 
     #[test]
+    fn without_the_dashboard_only_the_api_router_exists() {
+        let config = StaticConfig {
+            api: Some(viaduct_config::static_config::Api {
+                insecure: true,
+                dashboard: false,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let http = dynamic_config(&config, false)
+            .and_then(|c| c.http)
+            .unwrap_or_default();
+        assert_eq!(http.routers.keys().collect::<Vec<_>>(), ["api"]);
+        assert!(http.middlewares.is_empty());
+        assert!(!http.services.contains_key("dashboard"));
+    }
+
+    #[test]
     fn no_api_section_publishes_nothing() {
         assert!(dynamic_config(&StaticConfig::default(), false).is_none());
     }

@@ -542,3 +542,33 @@ http:
         .collect();
     assert_eq!(names, ["admin@file"]);
 }
+
+/// `api.basePath` moves the API, the dashboard and the root redirect under a prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_path_moves_api_and_dashboard() {
+    let static_yaml = STATIC.replace(
+        "  insecure: true\n",
+        "  insecure: true\n  basePath: /admin\n",
+    );
+    let proxy = Launch::new(viaduct())
+        .static_yaml(&static_yaml)
+        .dynamic_yaml("{}")
+        .start()
+        .await
+        .unwrap();
+    let client = HttpClient::http1();
+    let version = RequestSpec::get(&format!("{}/admin/api/version", proxy.url("traefik")));
+    common::wait_reply(&proxy, &client, version, |r| r.status == 200).await;
+    assert_eq!(api_get(&proxy, &client, "/api/version").await.status, 404);
+    let root = api_get(&proxy, &client, "/admin/").await;
+    assert_eq!(root.status, 301);
+    assert_eq!(
+        root.header("location"),
+        Some(format!("{}/admin/dashboard/", proxy.url("traefik")).as_str())
+    );
+    let page = api_get(&proxy, &client, "/admin/dashboard/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("app.js"));
+    let script = api_get(&proxy, &client, "/admin/dashboard/app.js").await;
+    assert_eq!(script.status, 200);
+}
