@@ -137,7 +137,7 @@
   const COLUMNS = {
     routers: [
       ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('span', { class: 'name' }, o.name), 'name-cell'],
+      ['Name', (o) => h('a', { class: 'name', href: link('routers', o.name) }, o.name), 'name-cell'],
       ['Rule', (o) => h('span', { class: 'rule' }, o.rule), 'rule-cell'],
       ['Entry points', (o) => (o.using || []).join(', ')],
       ['Service', (o) => o.service],
@@ -146,14 +146,14 @@
     ],
     services: [
       ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('span', { class: 'name' }, o.name), 'name-cell'],
+      ['Name', (o) => h('a', { class: 'name', href: link('services', o.name) }, o.name), 'name-cell'],
       ['Type', (o) => o.type || 'internal'],
       ['Servers', (o) => (o.loadBalancer ? serverSummary(o) : '—')],
       ['Provider', (o) => o.provider],
     ],
     middlewares: [
       ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('span', { class: 'name' }, o.name), 'name-cell'],
+      ['Name', (o) => h('a', { class: 'name', href: link('middlewares', o.name) }, o.name), 'name-cell'],
       ['Type', (o) => o.type],
       ['Provider', (o) => o.provider],
     ],
@@ -232,8 +232,8 @@
       h('ul', {}, object.error.map((e) => h('li', {}, e))));
   }
 
-  function rawConfig(object) {
-    return h('details', { class: 'panel raw section' }, h('summary', {}, 'Configuration (JSON)'),
+  function rawConfig(object, open) {
+    return h('details', { class: 'panel raw section', open }, h('summary', {}, 'Configuration (JSON)'),
       h('pre', { class: 'config' }, JSON.stringify(object, null, 2)));
   }
 
@@ -352,7 +352,7 @@
         h('div', {}, h('h2', {}, 'Used by'), h('div', { class: 'panel card' }, (middleware.usedBy || []).length
           ? h('ul', { class: 'servers' }, middleware.usedBy.map((r) => h('li', {}, h('a', { href: link('routers', r) }, r))))
           : h('span', { class: 'muted' }, 'No router uses this middleware.')))),
-      rawConfig(middleware),
+      rawConfig(middleware, true),
     ];
   }
 
