@@ -47,7 +47,7 @@ fn api(base_path: &str) -> Api {
             access_log: false,
             providers: vec!["File".into()],
         }),
-        runtime: RuntimeView::build(&http, problems, &eps),
+        runtime: RuntimeView::build(&[&http], problems, &eps),
     }
 }
 

@@ -78,28 +78,30 @@ impl Status {
 }
 
 impl RuntimeView {
+    /// The view of `sources` together (the merged configuration, and objects the compiler
+    /// generates itself such as entry point redirections).
     pub fn build(
-        http: &HttpConfig,
+        sources: &[&HttpConfig],
         problems: Problems<'_>,
         entry_points: &[EntryPointFacts],
     ) -> Self {
         let default_entry_points = default_entry_points(entry_points);
-        let routers: BTreeMap<String, ObjectInfo> = http
-            .routers
+        let routers: BTreeMap<String, ObjectInfo> = sources
             .iter()
+            .flat_map(|http| &http.routers)
             .map(|(name, router)| {
                 let info = router_info(name, router, problems, entry_points, &default_entry_points);
                 (name.clone(), info)
             })
             .collect();
-        let mut services: BTreeMap<String, ObjectInfo> = http
-            .services
+        let mut services: BTreeMap<String, ObjectInfo> = sources
             .iter()
+            .flat_map(|http| &http.services)
             .map(|(name, service)| (name.clone(), service_info(name, service, problems)))
             .collect();
-        let mut middlewares: BTreeMap<String, ObjectInfo> = http
-            .middlewares
+        let mut middlewares: BTreeMap<String, ObjectInfo> = sources
             .iter()
+            .flat_map(|http| &http.middlewares)
             .map(|(name, middleware)| {
                 let mut config = to_object(middleware);
                 prune_map(&mut config);
@@ -368,7 +370,7 @@ mod tests {
         )]);
         let warnings = BTreeMap::new();
         let view = RuntimeView::build(
-            &http,
+            &[&http],
             Problems {
                 errors: &errors,
                 warnings: &warnings,

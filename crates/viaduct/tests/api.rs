@@ -25,6 +25,13 @@ entryPoints:
     address: "{{addr:web}}"
   traefik:
     address: "{{addr:traefik}}"
+  legacy:
+    address: "{{addr:legacy}}"
+    http:
+      redirections:
+        entryPoint:
+          to: web
+          scheme: http
 providers:
   providersThrottleDuration: 100ms
   file:
@@ -155,6 +162,7 @@ fn normalise(mut value: Value, proxy: &ProxyUnderTest) -> Value {
     let ports = [
         ("web", proxy.port("web")),
         ("traefik", proxy.port("traefik")),
+        ("legacy", proxy.port("legacy")),
     ];
     fn walk(value: &mut Value, ports: &[(&str, u16)]) {
         match value {
@@ -168,6 +176,9 @@ fn normalise(mut value: Value, proxy: &ProxyUnderTest) -> Value {
             Value::String(s) => {
                 for (name, port) in ports {
                     *s = s.replace(&format!("127.0.0.1:{port}"), &format!("<{name}>"));
+                    if *s == port.to_string() {
+                        *s = format!("<port:{name}>");
+                    }
                 }
             }
             _ => {}
@@ -184,6 +195,9 @@ const COMPARED: &[&str] = &[
     "/api/http/routers",
     "/api/http/routers/app@file",
     "/api/http/routers/split@file",
+    "/api/http/routers/legacy-to-web@internal",
+    "/api/http/middlewares/redirect-legacy-to-web@internal",
+    "/api/http/services/noop@internal",
     "/api/http/services",
     "/api/http/services/app@file",
     "/api/http/services/checked@file",
@@ -296,6 +310,7 @@ async fn api_reports_status_relations_and_pages() {
             "app@file",
             "broken@file",
             "dashboard@internal",
+            "legacy-to-web@internal",
             "missing@file",
             "secure@file",
             "split@file"
@@ -330,10 +345,10 @@ async fn api_reports_status_relations_and_pages() {
     let overview = body_json(&api_get(&proxy, &client, "/api/overview").await);
     assert_eq!(
         overview["http"]["routers"],
-        json!({"total": 7, "warnings": 0, "errors": 2})
+        json!({"total": 8, "warnings": 0, "errors": 2})
     );
 
-    // Pages of 3 among 7 routers: X-Next-Page 2, 3, then 1 on the last page.
+    // Pages of 3 among 8 routers: X-Next-Page 2, 3, then 1 on the last page.
     let mut seen = Vec::new();
     for (page, next) in [(1, "2"), (2, "3"), (3, "1")] {
         let reply = api_get(

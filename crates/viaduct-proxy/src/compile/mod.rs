@@ -211,7 +211,11 @@ pub fn compile(
         };
         Arc::new(Api {
             info: info.clone(),
-            runtime: RuntimeView::build(http, problems, &entry_points),
+            runtime: RuntimeView::build(
+                &[http, &redirect::redirection_objects(ctx)],
+                problems,
+                &entry_points,
+            ),
         })
     });
 
