@@ -62,6 +62,19 @@ http:
       rule: "Host(`split.example`)"
       service: split
       priority: 42
+    partial:
+      rule: "Path(`/partial`)"
+      service: app
+      entryPoints: [web, ghost]
+    guarded:
+      rule: "Path(`/guarded`)"
+      service: app
+      middlewares: [bad-list]
+      entryPoints: [web]
+    empty:
+      rule: "Path(`/empty`)"
+      service: hollow
+      entryPoints: [web]
   services:
     app:
       loadBalancer:
@@ -75,6 +88,7 @@ http:
         healthCheck:
           path: /health
           interval: 200ms
+    hollow: {}
     split:
       weighted:
         services:
@@ -89,6 +103,9 @@ http:
     strip:
       stripPrefix:
         prefixes: ["/api"]
+    bad-list:
+      ipAllowList:
+        sourceRange: ["not-an-ip"]
 "#;
 
 struct Backends {
@@ -195,6 +212,11 @@ const COMPARED: &[&str] = &[
     "/api/http/routers",
     "/api/http/routers/app@file",
     "/api/http/routers/split@file",
+    "/api/http/routers/partial@file",
+    "/api/http/routers/guarded@file",
+    "/api/http/routers/empty@file",
+    "/api/http/middlewares/bad-list@file",
+    "/api/http/services/hollow@file",
     "/api/http/routers/legacy-to-web@internal",
     "/api/http/middlewares/redirect-legacy-to-web@internal",
     "/api/http/services/noop@internal",
@@ -310,8 +332,11 @@ async fn api_reports_status_relations_and_pages() {
             "app@file",
             "broken@file",
             "dashboard@internal",
+            "empty@file",
+            "guarded@file",
             "legacy-to-web@internal",
             "missing@file",
+            "partial@file",
             "secure@file",
             "split@file"
         ]
@@ -323,6 +348,14 @@ async fn api_reports_status_relations_and_pages() {
     assert_eq!(app["middlewares"], json!(["auth@file", "strip@file"]));
     assert_eq!(app["priorityStr"], "19");
 
+    let partial = body_json(&api_get(&proxy, &client, "/api/http/routers/partial@file").await);
+    assert_eq!(partial["status"], "warning");
+    assert_eq!(partial["using"], json!(["web"]));
+    let guarded = body_json(&api_get(&proxy, &client, "/api/http/routers/guarded@file").await);
+    assert_eq!(guarded["status"], "disabled");
+    let bad = body_json(&api_get(&proxy, &client, "/api/http/middlewares/bad-list@file").await);
+    assert_eq!(bad["status"], "disabled");
+    assert_eq!(bad["usedBy"], json!(["guarded@file"]));
     let broken = body_json(&api_get(&proxy, &client, "/api/http/routers/broken@file").await);
     assert_eq!(broken["status"], "disabled");
     assert!(!broken["error"].as_array().unwrap().is_empty());
@@ -331,7 +364,13 @@ async fn api_reports_status_relations_and_pages() {
     assert_eq!(service["type"], "loadbalancer");
     assert_eq!(
         service["usedBy"],
-        json!(["app@file", "broken@file", "secure@file"])
+        json!([
+            "app@file",
+            "broken@file",
+            "guarded@file",
+            "partial@file",
+            "secure@file"
+        ])
     );
     assert_eq!(
         service["serverStatus"],
@@ -345,16 +384,16 @@ async fn api_reports_status_relations_and_pages() {
     let overview = body_json(&api_get(&proxy, &client, "/api/overview").await);
     assert_eq!(
         overview["http"]["routers"],
-        json!({"total": 8, "warnings": 0, "errors": 2})
+        json!({"total": 11, "warnings": 1, "errors": 4})
     );
 
-    // Pages of 3 among 8 routers: X-Next-Page 2, 3, then 1 on the last page.
+    // Pages of 4 among 11 routers: X-Next-Page 2, 3, then 1 on the last page.
     let mut seen = Vec::new();
     for (page, next) in [(1, "2"), (2, "3"), (3, "1")] {
         let reply = api_get(
             &proxy,
             &client,
-            &format!("/api/http/routers?per_page=3&page={page}"),
+            &format!("/api/http/routers?per_page=4&page={page}"),
         )
         .await;
         assert_eq!(reply.header("x-next-page"), Some(next), "page {page}");
