@@ -200,7 +200,7 @@ fn representation(
     statuses: &ServerStatuses,
     listed: bool,
 ) -> Value {
-    let mut out: Map<String, Value> = object.config.clone();
+    let mut out: Map<String, Value> = object.config();
     if !object.errors.is_empty() {
         out.insert("error".into(), json!(object.errors));
     }
@@ -222,7 +222,7 @@ fn representation(
         out.insert("provider".into(), json!(object.provider));
         if kind == "routers" {
             out.insert("priorityStr".into(), json!(object.priority.to_string()));
-        } else if let Some(kind) = &object.kind {
+        } else if let Some(kind) = object.kind() {
             out.insert("type".into(), json!(kind));
         }
     }

@@ -1,10 +1,11 @@
 //! The REST API and the web dashboard.
 //!
 //! The API answers Traefik's `/api/...` endpoints with Traefik's JSON shapes, so scripts and
-//! tools written against Traefik keep working. Everything it reports is prepared when a
-//! configuration is compiled ([`RuntimeView`]) or when the process starts ([`ApiInfo`]); an
-//! API call only filters, pages and serialises. The only live part is each server's health
-//! (`serverStatus`), which the caller reads at request time.
+//! tools written against Traefik keep working. What it reports is decided when a
+//! configuration is compiled ([`RuntimeView`]: statuses, errors, relations) or when the
+//! process starts ([`ApiInfo`]); an API call only filters, pages and turns the objects it
+//! shows into JSON. The only live part is each server's health (`serverStatus`), which the
+//! caller reads at request time.
 //!
 //! The dashboard is a hand-written single page (HTML, CSS and JavaScript embedded in the
 //! binary) that reads the same API.
@@ -16,6 +17,7 @@ mod handlers;
 mod info;
 mod json;
 mod listing;
+mod shape;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 
 pub use handlers::{serve_api, serve_dashboard};
 pub use info::{ApiInfo, ApiSettings};
-pub use view::{EntryPointFacts, ObjectInfo, Problems, RuntimeView, Status};
+pub use view::{Definition, EntryPointFacts, ObjectInfo, Problems, RuntimeView, Status};
 
 /// An answer: the body is always small and complete.
 pub type Reply = http::Response<bytes::Bytes>;

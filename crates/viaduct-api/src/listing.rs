@@ -59,12 +59,12 @@ impl ListQuery {
         if !self.provider.is_empty() && !object.provider.eq_ignore_ascii_case(&self.provider) {
             return false;
         }
-        if !self.service_name.is_empty() && object.service != self.service_name {
+        if !self.service_name.is_empty() && object.service() != self.service_name {
             return false;
         }
         if !self.middleware_name.is_empty()
             && !object
-                .middlewares
+                .middlewares()
                 .iter()
                 .any(|m| m == &self.middleware_name)
         {
@@ -74,7 +74,7 @@ impl ListQuery {
             return true;
         }
         let needle = self.search.to_lowercase();
-        [&object.name, &object.rule]
+        [object.name.as_str(), object.rule()]
             .iter()
             .any(|hay| hay.to_lowercase().contains(&needle))
     }
@@ -86,12 +86,12 @@ impl ListQuery {
             let primary = match key {
                 "provider" => a.provider.cmp(&b.provider),
                 "priority" => a.priority.cmp(&b.priority),
-                "rule" => a.rule.cmp(&b.rule),
-                "service" => a.service.cmp(&b.service),
+                "rule" => a.rule().cmp(b.rule()),
+                "service" => a.service().cmp(b.service()),
                 "status" => a.status.cmp(&b.status),
-                "type" => a.kind.cmp(&b.kind),
+                "type" => a.kind().cmp(&b.kind()),
                 "entryPoints" => a.using.cmp(&b.using),
-                "servers" => server_count(a).cmp(&server_count(b)),
+                "servers" => a.server_count().cmp(&b.server_count()),
                 _ => Ordering::Equal,
             };
             let ordering = primary.then_with(|| a.name.cmp(&b.name));
@@ -121,15 +121,6 @@ impl ListQuery {
         };
         Ok(Page { start, end, next })
     }
-}
-
-fn server_count(object: &ObjectInfo) -> usize {
-    object
-        .config
-        .get("loadBalancer")
-        .and_then(|lb| lb.get("servers"))
-        .and_then(|s| s.as_array())
-        .map_or(0, Vec::len)
 }
 
 /// Go's `strconv.Atoi` then `value <= 0` check; the message shows 0 for unparsable values

@@ -1,13 +1,14 @@
 //! The runtime view: every HTTP router, service and middleware of one compiled configuration
-//! with its status, errors and relations, in the shape the API serves. Built once per
-//! compile, never per API call.
+//! with its status, errors and relations. Built once per compile, never per API call; the
+//! configurations stay typed until a call shows them (`shape`).
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
-use viaduct_config::{HttpConfig, Router, Service};
+use serde_json::{Map, Value};
+use viaduct_config::{HttpConfig, Middleware, Router, Service};
 
-use crate::json::{default_key, provider_of, prune, single_kind, type_name};
+use crate::json::{provider_of, single_kind, type_name};
+use crate::shape;
 
 /// Traefik's object status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,8 +41,8 @@ pub struct ObjectInfo {
     /// Qualified name (`app@file`).
     pub name: String,
     pub provider: String,
-    /// The configuration with Traefik's defaults filled in and empty values removed.
-    pub config: Map<String, Value>,
+    /// The configuration as merged; [`ObjectInfo::config`] shapes it as Traefik shows it.
+    pub definition: Definition,
     pub status: Status,
     /// Errors, then warnings (Traefik lists both under `error`).
     pub errors: Vec<String>,
@@ -49,14 +50,19 @@ pub struct ObjectInfo {
     pub used_by: Vec<String>,
     /// Routers: the entry points they are attached to.
     pub using: Vec<String>,
-    /// Services and middlewares: `loadbalancer`, `basicauth`, …; `None` for internal services.
-    pub kind: Option<String>,
+    /// Routers: the entry points they ask for (the defaults when they name none).
+    pub entry_points: Vec<String>,
     /// Routers: the effective priority.
     pub priority: i64,
-    /// Routers: the rule, the qualified service and middlewares (for filters).
-    pub rule: String,
-    pub service: String,
-    pub middlewares: Vec<String>,
+}
+
+/// An object's configuration. Kept typed: turning it into JSON is left to the API calls
+/// that show it, so a reload pays only for statuses and relations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Definition {
+    Router(Router),
+    Service(Service),
+    Middleware(Middleware),
 }
 
 /// Every HTTP object of one configuration, by qualified name.
@@ -73,6 +79,59 @@ impl Status {
             Status::Enabled => "enabled",
             Status::Warning => "warning",
             Status::Disabled => "disabled",
+        }
+    }
+}
+
+impl ObjectInfo {
+    /// The configuration as Traefik shows it: defaults filled in, empty values removed.
+    pub fn config(&self) -> Map<String, Value> {
+        match &self.definition {
+            Definition::Router(router) => shape::router(self, router),
+            Definition::Service(service) => shape::service(&self.provider, service),
+            Definition::Middleware(middleware) => shape::middleware(middleware),
+        }
+    }
+
+    /// Traefik's `type`: `loadbalancer`, `basicauth`, …; `None` for routers and internal
+    /// services.
+    pub fn kind(&self) -> Option<String> {
+        match &self.definition {
+            Definition::Router(_) => None,
+            _ => single_kind(&self.config()).map(type_name),
+        }
+    }
+
+    /// Routers: the rule, the (qualified) service and middlewares; empty for other objects.
+    pub fn rule(&self) -> &str {
+        match &self.definition {
+            Definition::Router(router) => &router.rule,
+            _ => "",
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        match &self.definition {
+            Definition::Router(router) => &router.service,
+            _ => "",
+        }
+    }
+
+    pub fn middlewares(&self) -> &[String] {
+        match &self.definition {
+            Definition::Router(router) => &router.middlewares,
+            _ => &[],
+        }
+    }
+
+    /// Services: how many servers a load balancer has.
+    pub fn server_count(&self) -> usize {
+        match &self.definition {
+            Definition::Service(service) => service
+                .load_balancer
+                .as_ref()
+                .map_or(0, |lb| lb.servers.len()),
+            _ => 0,
         }
     }
 }
@@ -97,29 +156,27 @@ impl RuntimeView {
         let mut services: BTreeMap<String, ObjectInfo> = sources
             .iter()
             .flat_map(|http| &http.services)
-            .map(|(name, service)| (name.clone(), service_info(name, service, problems)))
+            .map(|(name, service)| {
+                let (status, errors) = status_of("http.services", name, problems);
+                let definition = Definition::Service(service.clone());
+                (name.clone(), object(name, definition, status, errors))
+            })
             .collect();
         let mut middlewares: BTreeMap<String, ObjectInfo> = sources
             .iter()
             .flat_map(|http| &http.middlewares)
             .map(|(name, middleware)| {
-                let mut config = to_object(middleware);
-                prune_map(&mut config);
-                let kind = single_kind(&config).map(type_name);
                 let (status, errors) = status_of("http.middlewares", name, problems);
-                let info = ObjectInfo {
-                    kind,
-                    ..object(name, config, status, errors)
-                };
-                (name.clone(), info)
+                let definition = Definition::Middleware(middleware.clone());
+                (name.clone(), object(name, definition, status, errors))
             })
             .collect();
         // `usedBy` lists the routers that name the object directly, as Traefik's does.
         for (router_name, router) in &routers {
-            if let Some(service) = services.get_mut(&router.service) {
+            if let Some(service) = services.get_mut(router.service()) {
                 service.used_by.push(router_name.clone());
             }
-            for middleware in &router.middlewares {
+            for middleware in router.middlewares() {
                 if let Some(m) = middlewares.get_mut(middleware) {
                     m.used_by.push(router_name.clone());
                 }
@@ -140,7 +197,6 @@ fn router_info(
     entry_points: &[EntryPointFacts],
     default_entry_points: &[String],
 ) -> ObjectInfo {
-    let provider = provider_of(name);
     let declared = if router.entry_points.is_empty() {
         default_entry_points.to_vec()
     } else {
@@ -156,115 +212,26 @@ fn router_info(
     } else {
         router.priority
     };
-    let mut config = to_object(router);
-    prune_map(&mut config);
-    if !declared.is_empty() {
-        config.insert("entryPoints".into(), json!(declared));
-    }
-    config.insert("priority".into(), json!(priority));
-    if !router.service.is_empty() {
-        config.insert(
-            "service".into(),
-            json!(as_written(&router.service, provider)),
-        );
-    }
-    if provider == "internal" {
-        default_key(&mut config, "ruleSyntax", json!("default"));
-    }
-    if let Some(Value::Object(tls)) = config.get_mut("tls") {
-        default_key(tls, "options", json!("default"));
-    }
-    let observability = config
-        .entry("observability")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Value::Object(o) = observability {
-        default_key(o, "accessLogs", json!(true));
-        default_key(o, "metrics", json!(true));
-        default_key(o, "tracing", json!(true));
-        default_key(o, "traceVerbosity", json!("minimal"));
-    }
     let (status, errors) = status_of("http.routers", name, problems);
     ObjectInfo {
         using,
+        entry_points: declared,
         priority,
-        rule: router.rule.clone(),
-        service: router.service.clone(),
-        middlewares: router.middlewares.clone(),
-        ..object(name, config, status, errors)
+        ..object(name, Definition::Router(router.clone()), status, errors)
     }
 }
 
-fn service_info(name: &str, service: &Service, problems: Problems<'_>) -> ObjectInfo {
-    let provider = provider_of(name);
-    let mut config = to_object(service);
-    prune_map(&mut config);
-    if let Some(Value::Object(lb)) = config.get_mut("loadBalancer") {
-        default_key(lb, "strategy", json!("wrr"));
-        let forwarding = lb
-            .entry("responseForwarding")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(f) = forwarding {
-            default_key(f, "flushInterval", json!("100ms"));
-        }
-        if let Some(Value::Object(hc)) = lb.get_mut("healthCheck") {
-            default_key(hc, "mode", json!("http"));
-            default_key(hc, "interval", json!("30s"));
-            default_key(hc, "timeout", json!("5s"));
-            default_key(hc, "followRedirects", json!(true));
-        }
-    }
-    // Child references are shown as written: unqualified within the same provider.
-    for kind in ["weighted", "highestRandomWeight"] {
-        if let Some(Value::Array(children)) =
-            config.get_mut(kind).and_then(|k| k.get_mut("services"))
-        {
-            for child in children {
-                unqualify(child.get_mut("name"), provider);
-            }
-        }
-    }
-    for (kind, keys) in [
-        ("mirroring", &["service"][..]),
-        ("failover", &["service", "fallback"][..]),
-    ] {
-        if let Some(Value::Object(object)) = config.get_mut(kind) {
-            for key in keys {
-                unqualify(object.get_mut(*key), provider);
-            }
-            if let Some(Value::Array(mirrors)) = object.get_mut("mirrors") {
-                for mirror in mirrors {
-                    unqualify(mirror.get_mut("name"), provider);
-                }
-            }
-        }
-    }
-    let kind = single_kind(&config).map(type_name);
-    let (status, errors) = status_of("http.services", name, problems);
-    ObjectInfo {
-        kind,
-        ..object(name, config, status, errors)
-    }
-}
-
-fn object(
-    name: &str,
-    config: Map<String, Value>,
-    status: Status,
-    errors: Vec<String>,
-) -> ObjectInfo {
+fn object(name: &str, definition: Definition, status: Status, errors: Vec<String>) -> ObjectInfo {
     ObjectInfo {
         name: name.to_string(),
         provider: provider_of(name).to_string(),
-        config,
+        definition,
         status,
         errors,
         used_by: Vec::new(),
         using: Vec::new(),
-        kind: None,
+        entry_points: Vec::new(),
         priority: 0,
-        rule: String::new(),
-        service: String::new(),
-        middlewares: Vec::new(),
     }
 }
 
@@ -306,41 +273,10 @@ fn default_entry_points(entry_points: &[EntryPointFacts]) -> Vec<String> {
         .collect()
 }
 
-fn to_object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-fn prune_map(map: &mut Map<String, Value>) {
-    let mut value = Value::Object(std::mem::take(map));
-    prune(&mut value);
-    if let Value::Object(pruned) = value {
-        *map = pruned;
-    }
-}
-
-/// `app@file` within provider `file` → `app`.
-fn as_written(reference: &str, provider: &str) -> String {
-    match reference.rsplit_once('@') {
-        // Internal objects reference each other qualified (`api@internal`).
-        Some((name, p)) if p == provider && !provider.is_empty() && p != "internal" => {
-            name.to_string()
-        }
-        _ => reference.to_string(),
-    }
-}
-
-fn unqualify(value: Option<&mut Value>, provider: &str) {
-    if let Some(Value::String(name)) = value {
-        *name = as_written(name, provider);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn eps() -> Vec<EntryPointFacts> {
         ["web", "traefik"]
@@ -381,20 +317,20 @@ mod tests {
         assert_eq!(app.status, Status::Enabled);
         assert_eq!(app.using, vec!["web"]);
         assert_eq!(app.priority, 9);
-        assert_eq!(app.config["service"], json!("svc"));
-        assert_eq!(app.config["tls"], json!({"options": "default"}));
-        assert_eq!(app.config["entryPoints"], json!(["web"]));
+        assert_eq!(app.config()["service"], json!("svc"));
+        assert_eq!(app.config()["tls"], json!({"options": "default"}));
+        assert_eq!(app.config()["entryPoints"], json!(["web"]));
         let bad = &view.routers["bad@file"];
         assert_eq!(bad.status, Status::Disabled);
         assert_eq!(bad.errors, vec!["boom"]);
         assert_eq!(bad.using, vec!["web"]);
         let svc = &view.services["svc@file"];
-        assert_eq!(svc.kind.as_deref(), Some("loadbalancer"));
+        assert_eq!(svc.kind().as_deref(), Some("loadbalancer"));
         assert_eq!(svc.used_by, vec!["app@file", "bad@file"]);
-        assert_eq!(svc.config["loadBalancer"]["strategy"], json!("wrr"));
-        assert_eq!(svc.config["loadBalancer"]["passHostHeader"], json!(true));
+        assert_eq!(svc.config()["loadBalancer"]["strategy"], json!("wrr"));
+        assert_eq!(svc.config()["loadBalancer"]["passHostHeader"], json!(true));
         let m = &view.middlewares["m@file"];
-        assert_eq!(m.kind.as_deref(), Some("stripprefix"));
+        assert_eq!(m.kind().as_deref(), Some("stripprefix"));
         assert_eq!(m.used_by, vec!["app@file"]);
     }
 }
