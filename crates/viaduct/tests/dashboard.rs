@@ -295,6 +295,43 @@ async fn dashboard_in_headless_chromium() {
             .screenshot(&shots.join(format!("service-{label}.png")))
             .await;
         assert_clean_console(&browser, "service").await;
+
+        // A broken router's page says what is wrong.
+        browser
+            .goto(&format!(
+                "{root}/dashboard/#/http/routers/shop-broken%40file"
+            ))
+            .await;
+        let errors = browser
+            .wait_for(
+                "the errors panel",
+                WAIT,
+                "const e = document.querySelector('#errors'); return e ? e.textContent : ''",
+                |v| v.as_str().is_some_and(|t| !t.is_empty()),
+            )
+            .await;
+        assert!(errors.as_str().unwrap().contains("rule"), "{errors}");
+        browser
+            .screenshot(&shots.join(format!("router-error-{label}.png")))
+            .await;
+
+        // A middleware's page shows its type and options.
+        browser
+            .goto(&format!("{root}/dashboard/#/http/middlewares/strip%40file"))
+            .await;
+        browser
+            .wait_for(
+                "the middleware page",
+                WAIT,
+                "const c = document.querySelector('pre.config'); return c ? c.textContent : ''",
+                |v| v.as_str().is_some_and(|t| t.contains("/shop")),
+            )
+            .await;
+        assert_fits(&browser, label, "middleware").await;
+        browser
+            .screenshot(&shots.join(format!("middleware-{label}.png")))
+            .await;
+        assert_clean_console(&browser, "error and middleware pages").await;
     }
 
     // Live updates: a reload shows up in the open list without any navigation.
