@@ -39,6 +39,10 @@ pub fn serve_api(
         return plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     }
     let segments: Vec<&str> = endpoint.split('/').collect();
+    // A name is never empty (`/api/http/routers/` is no endpoint, as in Traefik's router).
+    if segments.len() > 1 && segments.last() == Some(&"") {
+        return not_found_page();
+    }
     let query = uri.query();
     match segments.as_slice() {
         ["version"] => version(api),

@@ -290,6 +290,8 @@ async fn api_json_matches_traefik() {
         "/api/http/routers?per_page=x",
         "/api/http/routers?per_page=2&page=9",
         "/api/nothing-here",
+        "/api/http/routers/",
+        "/api/entrypoints/",
     ] {
         let mine = api_get(&ours, &client, path).await;
         let reference = api_get(&theirs, &client, path).await;
