@@ -20,7 +20,8 @@
   const banner = document.getElementById('banner');
   const live = document.getElementById('live');
   const liveText = document.getElementById('live-text');
-  const filters = { search: '', status: '' };
+  const PAGE = 100;
+  const filters = { search: '', status: '', sortBy: '', direction: 'asc', limit: PAGE };
   let generation = 0;
 
   // Elements are built with the DOM API, never from HTML strings: names and rules come
@@ -40,15 +41,17 @@
     return el;
   }
 
-  async function api(path) {
+  async function request(path) {
     const response = await fetch(API + path, { headers: { Accept: 'application/json' } });
     if (!response.ok) {
       const error = new Error(`${response.status} on ${path}`);
       error.status = response.status;
       throw error;
     }
-    return response.json();
+    return response;
   }
+
+  const api = async (path) => (await request(path)).json();
 
   const qualify = (name, provider) => (!name || name.includes('@') || !provider ? name : `${name}@${provider}`);
   const link = (kind, name) => `#/http/${kind}/${encodeURIComponent(name)}`;
@@ -136,26 +139,26 @@
 
   const COLUMNS = {
     routers: [
-      ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('a', { class: 'name', href: link('routers', o.name) }, o.name), 'name-cell'],
-      ['Rule', (o) => h('span', { class: 'rule' }, o.rule), 'rule-cell'],
-      ['Entry points', (o) => (o.using || []).join(', ')],
-      ['Service', (o) => o.service],
-      ['Provider', (o) => o.provider],
-      ['Priority', (o) => o.priorityStr],
+      ['Status', (o) => badge(o.status), 'status-cell', 'status'],
+      ['Name', (o) => h('a', { class: 'name', href: link('routers', o.name) }, o.name), 'name-cell', 'name'],
+      ['Rule', (o) => h('span', { class: 'rule' }, o.rule), 'rule-cell', 'rule'],
+      ['Entry points', (o) => (o.using || []).join(', '), null, 'entryPoints'],
+      ['Service', (o) => o.service, null, 'service'],
+      ['Provider', (o) => o.provider, null, 'provider'],
+      ['Priority', (o) => o.priorityStr, null, 'priority'],
     ],
     services: [
-      ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('a', { class: 'name', href: link('services', o.name) }, o.name), 'name-cell'],
-      ['Type', (o) => o.type || 'internal'],
-      ['Servers', (o) => (o.loadBalancer ? serverSummary(o) : '—')],
-      ['Provider', (o) => o.provider],
+      ['Status', (o) => badge(o.status), 'status-cell', 'status'],
+      ['Name', (o) => h('a', { class: 'name', href: link('services', o.name) }, o.name), 'name-cell', 'name'],
+      ['Type', (o) => o.type || 'internal', null, 'type'],
+      ['Servers', (o) => (o.loadBalancer ? serverSummary(o) : '—'), null, 'servers'],
+      ['Provider', (o) => o.provider, null, 'provider'],
     ],
     middlewares: [
-      ['Status', (o) => badge(o.status), 'status-cell'],
-      ['Name', (o) => h('a', { class: 'name', href: link('middlewares', o.name) }, o.name), 'name-cell'],
-      ['Type', (o) => o.type],
-      ['Provider', (o) => o.provider],
+      ['Status', (o) => badge(o.status), 'status-cell', 'status'],
+      ['Name', (o) => h('a', { class: 'name', href: link('middlewares', o.name) }, o.name), 'name-cell', 'name'],
+      ['Type', (o) => o.type, null, 'type'],
+      ['Provider', (o) => o.provider, null, 'provider'],
     ],
   };
 
@@ -166,34 +169,58 @@
     return `${up}/${total} up`;
   }
 
-  function listRows(kind, items) {
+  // A column header sorts by its column (the API's sortBy); a second click reverses.
+  function header(title, key) {
+    const current = (filters.sortBy || 'name') === key;
+    const sort = current ? (filters.direction === 'desc' ? 'descending' : 'ascending') : 'none';
+    return h('th', { 'aria-sort': sort }, h('button', {
+      type: 'button', class: 'sort', 'data-sort': key,
+      onclick: () => {
+        filters.direction = current && filters.direction === 'asc' ? 'desc' : 'asc';
+        filters.sortBy = key;
+        refresh(true);
+      },
+    }, title, h('span', { class: 'arrow-sort', 'aria-hidden': 'true' }, current ? (filters.direction === 'desc' ? '▼' : '▲') : '')));
+  }
+
+  function listRows(kind, items, more) {
     if (!items.length) {
       return h('div', { class: 'empty', id: 'list-empty' }, `No ${KINDS[kind].title.toLowerCase()} match.`);
     }
     const columns = COLUMNS[kind];
-    return h('table', { class: 'list', id: 'list' },
-      h('thead', {}, h('tr', {}, columns.map(([title]) => h('th', {}, title)))),
+    const table = h('table', { class: 'list', id: 'list' },
+      h('thead', {}, h('tr', {}, columns.map(([title, , , key]) => header(title, key)))),
       h('tbody', {}, items.map((item) => h('tr', {
         'data-name': item.name,
         onclick: () => { location.hash = link(kind, item.name); },
       }, columns.map(([title, cell, cls]) => h('td', { 'data-label': cls ? null : title, class: cls || 'meta-cell' }, cell(item)))))));
+    if (!more) return table;
+    return [table, h('div', { class: 'more' }, h('button', {
+      type: 'button', id: 'show-more',
+      onclick: () => { filters.limit += PAGE; refresh(true); },
+    }, `Show ${PAGE} more`))];
   }
 
+  // The first `limit` matches; `more` says whether the API has a next page.
   async function fetchList(kind) {
     const query = new URLSearchParams();
     if (filters.search) query.set('search', filters.search);
     if (filters.status) query.set('status', filters.status);
-    query.set('per_page', '1000');
-    return api(`http/${kind}?${query}`);
+    if (filters.sortBy) query.set('sortBy', filters.sortBy);
+    if (filters.direction === 'desc') query.set('direction', 'desc');
+    query.set('per_page', String(filters.limit));
+    const response = await request(`http/${kind}?${query}`);
+    const more = (response.headers.get('X-Next-Page') || '1') !== '1';
+    return { items: await response.json(), more };
   }
 
   async function renderList(kind, refreshOnly) {
-    const items = await fetchList(kind);
-    const count = `${items.length} ${items.length === 1 ? KINDS[kind].one : kind}`;
+    const { items, more } = await fetchList(kind);
+    const count = `${items.length}${more ? '+' : ''} ${items.length === 1 ? KINDS[kind].one : kind}`;
     const existing = document.getElementById('list-area');
     // A refresh replaces only the rows: the search box keeps its focus and caret.
     if (refreshOnly && existing && existing.dataset.kind === kind) {
-      existing.replaceChildren(listRows(kind, items));
+      existing.replaceChildren(...[listRows(kind, items, more)].flat());
       document.getElementById('list-count').textContent = count;
       return null;
     }
@@ -203,7 +230,11 @@
       value: filters.search, 'aria-label': 'Search', autocomplete: 'off',
       oninput: (event) => {
         clearTimeout(debounce);
-        debounce = setTimeout(() => { filters.search = event.target.value.trim(); refresh(true); }, 150);
+        debounce = setTimeout(() => {
+          filters.search = event.target.value.trim();
+          filters.limit = PAGE;
+          refresh(true);
+        }, 150);
       },
     });
     const segmented = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Status' },
@@ -211,6 +242,7 @@
         type: 'button', 'data-status': value || 'all', class: filters.status === value ? 'active' : null,
         onclick: (event) => {
           filters.status = value;
+          filters.limit = PAGE;
           for (const b of event.currentTarget.parentNode.children) b.classList.toggle('active', b === event.currentTarget);
           refresh(true);
         },
@@ -219,7 +251,7 @@
       h('div', { class: 'page-head' }, h('h1', {}, `HTTP ${KINDS[kind].title}`),
         h('span', { class: 'sub', id: 'list-count' }, count)),
       h('div', { class: 'toolbar' }, h('div', { class: 'search' }, search), segmented),
-      h('div', { class: 'panel', id: 'list-area', 'data-kind': kind }, listRows(kind, items)),
+      h('div', { class: 'panel', id: 'list-area', 'data-kind': kind }, listRows(kind, items, more)),
     ];
   }
 
@@ -400,8 +432,7 @@
 
   window.addEventListener('hashchange', () => {
     if (route().view === 'list' && document.getElementById('list-area')?.dataset.kind !== route().kind) {
-      filters.search = '';
-      filters.status = '';
+      Object.assign(filters, { search: '', status: '', sortBy: '', direction: 'asc', limit: PAGE });
     }
     refresh(false);
   });

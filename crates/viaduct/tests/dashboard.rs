@@ -234,6 +234,30 @@ async fn dashboard_in_headless_chromium() {
             .wait_for("a search by rule", WAIT, ROW_NAMES, |v| names(v).len() == 1)
             .await;
         assert_eq!(names(&by_rule), ["blog@file"]);
+
+        // Column headers (desktop; phones show cards without headers) sort through the
+        // API: priority ascending, then descending.
+        browser.clear("#search").await;
+        browser.type_into("#search", " ").await;
+        browser
+            .wait_for("the search to clear", WAIT, ROW_NAMES, |v| {
+                names(v).len() == ROUTERS.len()
+            })
+            .await;
+        if label == "desktop" {
+            browser.click("[data-sort=priority]").await;
+            browser
+                .wait_for("ascending priorities", WAIT, ROW_NAMES, |v| {
+                    names(v).first().map(String::as_str) == Some("blog@file")
+                })
+                .await;
+            browser.click("[data-sort=priority]").await;
+            browser
+                .wait_for("descending priorities", WAIT, ROW_NAMES, |v| {
+                    names(v).first().map(String::as_str) == Some("api@internal")
+                })
+                .await;
+        }
         assert_clean_console(&browser, "routers").await;
 
         // A router's page: entry points → rule → TLS → middlewares → service → servers.
