@@ -102,7 +102,6 @@ fn unsupported_keys_of_a_real_file() {
     for expected in [
         "entryPoints.websecure.http.tls.certResolver",
         "providers.docker",
-        "api",
         "ping",
         "accessLog",
         "metrics.prometheus",
@@ -113,6 +112,7 @@ fn unsupported_keys_of_a_real_file() {
     for built in [
         "entryPoints.web.http.redirections",
         "providers.file",
+        "api",
         "log",
         "serversTransport",
         "global.checkNewVersion",
@@ -230,7 +230,7 @@ providers:
   redis: {}
   zooKeeper: {}
   plugin: {my: {a: 1}}
-api: {insecure: true}
+api: {insecure: true, debug: true}
 metrics: {addInternals: true, otlp: {}, datadog: {}, influxDB2: {}, statsD: {}}
 ping: {manualRouting: true}
 log: {maxSize: 10, otlp: {}}
@@ -256,7 +256,7 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
         "providers.zooKeeper",
         "providers.plugin",
         "providers.precedence",
-        "api",
+        "api.debug",
         "metrics.addInternals",
         "metrics.influxDB2",
         "log.maxSize",

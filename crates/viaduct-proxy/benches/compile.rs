@@ -73,6 +73,7 @@ fn context() -> CompileContext {
         }],
         default_transport: TransportSettings::from_static(&Default::default()),
         tls: Arc::new(TlsShared::new().unwrap()),
+        api: None,
     }
 }
 
@@ -99,6 +100,25 @@ fn recompile_with_previous(bencher: Bencher, routers: usize) {
     let config = config(routers);
     let ctx = context();
     let previous = checked(compile(&config, &ctx, None, 1), routers);
+    bencher.bench_local(|| compile(black_box(&config), &ctx, Some(&previous), 2));
+}
+
+/// A reload with the static `api` section on: the snapshot also carries the API's view of
+/// every router, service and middleware.
+#[divan::bench(args = SIZES, sample_count = 20)]
+fn recompile_with_api(bencher: Bencher, routers: usize) {
+    let config = config(routers);
+    let static_config = viaduct_config::StaticConfig {
+        api: Some(viaduct_config::static_config::Api::default()),
+        ..Default::default()
+    };
+    let ctx = CompileContext {
+        api: viaduct_api::ApiInfo::from_static(&static_config, std::time::SystemTime::now())
+            .map(Arc::new),
+        ..context()
+    };
+    let previous = checked(compile(&config, &ctx, None, 1), routers);
+    assert!(previous.api.is_some());
     bencher.bench_local(|| compile(black_box(&config), &ctx, Some(&previous), 2));
 }
 

@@ -81,6 +81,11 @@ pub(crate) async fn forward(
             whoami::answer(&parts, conn.peer, &conn.entry_point.hostname, router)
         }
         Target::Internal(InternalService::Noop) => Response::new(Body::Empty),
+        Target::Internal(InternalService::Api) => internal_api(&request, conn),
+        Target::Internal(InternalService::Dashboard) => into_body(viaduct_api::serve_dashboard(
+            request.method(),
+            request.uri(),
+        )),
         Target::Mirror(mirroring) => mirror(request, mirroring, router, conn).await,
         Target::Failover(failover) => fail_over_on_status(request, failover, router, conn).await,
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),
@@ -93,6 +98,37 @@ pub(crate) async fn forward(
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `api@internal`: answered from the current snapshot's view; server health is read live.
+fn internal_api(request: &Request<Body>, conn: &ConnectionContext) -> Response<Body> {
+    let snapshot = conn.snapshots.load();
+    let Some(api) = &snapshot.api else {
+        return responses::for_status(StatusCode::NOT_FOUND);
+    };
+    let servers = || {
+        snapshot
+            .server_statuses()
+            .into_iter()
+            .map(|(service, servers)| {
+                let servers = servers
+                    .into_iter()
+                    .map(|(url, status)| (url, status.as_str()))
+                    .collect();
+                (service, servers)
+            })
+            .collect()
+    };
+    into_body(viaduct_api::serve_api(
+        request.method(),
+        request.uri(),
+        api,
+        &servers,
+    ))
+}
+
+fn into_body(reply: viaduct_api::Reply) -> Response<Body> {
+    reply.map(full_body)
+}
 
 /// [`forward`] behind a box: a mirroring service forwards again (to its main service and
 /// its mirrors), and a recursive `async fn` needs the indirection.

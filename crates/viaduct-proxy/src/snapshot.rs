@@ -28,6 +28,9 @@ pub struct Snapshot {
     pub middleware_state: StateStore,
     /// What the compiler found wrong, per object (the API reports this).
     pub status: ObjectStatus,
+    /// What `api@internal` serves for this configuration; `None` without the static `api`
+    /// section.
+    pub api: Option<Arc<viaduct_api::Api>>,
 }
 
 impl Snapshot {

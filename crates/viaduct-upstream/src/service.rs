@@ -31,6 +31,10 @@ pub enum InternalService {
     Whoami,
     /// Answers nothing useful; the target of routers that only redirect.
     Noop,
+    /// The REST API (`api@internal`), with the dashboard under `dashboard/`.
+    Api,
+    /// The dashboard's files (`dashboard@internal`), behind a strip-prefix middleware.
+    Dashboard,
 }
 
 /// What a pick may look at in the request.

@@ -1,8 +1,10 @@
 //! What the compiler needs from the static configuration, shared by `run` and `check`.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::Context as _;
+use viaduct_api::ApiInfo;
 use viaduct_config::StaticConfig;
 use viaduct_proxy::{CompileContext, EntryPointInfo, EntryPointRuntime};
 use viaduct_tls::TlsShared;
@@ -37,6 +39,7 @@ pub fn build(
         entry_points: infos,
         default_transport: TransportSettings::from_static(&config.servers_transport),
         tls: Arc::new(tls),
+        api: ApiInfo::from_static(config, SystemTime::now()).map(Arc::new),
     };
     Ok((runtimes, ctx))
 }

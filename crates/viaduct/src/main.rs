@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod context;
 mod embedded;
+mod internal;
 mod logging;
 mod run;
 mod static_load;

@@ -83,10 +83,10 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     }
 
     let (provider_tx, provider_rx) = mpsc::channel::<ProviderMessage>(64);
-    if embedded {
+    if let Some(internal) = crate::internal::dynamic_config(&config, embedded) {
         let message = ProviderMessage {
             provider: "internal".into(),
-            config: Arc::new(embedded::dynamic_config()),
+            config: Arc::new(internal),
         };
         provider_tx.send(message).await.ok();
     }

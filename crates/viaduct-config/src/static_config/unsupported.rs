@@ -105,7 +105,7 @@ impl StaticConfig {
             (log.max_backups.is_some(), "log.maxBackups"),
             (log.compress.is_some(), "log.compress"),
             (log.otlp.is_some(), "log.otlp"),
-            (self.api.is_some(), "api"),
+            (self.api.as_ref().is_some_and(|a| a.debug), "api.debug"),
             (self.ping.is_some(), "ping"),
             (self.access_log.is_some(), "accessLog"),
             (self.tracing.is_some(), "tracing"),

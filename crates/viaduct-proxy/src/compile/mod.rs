@@ -13,6 +13,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use viaduct_api::{Api, ApiInfo, EntryPointFacts, Problems, RuntimeView};
 use viaduct_config::static_config::RedirectEntryPoint;
 use viaduct_config::{DynamicConfig, HttpConfig, RouterTls};
 use viaduct_middlewares::MiddlewareBuilder;
@@ -34,6 +35,9 @@ pub struct CompileContext {
     pub entry_points: Vec<EntryPointInfo>,
     pub default_transport: TransportSettings,
     pub tls: Arc<TlsShared>,
+    /// The API's static facts when the static configuration has an `api` section: then
+    /// `api@internal` and `dashboard@internal` exist and snapshots carry the API's view.
+    pub api: Option<Arc<ApiInfo>>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +93,7 @@ pub fn compile(
     let mut services = ServiceBuilder {
         definitions: &http.services,
         transports: &transports,
+        api: ctx.api.is_some(),
         previous,
         built: HashMap::new(),
         in_progress: HashSet::new(),
@@ -190,8 +195,33 @@ pub fn compile(
         }
     }
 
+    let api = ctx.api.as_ref().map(|info| {
+        let entry_points: Vec<EntryPointFacts> = ctx
+            .entry_points
+            .iter()
+            .map(|ep| EntryPointFacts {
+                name: ep.name.clone(),
+                as_default: ep.as_default,
+                is_tcp: ep.protocol == Protocol::Tcp,
+            })
+            .collect();
+        let problems = Problems {
+            errors: &status.errors,
+            warnings: &status.warnings,
+        };
+        Arc::new(Api {
+            info: info.clone(),
+            runtime: RuntimeView::build(
+                &[http, &redirect::redirection_objects(ctx)],
+                problems,
+                &entry_points,
+            ),
+        })
+    });
+
     Snapshot {
         generation,
+        api,
         entry_points: http_tables
             .into_iter()
             .zip(https_tables)

@@ -86,8 +86,12 @@ pub(super) fn compile_router(
     }
     let rule = viaduct_rules::parse_http_with(syntax, &router.rule)
         .map_err(|e| format!("invalid rule: {e}"))?;
-    let priority =
-        effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?;
+    // Traefik gives its own routers (API, dashboard) priorities above any user's.
+    let priority = if name.ends_with("@internal") && router.priority != 0 {
+        router.priority
+    } else {
+        effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?
+    };
     if router.service.is_empty() {
         return Err("no service is set".into());
     }

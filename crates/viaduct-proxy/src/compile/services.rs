@@ -52,6 +52,8 @@ pub(super) fn build_transports(
 pub(super) struct ServiceBuilder<'a> {
     pub(super) definitions: &'a BTreeMap<String, Service>,
     pub(super) transports: &'a HashMap<String, Arc<Transport>>,
+    /// Whether `api@internal` and `dashboard@internal` exist (the static `api` section).
+    pub(super) api: bool,
     /// Lends server health state and running health checkers to the new services.
     pub(super) previous: Option<&'a Snapshot>,
     pub(super) built: HashMap<String, Result<Arc<ServiceNode>, String>>,
@@ -77,6 +79,13 @@ impl ServiceBuilder<'_> {
             return match internal {
                 "whoami" => Ok(Arc::new(ServiceNode::Internal(InternalService::Whoami))),
                 "noop" => Ok(Arc::new(ServiceNode::Internal(InternalService::Noop))),
+                "api" if self.api => Ok(Arc::new(ServiceNode::Internal(InternalService::Api))),
+                "dashboard" if self.api => {
+                    Ok(Arc::new(ServiceNode::Internal(InternalService::Dashboard)))
+                }
+                "api" | "dashboard" => Err(format!(
+                    "the service \"{internal}@internal\" does not exist: the static configuration has no `api` section"
+                )),
                 other => Err(format!(
                     "the internal service {other:?} is not available yet"
                 )),
@@ -374,6 +383,7 @@ mod tests {
             }],
             default_transport: TransportSettings::from_static(&Default::default()),
             tls: Arc::new(TlsShared::new().unwrap()),
+            api: None,
         }
     }
 

@@ -1,0 +1,337 @@
+//! The runtime view: every HTTP router, service and middleware of one compiled configuration
+//! with its status, errors and relations. Built once per compile, never per API call; the
+//! configurations stay typed until a call shows them (`shape`).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use viaduct_config::{HttpConfig, Middleware, Router, Service};
+
+use crate::json::{provider_of, single_kind, type_name};
+use crate::shape;
+
+/// Traefik's object status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Enabled,
+    Warning,
+    Disabled,
+}
+
+/// What the compiler found wrong, by object (`http.routers.<name>`, `http.services.<name>`,
+/// `http.middlewares.<name>`); other keys are ignored.
+#[derive(Debug, Clone, Copy)]
+pub struct Problems<'a> {
+    pub errors: &'a BTreeMap<String, Vec<String>>,
+    pub warnings: &'a BTreeMap<String, Vec<String>>,
+}
+
+/// An entry point as routers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPointFacts {
+    pub name: String,
+    pub as_default: bool,
+    /// TCP (HTTP routers attach only to TCP entry points).
+    pub is_tcp: bool,
+}
+
+/// One router, service or middleware as the API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectInfo {
+    /// Qualified name (`app@file`).
+    pub name: String,
+    pub provider: String,
+    /// The configuration as merged; [`ObjectInfo::config`] shapes it as Traefik shows it.
+    pub definition: Definition,
+    pub status: Status,
+    /// Errors, then warnings (Traefik lists both under `error`).
+    pub errors: Vec<String>,
+    /// Services and middlewares: the routers that reference them, sorted.
+    pub used_by: Vec<String>,
+    /// Routers: the entry points they are attached to.
+    pub using: Vec<String>,
+    /// Routers: the entry points they ask for (the defaults when they name none).
+    pub entry_points: Vec<String>,
+    /// Routers: the effective priority.
+    pub priority: i64,
+}
+
+/// An object's configuration. Kept typed: turning it into JSON is left to the API calls
+/// that show it, so a reload pays only for statuses and relations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Definition {
+    Router(Router),
+    Service(Service),
+    // Boxed: a middleware definition is several times the size of the others.
+    Middleware(Box<Middleware>),
+}
+
+/// Every HTTP object of one configuration, by qualified name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuntimeView {
+    pub routers: BTreeMap<String, ObjectInfo>,
+    pub services: BTreeMap<String, ObjectInfo>,
+    pub middlewares: BTreeMap<String, ObjectInfo>,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Enabled => "enabled",
+            Status::Warning => "warning",
+            Status::Disabled => "disabled",
+        }
+    }
+}
+
+impl ObjectInfo {
+    /// The configuration as Traefik shows it: defaults filled in, empty values removed.
+    pub fn config(&self) -> Map<String, Value> {
+        match &self.definition {
+            Definition::Router(router) => shape::router(self, router),
+            Definition::Service(service) => shape::service(&self.provider, service),
+            Definition::Middleware(middleware) => shape::middleware(middleware),
+        }
+    }
+
+    /// Traefik's `type`: `loadbalancer`, `basicauth`, …; `None` for routers and internal
+    /// services.
+    pub fn kind(&self) -> Option<String> {
+        match &self.definition {
+            Definition::Router(_) => None,
+            _ => single_kind(&self.config()).map(type_name),
+        }
+    }
+
+    /// Routers: the rule, the (qualified) service and middlewares; empty for other objects.
+    pub fn rule(&self) -> &str {
+        match &self.definition {
+            Definition::Router(router) => &router.rule,
+            _ => "",
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        match &self.definition {
+            Definition::Router(router) => &router.service,
+            _ => "",
+        }
+    }
+
+    pub fn middlewares(&self) -> &[String] {
+        match &self.definition {
+            Definition::Router(router) => &router.middlewares,
+            _ => &[],
+        }
+    }
+
+    /// Services: how many servers a load balancer has.
+    pub fn server_count(&self) -> usize {
+        match &self.definition {
+            Definition::Service(service) => service
+                .load_balancer
+                .as_ref()
+                .map_or(0, |lb| lb.servers.len()),
+            _ => 0,
+        }
+    }
+}
+
+impl RuntimeView {
+    /// The view of `sources` together (the merged configuration, and objects the compiler
+    /// generates itself such as entry point redirections).
+    pub fn build(
+        sources: &[&HttpConfig],
+        problems: Problems<'_>,
+        entry_points: &[EntryPointFacts],
+    ) -> Self {
+        let default_entry_points = default_entry_points(entry_points);
+        let routers: BTreeMap<String, ObjectInfo> = sources
+            .iter()
+            .flat_map(|http| &http.routers)
+            .map(|(name, router)| {
+                let info = router_info(name, router, problems, entry_points, &default_entry_points);
+                (name.clone(), info)
+            })
+            .collect();
+        let mut services: BTreeMap<String, ObjectInfo> = sources
+            .iter()
+            .flat_map(|http| &http.services)
+            .map(|(name, service)| {
+                let (status, errors) = status_of("http.services", name, problems);
+                let definition = Definition::Service(service.clone());
+                (name.clone(), object(name, definition, status, errors))
+            })
+            .collect();
+        let mut middlewares: BTreeMap<String, ObjectInfo> = sources
+            .iter()
+            .flat_map(|http| &http.middlewares)
+            .map(|(name, middleware)| {
+                let (status, errors) = status_of("http.middlewares", name, problems);
+                let definition = Definition::Middleware(Box::new(middleware.clone()));
+                (name.clone(), object(name, definition, status, errors))
+            })
+            .collect();
+        // `usedBy` lists the routers that name the object directly, as Traefik's does.
+        for (router_name, router) in &routers {
+            if let Some(service) = services.get_mut(router.service()) {
+                service.used_by.push(router_name.clone());
+            }
+            for middleware in router.middlewares() {
+                if let Some(m) = middlewares.get_mut(middleware) {
+                    m.used_by.push(router_name.clone());
+                }
+            }
+        }
+        RuntimeView {
+            routers,
+            services,
+            middlewares,
+        }
+    }
+}
+
+fn router_info(
+    name: &str,
+    router: &Router,
+    problems: Problems<'_>,
+    entry_points: &[EntryPointFacts],
+    default_entry_points: &[String],
+) -> ObjectInfo {
+    let declared = if router.entry_points.is_empty() {
+        default_entry_points.to_vec()
+    } else {
+        router.entry_points.clone()
+    };
+    let using: Vec<String> = declared
+        .iter()
+        .filter(|ep| entry_points.iter().any(|e| &e.name == *ep && e.is_tcp))
+        .cloned()
+        .collect();
+    let priority = if router.priority == 0 {
+        router.rule.len() as i64
+    } else {
+        router.priority
+    };
+    let (status, errors) = status_of("http.routers", name, problems);
+    ObjectInfo {
+        using,
+        entry_points: declared,
+        priority,
+        ..object(name, Definition::Router(router.clone()), status, errors)
+    }
+}
+
+fn object(name: &str, definition: Definition, status: Status, errors: Vec<String>) -> ObjectInfo {
+    ObjectInfo {
+        name: name.to_string(),
+        provider: provider_of(name).to_string(),
+        definition,
+        status,
+        errors,
+        used_by: Vec::new(),
+        using: Vec::new(),
+        entry_points: Vec::new(),
+        priority: 0,
+    }
+}
+
+fn status_of(section: &str, name: &str, problems: Problems<'_>) -> (Status, Vec<String>) {
+    let key = format!("{section}.{name}");
+    let errors = problems.errors.get(&key);
+    let warnings = problems.warnings.get(&key);
+    let status = if errors.is_some_and(|e| !e.is_empty()) {
+        Status::Disabled
+    } else if warnings.is_some_and(|w| !w.is_empty()) {
+        Status::Warning
+    } else {
+        Status::Enabled
+    };
+    let messages = errors
+        .into_iter()
+        .chain(warnings)
+        .flatten()
+        .cloned()
+        .collect();
+    (status, messages)
+}
+
+/// The entry points a router without `entryPoints` attaches to: those flagged `asDefault`,
+/// else every TCP entry point but `traefik`.
+fn default_entry_points(entry_points: &[EntryPointFacts]) -> Vec<String> {
+    let flagged: Vec<String> = entry_points
+        .iter()
+        .filter(|ep| ep.as_default && ep.is_tcp)
+        .map(|ep| ep.name.clone())
+        .collect();
+    if !flagged.is_empty() {
+        return flagged;
+    }
+    entry_points
+        .iter()
+        .filter(|ep| ep.is_tcp && ep.name != "traefik")
+        .map(|ep| ep.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eps() -> Vec<EntryPointFacts> {
+        ["web", "traefik"]
+            .iter()
+            .map(|n| EntryPointFacts {
+                name: n.to_string(),
+                as_default: false,
+                is_tcp: true,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn routers_get_traefiks_defaults_and_relations() {
+        let http: HttpConfig = serde_json::from_value(json!({
+            "routers": {
+                "app@file": {"rule": "Host(`a`)", "service": "svc@file", "middlewares": ["m@file"], "tls": {}},
+                "bad@file": {"rule": "Path(`/`)", "service": "svc@file", "entryPoints": ["web", "ghost"]}
+            },
+            "services": {"svc@file": {"loadBalancer": {"servers": [{"url": "http://x"}]}}},
+            "middlewares": {"m@file": {"stripPrefix": {"prefixes": ["/a"]}}}
+        }))
+        .unwrap();
+        let errors = BTreeMap::from([(
+            "http.routers.bad@file".to_string(),
+            vec!["boom".to_string()],
+        )]);
+        let warnings = BTreeMap::new();
+        let view = RuntimeView::build(
+            &[&http],
+            Problems {
+                errors: &errors,
+                warnings: &warnings,
+            },
+            &eps(),
+        );
+        let app = &view.routers["app@file"];
+        assert_eq!(app.status, Status::Enabled);
+        assert_eq!(app.using, vec!["web"]);
+        assert_eq!(app.priority, 9);
+        assert_eq!(app.config()["service"], json!("svc"));
+        assert_eq!(app.config()["tls"], json!({"options": "default"}));
+        assert_eq!(app.config()["entryPoints"], json!(["web"]));
+        let bad = &view.routers["bad@file"];
+        assert_eq!(bad.status, Status::Disabled);
+        assert_eq!(bad.errors, vec!["boom"]);
+        assert_eq!(bad.using, vec!["web"]);
+        let svc = &view.services["svc@file"];
+        assert_eq!(svc.kind().as_deref(), Some("loadbalancer"));
+        assert_eq!(svc.used_by, vec!["app@file", "bad@file"]);
+        assert_eq!(svc.config()["loadBalancer"]["strategy"], json!("wrr"));
+        assert_eq!(svc.config()["loadBalancer"]["passHostHeader"], json!(true));
+        let m = &view.middlewares["m@file"];
+        assert_eq!(m.kind().as_deref(), Some("stripprefix"));
+        assert_eq!(m.used_by, vec!["app@file"]);
+    }
+}
