@@ -45,6 +45,7 @@ impl CertStore {
             default: shared.default_cert.clone(),
         };
         let Some(config) = config else {
+            store.add_acme(shared);
             return store;
         };
         for (index, entry) in config.certificates.iter().enumerate() {
@@ -89,6 +90,7 @@ impl CertStore {
                 }
             }
         }
+        store.add_acme(shared);
         store
     }
 
@@ -107,6 +109,20 @@ impl CertStore {
         sni.and_then(|sni| self.find(sni))
             .unwrap_or(&self.default)
             .clone()
+    }
+
+    /// ACME certificates come from the resolvers' storage; a name a `tls.certificates` entry serves keeps that
+    /// entry's certificate.
+    fn add_acme(&mut self, shared: &TlsShared) {
+        for cert in shared.acme.certificates().iter() {
+            for name in &cert.names {
+                let (map, key) = match name.strip_prefix("*.") {
+                    Some(parent) => (&mut self.wildcard, parent.to_string()),
+                    None => (&mut self.exact, name.clone()),
+                };
+                map.entry(key).or_insert_with(|| cert.key.clone());
+            }
+        }
     }
 
     fn add(&mut self, cert: Loaded, object: &str, cert_file: &str, issues: &mut Vec<TlsIssue>) {

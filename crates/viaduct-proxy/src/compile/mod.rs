@@ -17,7 +17,7 @@ use viaduct_config::static_config::RedirectEntryPoint;
 use viaduct_config::{DynamicConfig, HttpConfig, RouterTls};
 use viaduct_middlewares::MiddlewareBuilder;
 use viaduct_rules::{RouterEntry, RouterTable};
-use viaduct_tls::{TlsRoute, TlsRuntime, TlsShared};
+use viaduct_tls::{CertificateRequest, TlsRoute, TlsRuntime, TlsShared};
 use viaduct_upstream::{ServiceNode, TransportSettings};
 
 use crate::entrypoint::Protocol;
@@ -139,6 +139,7 @@ pub fn compile(
         }
     }
 
+    let mut certificate_requests: Vec<CertificateRequest> = Vec::new();
     let mut http_tables: Vec<Vec<TableEntry>> =
         ctx.entry_points.iter().map(|_| Vec::new()).collect();
     let mut https_tables: Vec<Vec<TableEntry>> =
@@ -157,6 +158,7 @@ pub fn compile(
             );
             continue;
         }
+        certificate_requests.extend(router.certificates.iter().cloned());
         for placement in &router.placements {
             let table = if placement.tls.is_some() {
                 &mut https_tables
@@ -203,6 +205,11 @@ pub fn compile(
         services: built,
         transports,
         tls: Arc::new(tls),
+        certificate_requests: {
+            certificate_requests.sort();
+            certificate_requests.dedup();
+            certificate_requests
+        },
         middleware_state,
         status,
     }
