@@ -116,10 +116,16 @@ pub fn alpn_challenge_certificate(
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(digest)];
     let cert = params.self_signed(&pair).map_err(|e| e.to_string())?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pair.serialize_der()));
-    let provider = rustls::crypto::ring::default_provider();
-    CertifiedKey::from_der(vec![cert.der().clone()], key, &provider)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    // Not `CertifiedKey::from_der`: its consistency check parses the certificate with webpki, which rejects the
+    // critical extension validators require.
+    let signing_key = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing_key,
+    )))
 }
 
 fn generate_rsa(bits: usize) -> Result<PrivatePkcs8KeyDer<'static>, String> {

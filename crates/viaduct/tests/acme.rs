@@ -1,0 +1,396 @@
+//! Automatic certificates over ACME against Pebble, Let's Encrypt's test CA: HTTP-01, TLS-ALPN-01 and DNS-01 (the
+//! `exec` provider publishing through Pebble's fake DNS), `tls.domains` with SANs, a wildcard, storage in Traefik's
+//! `acme.json`, a restart that serves stored certificates without ordering, renewal of a short-lived certificate, and
+//! Pebble's bad-nonce rejections.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
+mod common;
+#[path = "acme/pebble.rs"]
+mod pebble;
+
+use std::path::Path;
+use std::time::Duration;
+
+use pebble::{wait_certificate, Pebble, PebbleOptions};
+use viaduct_testkit::{EchoBackend, Launch, ProxyUnderTest};
+
+/// Issuance includes validation by Pebble and, after a failure, a retry 30 s later.
+const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Entry points `web` (plain, HTTP-01) and `websecure` (TLS, TLS-ALPN-01) on the ports Pebble validates, and one
+/// resolver `le` whose `acme` section is `acme` (YAML, 6-space indent, appended to the common settings).
+fn static_config(pebble: &Pebble, storage: &Path, acme: &str) -> String {
+    format!(
+        r#"log:
+  level: DEBUG
+entryPoints:
+  web:
+    address: "127.0.0.1:{http}"
+  websecure:
+    address: "127.0.0.1:{tls}"
+providers:
+  providersThrottleDuration: 100ms
+  file:
+    filename: "{{{{dynamic_file}}}}"
+certificatesResolvers:
+  le:
+    acme:
+      email: admin@test.example
+      caServer: "{server}"
+      caCertificates: ["{ca}"]
+      storage: "{storage}"
+{acme}
+"#,
+        http = pebble.http_port,
+        tls = pebble.tls_port,
+        server = pebble.directory_url(),
+        ca = pebble.https_ca().display(),
+        storage = storage.display(),
+    )
+}
+
+/// One TLS router on `websecure` for `rule`, with `tls` (YAML flow mapping) and the echo backend.
+fn dynamic_config(rule: &str, tls: &str) -> String {
+    format!(
+        r#"
+http:
+  routers:
+    app:
+      rule: "{rule}"
+      entryPoints: [websecure]
+      service: echo
+      tls: {tls}
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{{{echo}}}}"
+"#
+    )
+}
+
+async fn start_proxy(
+    pebble: &Pebble,
+    static_yaml: &str,
+    dynamic: &str,
+    echo: &EchoBackend,
+) -> ProxyUnderTest {
+    Launch::new(common::viaduct())
+        .static_yaml(static_yaml)
+        .dynamic_yaml(dynamic)
+        .var("echo", echo.url())
+        .ready_port(pebble.http_port)
+        .ready_port(pebble.tls_port)
+        .start()
+        .await
+        .unwrap()
+}
+
+async fn stop(proxy: ProxyUnderTest) {
+    proxy.sigterm().unwrap();
+    proxy.wait_exit(Duration::from_secs(10)).await.unwrap();
+}
+
+fn stored(storage: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(storage).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn http01_issues_stores_and_serves_after_restart_without_ordering() {
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let dynamic = dynamic_config("Host(`app.test.example`)", "{certResolver: le}");
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+
+    let root = pebble.issuing_root();
+    let (leaf, status) =
+        wait_certificate(pebble.tls_port, "app.test.example", &root, ISSUE_TIMEOUT).await;
+    assert!(
+        status.contains(" 200"),
+        "served through the router: {status}"
+    );
+    assert_eq!(echo.hits(), 1);
+
+    // Traefik's acme.json: resolver → Account + Certificates, mode 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&storage).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "acme.json mode");
+    let json = stored(&storage);
+    assert_eq!(json["le"]["Account"]["Email"], "admin@test.example");
+    assert!(json["le"]["Account"]["Registration"]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://127.0.0.1"));
+    let certificates = json["le"]["Certificates"].as_array().unwrap();
+    assert_eq!(certificates.len(), 1);
+    assert_eq!(certificates[0]["domain"]["main"], "app.test.example");
+    assert_eq!(certificates[0]["Store"], "default");
+    use base64::Engine as _;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(certificates[0]["certificate"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8(pem)
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    stop(proxy).await;
+
+    // The restart serves the stored certificate at once, with the CA unreachable: no new order is needed.
+    let unreachable = format!(
+        "https://127.0.0.1:{}/dir",
+        viaduct_testkit::free_port().unwrap()
+    );
+    let static_yaml =
+        static_config(&pebble, &storage, acme).replace(&pebble.directory_url(), &unreachable);
+    let proxy = start_proxy(&pebble, &static_yaml, &dynamic, &echo).await;
+    let (again, _) = wait_certificate(
+        pebble.tls_port,
+        "app.test.example",
+        &root,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(again, leaf, "the stored certificate is served");
+    assert!(!proxy.logs().contains("certificate obtained"));
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn tls_alpn01_issues_for_tls_domains_with_sans_and_an_rsa_key() {
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: RSA2048\n      tlsChallenge: {}";
+    let dynamic = dynamic_config(
+        "Host(`alpn.test.example`) || Host(`www.alpn.test.example`)",
+        "{certResolver: le, domains: [{main: alpn.test.example, sans: [www.alpn.test.example]}]}",
+    );
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+    let root = pebble.issuing_root();
+    let (leaf, _) =
+        wait_certificate(pebble.tls_port, "alpn.test.example", &root, ISSUE_TIMEOUT).await;
+    let (san_leaf, status) = wait_certificate(
+        pebble.tls_port,
+        "www.alpn.test.example",
+        &root,
+        ISSUE_TIMEOUT,
+    )
+    .await;
+    assert_eq!(
+        leaf, san_leaf,
+        "one certificate serves the main domain and its SAN"
+    );
+    assert!(status.contains(" 200"), "{status}");
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).unwrap();
+    assert_eq!(
+        parsed.public_key().algorithm.algorithm,
+        x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION
+    );
+    let json = stored(&storage);
+    assert_eq!(
+        json["le"]["Certificates"][0]["domain"]["sans"][0],
+        "www.alpn.test.example"
+    );
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn dns01_exec_provider_issues_a_wildcard() {
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    // lego's exec provider reads EXEC_PATH from the environment, which the proxy inherits.
+    std::env::set_var("EXEC_PATH", pebble.dns_hook());
+    let acme = "      keyType: EC384\n      dnsChallenge:\n        provider: exec\n        propagation:\n          disableChecks: true";
+    let dynamic = dynamic_config(
+        "HostRegexp(`^.+\\\\.wild\\\\.test\\\\.example$`)",
+        "{certResolver: le, domains: [{main: \"*.wild.test.example\"}]}",
+    );
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+    let root = pebble.issuing_root();
+    let (_, status) =
+        wait_certificate(pebble.tls_port, "a.wild.test.example", &root, ISSUE_TIMEOUT).await;
+    assert!(status.contains(" 200"), "{status}");
+    wait_certificate(
+        pebble.tls_port,
+        "b.wild.test.example",
+        &root,
+        Duration::from_secs(5),
+    )
+    .await;
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn short_lived_certificate_is_renewed() {
+    // 10-minute certificates with `certificatesDuration: 1` (hours): renewed within 20 minutes of expiry, so at once.
+    let pebble = Pebble::start(PebbleOptions {
+        validity: Some(600),
+        ..PebbleOptions::default()
+    })
+    .await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme =
+        "      keyType: EC256\n      certificatesDuration: 1\n      httpChallenge:\n        entryPoint: web";
+    let static_yaml = static_config(&pebble, &storage, acme);
+    let dynamic = dynamic_config("Host(`renew.test.example`)", "{certResolver: le}");
+    let proxy = start_proxy(&pebble, &static_yaml, &dynamic, &echo).await;
+    let root = pebble.issuing_root();
+    let (first, _) =
+        wait_certificate(pebble.tls_port, "renew.test.example", &root, ISSUE_TIMEOUT).await;
+    stop(proxy).await;
+
+    // At start the renewal check runs first: the stored certificate serves until its replacement is in.
+    let proxy = start_proxy(&pebble, &static_yaml, &dynamic, &echo).await;
+    let (served, _) = wait_certificate(
+        pebble.tls_port,
+        "renew.test.example",
+        &root,
+        Duration::from_secs(5),
+    )
+    .await;
+    let renewed = viaduct_testkit::wait_until("the renewed certificate", ISSUE_TIMEOUT, || {
+        let root = root.clone();
+        let first = first.clone();
+        async move {
+            match pebble::verified_get(pebble.tls_port, "renew.test.example", &root).await {
+                Ok((leaf, _)) if leaf != first => Ok(Some(leaf)),
+                Ok(_) => Err("still the first certificate".to_string()),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(served == first || served == renewed);
+    assert!(proxy.logs().contains("renewing certificate"));
+    let json = stored(&storage);
+    assert_eq!(
+        json["le"]["Certificates"].as_array().unwrap().len(),
+        1,
+        "replaced, not added"
+    );
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn bad_nonce_rejections_are_retried() {
+    // Pebble's own default: 5% of nonces are rejected, and clients must retry.
+    let pebble = Pebble::start(PebbleOptions {
+        nonce_reject: 5,
+        ..PebbleOptions::default()
+    })
+    .await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let dynamic = r#"
+http:
+  routers:
+    one:
+      rule: "Host(`one.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+    two:
+      rule: "Host(`two.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        dynamic,
+        &echo,
+    )
+    .await;
+    let root = pebble.issuing_root();
+    wait_certificate(pebble.tls_port, "one.test.example", &root, ISSUE_TIMEOUT).await;
+    wait_certificate(pebble.tls_port, "two.test.example", &root, ISSUE_TIMEOUT).await;
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn http01_challenge_is_answered_ahead_of_user_routers() {
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    // A catch-all plain router on `web` at the highest priority would swallow the validation requests.
+    let dynamic = r#"
+http:
+  routers:
+    catchall:
+      rule: "PathPrefix(`/`)"
+      priority: 1000000
+      entryPoints: [web]
+      service: echo
+    app:
+      rule: "Host(`first.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        dynamic,
+        &echo,
+    )
+    .await;
+    let root = pebble.issuing_root();
+    wait_certificate(pebble.tls_port, "first.test.example", &root, ISSUE_TIMEOUT).await;
+    // An unknown token is a 404 from the challenge handler, not the catch-all router.
+    let client = viaduct_testkit::HttpClient::http1();
+    let url = format!(
+        "http://127.0.0.1:{}/.well-known/acme-challenge/unknown",
+        pebble.http_port
+    );
+    let reply = client.get_host(&url, "first.test.example").await.unwrap();
+    assert_eq!(reply.status, 404);
+    stop(proxy).await;
+}
