@@ -134,3 +134,47 @@ fn generate_rsa(bits: usize) -> Result<PrivatePkcs8KeyDer<'static>, String> {
     let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
     Ok(PrivatePkcs8KeyDer::from(der.as_bytes().to_vec()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use x509_parser::prelude::FromDer;
+
+    #[tokio::test]
+    async fn every_key_type_signs_a_csr_for_its_names() {
+        let names = vec!["a.example.com".to_string(), "b.example.com".to_string()];
+        for key_type in [KeyType::Ec256, KeyType::Ec384, KeyType::Rsa2048] {
+            let key = key_type.generate().await.unwrap();
+            let der = csr(&names, &key.pair, false).unwrap();
+            let (_, request) =
+                x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+                    .unwrap();
+            let subject = request.certification_request_info.subject.to_string();
+            assert_eq!(subject, "CN=a.example.com", "{key_type:?}");
+        }
+        let key = KeyType::Ec256.generate().await.unwrap();
+        let der = csr(&names, &key.pair, true).unwrap();
+        let (_, request) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(&der).unwrap();
+        assert_eq!(request.certification_request_info.subject.to_string(), "");
+    }
+
+    #[test]
+    fn the_alpn_challenge_certificate_carries_the_critical_acme_identifier() {
+        let digest = [7u8; 32];
+        let key = alpn_challenge_certificate("a.example.com", &digest).unwrap();
+        let (_, cert) =
+            x509_parser::certificate::X509Certificate::from_der(key.cert[0].as_ref()).unwrap();
+        let extension = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.31")
+            .unwrap();
+        assert!(extension.critical);
+        // An OCTET STRING (0x04, length 32) wrapping the digest.
+        assert_eq!(&extension.value[..2], &[0x04, 32]);
+        assert_eq!(&extension.value[2..], &digest);
+    }
+}

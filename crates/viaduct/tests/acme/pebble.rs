@@ -33,7 +33,6 @@ pub struct PebbleOptions {
     pub validity: Option<u64>,
 }
 
-
 impl Pebble {
     pub async fn start(options: PebbleOptions) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
