@@ -308,7 +308,7 @@ impl Resolver {
                 {
                     // The CA forgot the account (a test CA restarted, or a new CA at the same URL): register again.
                     self.account = None;
-                    self.data.account = None;
+                    self.data.viaduct_account = None;
                 }
                 let backoff = self
                     .failures
@@ -324,8 +324,8 @@ impl Resolver {
         }
     }
 
-    /// The ACME account: restored from storage when its key is one Viaduct can sign with (P-256; Traefik's accounts
-    /// use RSA keys, and a new account is registered for them), else registered.
+    /// The ACME account: restored from storage when its key is one Viaduct can sign with (P-256: Viaduct's own account;
+    /// Traefik's use RSA keys), else registered and stored next to Traefik's.
     async fn ensure_account(&mut self) -> Result<Account, AcmeError> {
         if let Some(account) = &self.account {
             return Ok(account.clone());
@@ -335,24 +335,24 @@ impl Resolver {
             server: server.clone(),
             source,
         };
-        if let Some(stored) = &self.data.account {
-            let uri = stored
-                .registration
-                .as_ref()
-                .map(|r| r.uri.clone())
-                .unwrap_or_default();
-            let key = PrivatePkcs8KeyDer::from(stored.private_key.clone());
-            if !uri.is_empty() && instant_acme::Key::from_pkcs8_der(key.clone_key()).is_ok() {
-                let builder = Account::builder_with_http(client::build(&self.settings)?);
-                match builder.from_parts(uri, key, server.clone()).await {
-                    Ok(account) => {
-                        self.account = Some(account.clone());
-                        return Ok(account);
-                    }
-                    Err(e) => return Err(protocol(e)),
-                }
-            }
-            tracing::info!(resolver = %self.name, "the stored ACME account key is not usable (an RSA account from Traefik?); registering a new account");
+        let stored = [&self.data.viaduct_account, &self.data.account]
+            .into_iter()
+            .flatten()
+            .find_map(|stored| {
+                let uri = stored.registration.as_ref().map(|r| r.uri.clone())?;
+                let key = PrivatePkcs8KeyDer::from(stored.private_key.clone());
+                let usable =
+                    !uri.is_empty() && instant_acme::Key::from_pkcs8_der(key.clone_key()).is_ok();
+                usable.then_some((uri, key))
+            });
+        if let Some((uri, key)) = stored {
+            let builder = Account::builder_with_http(client::build(&self.settings)?);
+            let account = builder
+                .from_parts(uri, key, server.clone())
+                .await
+                .map_err(protocol)?;
+            self.account = Some(account.clone());
+            return Ok(account);
         }
         let contact = format!("mailto:{}", self.settings.email);
         let contacts: Vec<&str> = if self.settings.email.is_empty() {
@@ -382,7 +382,7 @@ impl Resolver {
             .await
             .map_err(protocol)?;
         tracing::info!(resolver = %self.name, account = %account.id(), "ACME account registered");
-        self.data.account = Some(StoredAccount {
+        self.data.viaduct_account = Some(StoredAccount {
             email: self.settings.email.clone(),
             registration: Some(Registration {
                 body: serde_json::json!({ "status": "valid", "contact": contacts }),

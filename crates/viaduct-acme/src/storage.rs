@@ -15,14 +15,23 @@ use crate::AcmeError;
 /// One resolver's stored data, as Traefik writes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResolverData {
+    /// Traefik's account, kept as read so that Traefik can take the file back.
     #[serde(rename = "Account", default, skip_serializing_if = "Option::is_none")]
     pub account: Option<StoredAccount>,
+    /// Viaduct's account. Traefik signs with RSA account keys, which Viaduct's ACME client cannot use, and reads only
+    /// RSA keys in `Account`: each keeps its own account, and Traefik ignores this field.
+    #[serde(
+        rename = "ViaductAccount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub viaduct_account: Option<StoredAccount>,
     #[serde(rename = "Certificates", default, deserialize_with = "null_as_empty")]
     pub certificates: Vec<StoredCertificate>,
 }
 
-/// The ACME account (Traefik's `acme.Account`). `private_key` is the DER key, base64 in JSON: Traefik writes an RSA
-/// PKCS#1 key, Viaduct a P-256 PKCS#8 key.
+/// An ACME account (Traefik's `acme.Account`). `private_key` is the DER key, base64 in JSON: an RSA PKCS#1 key in
+/// Traefik's account, a P-256 PKCS#8 key in Viaduct's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoredAccount {
     #[serde(rename = "Email", default)]

@@ -88,6 +88,7 @@ fn saving_writes_mode_0600_and_keeps_other_resolvers() {
     let (cert, key) = certificate_for(&["*.example.com"]);
     let data = ResolverData {
         account: None,
+        viaduct_account: None,
         certificates: vec![StoredCertificate {
             domain: StoredDomain {
                 main: "*.example.com".into(),

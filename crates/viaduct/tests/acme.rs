@@ -127,8 +127,10 @@ async fn http01_issues_stores_and_serves_after_restart_without_ordering() {
     let mode = std::fs::metadata(&storage).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "acme.json mode");
     let json = stored(&storage);
-    assert_eq!(json["le"]["Account"]["Email"], "admin@test.example");
-    assert!(json["le"]["Account"]["Registration"]["uri"]
+    // Viaduct's account sits next to the one Traefik would write (an RSA key Viaduct cannot sign with).
+    assert_eq!(json["le"]["ViaductAccount"]["Email"], "admin@test.example");
+    assert_eq!(json["le"]["ViaductAccount"]["KeyType"], "P256");
+    assert!(json["le"]["ViaductAccount"]["Registration"]["uri"]
         .as_str()
         .unwrap()
         .starts_with("https://127.0.0.1"));
@@ -392,5 +394,115 @@ http:
     );
     let reply = client.get_host(&url, "first.test.example").await.unwrap();
     assert_eq!(reply.status, 404);
+    stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble and traefik"]
+async fn acme_json_moves_between_traefik_and_viaduct_both_ways() {
+    let Some(traefik) = viaduct_testkit::ProxyKind::traefik() else {
+        panic!("set TRAEFIK_BIN to Traefik's binary");
+    };
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let static_yaml = static_config(&pebble, &storage, acme);
+    let unreachable = format!(
+        "https://127.0.0.1:{}/dir",
+        viaduct_testkit::free_port().unwrap()
+    );
+    let offline_yaml = static_yaml.replace(&pebble.directory_url(), &unreachable);
+    let one = dynamic_config("Host(`traefik.test.example`)", "{certResolver: le}");
+    let both = r#"
+http:
+  routers:
+    one:
+      rule: "Host(`traefik.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+    two:
+      rule: "Host(`viaduct.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let launch = |kind: viaduct_testkit::ProxyKind, static_yaml: &str, dynamic: &str| {
+        Launch::new(kind)
+            .static_yaml(static_yaml)
+            .dynamic_yaml(dynamic)
+            .var("echo", echo.url())
+            .ready_port(pebble.http_port)
+            .ready_port(pebble.tls_port)
+    };
+    let root = pebble.issuing_root();
+
+    // Traefik orders and writes acme.json.
+    let proxy = launch(traefik.clone(), &static_yaml, &one)
+        .start()
+        .await
+        .unwrap();
+    let (from_traefik, _) = wait_certificate(
+        pebble.tls_port,
+        "traefik.test.example",
+        &root,
+        ISSUE_TIMEOUT,
+    )
+    .await;
+    stop(proxy).await;
+
+    // Viaduct serves Traefik's certificate at once, then orders the second one with its own account.
+    let proxy = launch(common::viaduct(), &static_yaml, both)
+        .start()
+        .await
+        .unwrap();
+    let (served, _) = wait_certificate(
+        pebble.tls_port,
+        "traefik.test.example",
+        &root,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(served, from_traefik);
+    let (from_viaduct, _) = wait_certificate(
+        pebble.tls_port,
+        "viaduct.test.example",
+        &root,
+        ISSUE_TIMEOUT,
+    )
+    .await;
+    stop(proxy).await;
+    let json = stored(&storage);
+    assert!(
+        json["le"]["Account"]["PrivateKey"].is_string(),
+        "Traefik's account is kept"
+    );
+    assert_eq!(json["le"]["Certificates"].as_array().unwrap().len(), 2);
+
+    // Traefik takes the file back and serves both, without the CA.
+    let proxy = launch(traefik, &offline_yaml, both).start().await.unwrap();
+    let (served, _) = wait_certificate(
+        pebble.tls_port,
+        "viaduct.test.example",
+        &root,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(served, from_viaduct);
+    let (served, _) = wait_certificate(
+        pebble.tls_port,
+        "traefik.test.example",
+        &root,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(served, from_traefik);
     stop(proxy).await;
 }
