@@ -238,20 +238,26 @@ impl Resolver {
                 main: request.main.clone(),
                 sans: request.sans.clone(),
             };
-            if self.covered(&domain) {
+            // Only the names no certificate of this resolver serves are ordered, as Traefik does.
+            let mut missing = std::iter::once(&domain.main)
+                .chain(&domain.sans)
+                .filter(|name| !self.serves(name))
+                .cloned();
+            let Some(main) = missing.next() else {
                 continue;
-            }
+            };
+            let domain = StoredDomain {
+                main,
+                sans: missing.collect(),
+            };
             changed |= self.obtain(&domain, state, wake).await;
         }
         changed
     }
 
-    /// True if one certificate of this resolver serves every name of `domain`.
-    fn covered(&self, domain: &StoredDomain) -> bool {
-        self.loaded
-            .iter()
-            .flatten()
-            .any(|cert| cert.covers(&domain.main) && domain.sans.iter().all(|san| cert.covers(san)))
+    /// True if a certificate of this resolver serves `name`.
+    fn serves(&self, name: &str) -> bool {
+        self.loaded.iter().flatten().any(|cert| cert.covers(name))
     }
 
     async fn obtain(

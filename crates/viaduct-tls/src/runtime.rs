@@ -125,6 +125,12 @@ impl TlsRuntime {
         &self.acme
     }
 
+    /// True if a `tls.certificates` entry serves `name` (`*.x` asks for a wildcard certificate): ACME resolvers do
+    /// not order names that configured certificates serve, as Traefik's do not.
+    pub fn has_configured_certificate(&self, name: &str) -> bool {
+        self.store.configured_covers(name)
+    }
+
     /// True if `options` names a defined option (for router validation; `""`/`default` always true).
     pub fn has_options(&self, options: &str) -> bool {
         options.is_empty() || options == DEFAULT_OPTIONS || self.configs.contains_key(options)

@@ -20,7 +20,15 @@ pub(crate) struct CertStore {
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// `*.example.com` certificates, keyed by `example.com`: a wildcard covers exactly one label.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// The keys of `exact` and `wildcard` that `tls.certificates` entries serve (the others are ACME's).
+    configured: Configured,
     default: Arc<CertifiedKey>,
+}
+
+#[derive(Debug, Default)]
+struct Configured {
+    exact: std::collections::HashSet<String>,
+    wildcard: std::collections::HashSet<String>,
 }
 
 /// Picks the certificate for a handshake from the ClientHello's SNI.
@@ -42,6 +50,7 @@ impl CertStore {
         let mut store = CertStore {
             exact: HashMap::new(),
             wildcard: HashMap::new(),
+            configured: Configured::default(),
             default: shared.default_cert.clone(),
         };
         let Some(config) = config else {
@@ -104,6 +113,19 @@ impl CertStore {
         self.wildcard.get(parent)
     }
 
+    /// True if a `tls.certificates` entry serves `name`: a wildcard request (`*.x`) needs a `*.x` certificate, a name
+    /// is also served by a one-label wildcard.
+    pub(crate) fn configured_covers(&self, name: &str) -> bool {
+        let name = normalize(name);
+        if let Some(parent) = name.strip_prefix("*.") {
+            return self.configured.wildcard.contains(parent);
+        }
+        self.configured.exact.contains(&name)
+            || name
+                .split_once('.')
+                .is_some_and(|(_, parent)| self.configured.wildcard.contains(parent))
+    }
+
     /// The certificate to serve: the matching one, else the default.
     pub(crate) fn select(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
         sni.and_then(|sni| self.find(sni))
@@ -114,6 +136,10 @@ impl CertStore {
     /// ACME certificates come from the resolvers' storage; a name a `tls.certificates` entry serves keeps that
     /// entry's certificate.
     fn add_acme(&mut self, shared: &TlsShared) {
+        self.configured = Configured {
+            exact: self.exact.keys().cloned().collect(),
+            wildcard: self.wildcard.keys().cloned().collect(),
+        };
         for cert in shared.acme.certificates().iter() {
             for name in &cert.names {
                 let (map, key) = match name.strip_prefix("*.") {

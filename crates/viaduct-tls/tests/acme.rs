@@ -103,3 +103,26 @@ fn http_challenges_are_answered_on_the_challenge_entry_points_only() {
     acme.remove_http_token("tok");
     assert_eq!(acme.http_challenge("web", path), Some(None));
 }
+
+#[test]
+fn configured_certificates_tell_which_names_need_no_order() {
+    let ca = Ca::new("acme ca");
+    let exact = ca.server(&["app.example.com"]);
+    let wildcard = ca.server(&["*.wild.example.com"]);
+    let obtained = ca.server(&["acme.example.com"]);
+    let shared = TlsShared::new().unwrap();
+    shared.acme().set_certificates(vec![AcmeCertificate {
+        names: vec!["acme.example.com".into()],
+        key: certified(&obtained),
+    }]);
+    let (runtime, _) = TlsRuntime::build(Some(&config_with(&[&exact, &wildcard])), &[], &shared);
+    assert!(runtime.has_configured_certificate("APP.example.com"));
+    assert!(runtime.has_configured_certificate("x.wild.example.com"));
+    assert!(runtime.has_configured_certificate("*.wild.example.com"));
+    assert!(!runtime.has_configured_certificate("*.example.com"));
+    assert!(!runtime.has_configured_certificate("a.b.wild.example.com"));
+    assert!(
+        !runtime.has_configured_certificate("acme.example.com"),
+        "ACME's own certificates are not configured ones"
+    );
+}

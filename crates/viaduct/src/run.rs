@@ -112,9 +112,7 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     tokio::spawn(Aggregator::new(throttle).run(provider_rx, merged_tx));
     let (requests_tx, requests_rx) = watch::channel(Vec::new());
     let (recompile_tx, recompile_rx) = mpsc::channel(1);
-    if let Some(acme) = acme {
-        tokio::spawn(acme.run(requests_rx, recompile_tx));
-    }
+    tokio::spawn(acme.run(requests_rx, recompile_tx));
     let reloads = Reload {
         ctx,
         snapshots: snapshots.clone(),
@@ -202,11 +200,9 @@ async fn apply_configurations(mut merged: watch::Receiver<Arc<MergedConfig>>, mu
     }
 }
 
-/// Sets up the ACME resolvers (`certificatesResolvers`); `None` when there are none.
-fn start_acme(config: &StaticConfig, ctx: &CompileContext) -> Option<AcmeService> {
-    if config.certificates_resolvers.is_empty() {
-        return None;
-    }
+/// Sets up the ACME resolvers (`certificatesResolvers`). The service runs even without any, to report routers whose
+/// `certResolver` does not exist.
+fn start_acme(config: &StaticConfig, ctx: &CompileContext) -> AcmeService {
     let (service, errors) =
         AcmeService::new(&config.certificates_resolvers, ctx.tls.acme().clone());
     for error in errors {
@@ -224,7 +220,7 @@ fn start_acme(config: &StaticConfig, ctx: &CompileContext) -> Option<AcmeService
             }
         }
     }
-    Some(service)
+    service
 }
 
 /// Logs configuration problems once, when they appear, not on every reload.

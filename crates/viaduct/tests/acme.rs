@@ -506,3 +506,55 @@ http:
     assert_eq!(served, from_traefik);
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_resolver_is_reported_and_the_router_served_with_the_default_certificate() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let static_yaml = r#"log:
+  level: DEBUG
+entryPoints:
+  websecure:
+    address: "{{addr:websecure}}"
+providers:
+  providersThrottleDuration: 100ms
+  file:
+    filename: "{{dynamic_file}}"
+"#;
+    let dynamic = dynamic_config("Host(`app.test.example`)", "{certResolver: missing}");
+    let proxy = Launch::new(common::viaduct())
+        .static_yaml(static_yaml)
+        .dynamic_yaml(&dynamic)
+        .var("echo", echo.url())
+        .start()
+        .await
+        .unwrap();
+    proxy
+        .wait_for_log("certResolver does not exist", Duration::from_secs(10))
+        .await
+        .unwrap();
+    // The default certificate does not verify: curl -k, with SNI app.test.example.
+    let port = proxy.port("websecure");
+    let status = viaduct_testkit::wait_until(
+        "the router to answer over TLS",
+        Duration::from_secs(10),
+        || async move {
+            let output = std::process::Command::new("curl")
+                .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+                .args(["--resolve", &format!("app.test.example:{port}:127.0.0.1")])
+                .arg(format!("https://app.test.example:{port}/"))
+                .output()
+                .map_err(|e| e.to_string())?;
+            let status = String::from_utf8_lossy(&output.stdout).to_string();
+            if status == "200" {
+                Ok(Some(status))
+            } else {
+                Err(status)
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, "200");
+    assert_eq!(echo.hits(), 1);
+    stop(proxy).await;
+}

@@ -158,7 +158,12 @@ pub fn compile(
             );
             continue;
         }
-        certificate_requests.extend(router.certificates.iter().cloned());
+        certificate_requests.extend(
+            router
+                .certificates
+                .iter()
+                .filter_map(|request| uncovered(request, &tls)),
+        );
         for placement in &router.placements {
             let table = if placement.tls.is_some() {
                 &mut https_tables
@@ -213,4 +218,19 @@ pub fn compile(
         middleware_state,
         status,
     }
+}
+
+/// The part of `request` no `tls.certificates` entry serves (the first remaining name becomes the main domain), as
+/// Traefik's ACME provider orders only unchecked domains; `None` when everything is served.
+fn uncovered(request: &CertificateRequest, tls: &TlsRuntime) -> Option<CertificateRequest> {
+    let mut names = std::iter::once(&request.main)
+        .chain(&request.sans)
+        .filter(|name| !tls.has_configured_certificate(name))
+        .cloned();
+    let main = names.next()?;
+    Some(CertificateRequest {
+        resolver: request.resolver.clone(),
+        main,
+        sans: names.collect(),
+    })
 }
