@@ -13,6 +13,7 @@ mod dns;
 mod error;
 mod keys;
 mod order;
+mod propagation;
 mod service;
 mod settings;
 mod storage;

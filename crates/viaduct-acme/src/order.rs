@@ -133,13 +133,16 @@ async fn run_order(
                     value: key_authorization.dns_value(),
                 };
                 provider.present(&record).await.map_err(|e| e.to_string())?;
+                let (fqdn, value) = (record.fqdn(), record.value.clone());
                 published.push(Published::DnsRecord(record));
-                delay = delay.max(
-                    settings
-                        .dns_challenge
-                        .as_ref()
-                        .map_or(Duration::ZERO, |d| d.delay_before_checks),
-                );
+                if let Some(dns) = &settings.dns_challenge {
+                    if !dns.delay_before_checks.is_zero() {
+                        tokio::time::sleep(dns.delay_before_checks).await;
+                    }
+                    if !dns.disable_checks {
+                        crate::propagation::wait_for_txt(&fqdn, &value, &dns.resolvers).await?;
+                    }
+                }
             }
         }
         tracing::debug!(domain = %domain, challenge = ?kind, "challenge published");

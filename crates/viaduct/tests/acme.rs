@@ -223,14 +223,18 @@ async fn dns01_exec_provider_issues_a_wildcard() {
     let storage = scratch.path().join("acme.json");
     // lego's exec provider reads EXEC_PATH from the environment, which the proxy inherits.
     std::env::set_var("EXEC_PATH", pebble.dns_hook());
-    let acme = "      keyType: EC384\n      dnsChallenge:\n        provider: exec\n        propagation:\n          disableChecks: true";
+    // Propagation is checked against Pebble's fake DNS before validation is asked for.
+    let acme = format!(
+        "      keyType: EC384\n      dnsChallenge:\n        provider: exec\n        resolvers: [\"127.0.0.1:{}\"]",
+        pebble.dns_port
+    );
     let dynamic = dynamic_config(
         "HostRegexp(`^.+\\\\.wild\\\\.test\\\\.example$`)",
         "{certResolver: le, domains: [{main: \"*.wild.test.example\"}]}",
     );
     let proxy = start_proxy(
         &pebble,
-        &static_config(&pebble, &storage, acme),
+        &static_config(&pebble, &storage, &acme),
         &dynamic,
         &echo,
     )

@@ -23,6 +23,8 @@ pub struct Pebble {
     pub tls_port: u16,
     /// challtestsrv's HTTP API (`/set-txt`, `/clear-txt`).
     pub dns_management_port: u16,
+    /// challtestsrv's DNS server (UDP).
+    pub dns_port: u16,
 }
 
 #[derive(Default)]
@@ -84,6 +86,7 @@ impl Pebble {
             http_port,
             tls_port,
             dns_management_port,
+            dns_port,
         };
         for port in [acme_port, management_port, dns_management_port] {
             viaduct_testkit::wait_until(
