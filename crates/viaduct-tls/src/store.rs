@@ -83,13 +83,16 @@ impl CertStore {
                 ));
                 continue;
             }
-            if tls_store.default_generated_cert.is_some() {
-                issues.push(TlsIssue::warning(
-                    format!("{object}.defaultGeneratedCert"),
-                    "certificate resolvers are not supported; the self-signed default certificate is served instead",
-                ));
-            }
-            if let Some(default) = &tls_store.default_certificate {
+            // Obtained by the resolver (the compiler asks for it): served as the default once it exists, in
+            // place of `defaultCertificate` and the generated one.
+            let generated = tls_store
+                .default_generated_cert
+                .as_ref()
+                .and_then(|generated| generated.domain.as_ref())
+                .and_then(|domain| acme_certificate_for(shared, &domain.main));
+            if let Some(generated) = generated {
+                store.default = generated;
+            } else if let Some(default) = &tls_store.default_certificate {
                 match load_default(default, &object, issues) {
                     Ok(cert) => store.default = cert,
                     Err(err) => issues.push(TlsIssue::error(
@@ -195,6 +198,17 @@ impl ResolvesServerCert for FixedCert {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.clone())
     }
+}
+
+/// The obtained certificate whose names include `main` exactly.
+fn acme_certificate_for(shared: &TlsShared, main: &str) -> Option<Arc<CertifiedKey>> {
+    let main = normalize(main);
+    shared
+        .acme
+        .certificates()
+        .iter()
+        .find(|cert| cert.names.iter().any(|name| *name == main))
+        .map(|cert| cert.key.clone())
 }
 
 /// SNI host names compare case-insensitively and without a trailing dot.

@@ -126,3 +126,34 @@ fn configured_certificates_tell_which_names_need_no_order() {
         "ACME's own certificates are not configured ones"
     );
 }
+
+#[tokio::test]
+async fn default_generated_cert_is_served_once_obtained() {
+    let ca = Ca::new("acme ca");
+    let generated = ca.server(&["default.example.com"]);
+    let shared = TlsShared::new().unwrap();
+    let mut config = config_with(&[]);
+    config.stores.insert(
+        "default".into(),
+        viaduct_config::TlsStore {
+            default_certificate: None,
+            default_generated_cert: Some(viaduct_config::GeneratedCert {
+                resolver: "le".into(),
+                domain: Some(viaduct_config::Domain {
+                    main: "default.example.com".into(),
+                    sans: vec![],
+                }),
+            }),
+        },
+    );
+    let (before, issues) = TlsRuntime::build(Some(&config), &[], &shared);
+    assert!(issues.is_empty(), "{issues:?}");
+    let client = Client::sni("unknown.example.com");
+    assert_ne!(connect(&before, &client).await.served_leaf(), generated.der);
+    shared.acme().set_certificates(vec![AcmeCertificate {
+        names: vec!["default.example.com".into()],
+        key: certified(&generated),
+    }]);
+    let after = TlsRuntime::build(Some(&config), &[], &shared).0;
+    assert_eq!(connect(&after, &client).await.served_leaf(), generated.der);
+}

@@ -178,6 +178,7 @@ pub fn compile(
             });
         }
     }
+    certificate_requests.extend(default_generated_cert(config));
     redirect::add_entry_point_redirections(ctx, &mut http_tables, &mut status);
     for (name, message) in middlewares.check_all(&mut services) {
         status.error(format!("http.middlewares.{name}"), message);
@@ -232,5 +233,20 @@ fn uncovered(request: &CertificateRequest, tls: &TlsRuntime) -> Option<Certifica
         resolver: request.resolver.clone(),
         main,
         sans: names.collect(),
+    })
+}
+
+/// `tls.stores.default.defaultGeneratedCert`: the default certificate, obtained by a resolver.
+fn default_generated_cert(config: &DynamicConfig) -> Option<CertificateRequest> {
+    let store = config.tls.as_ref()?.stores.get("default")?;
+    let generated = store.default_generated_cert.as_ref()?;
+    let domain = generated.domain.as_ref().filter(|d| !d.main.is_empty())?;
+    if generated.resolver.is_empty() {
+        return None;
+    }
+    Some(CertificateRequest {
+        resolver: generated.resolver.clone(),
+        main: domain.main.to_ascii_lowercase(),
+        sans: domain.sans.iter().map(|s| s.to_ascii_lowercase()).collect(),
     })
 }
