@@ -207,7 +207,7 @@ fn acme_certificate_for(shared: &TlsShared, main: &str) -> Option<Arc<CertifiedK
         .acme
         .certificates()
         .iter()
-        .find(|cert| cert.names.iter().any(|name| *name == main))
+        .find(|cert| cert.names.contains(&main))
         .map(|cert| cert.key.clone())
 }
 
