@@ -562,3 +562,31 @@ providers:
     assert_eq!(echo.hits(), 1);
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn external_account_binding_registers_with_a_ca_that_requires_it() {
+    let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let pebble = Pebble::start(PebbleOptions {
+        eab: Some(("kid-1".into(), key.into())),
+        ..PebbleOptions::default()
+    })
+    .await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = format!(
+        "      keyType: EC256\n      eab:\n        kid: kid-1\n        hmacEncoded: {key}\n      httpChallenge:\n        entryPoint: web"
+    );
+    let dynamic = dynamic_config("Host(`eab.test.example`)", "{certResolver: le}");
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, &acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+    let root = pebble.issuing_root();
+    wait_certificate(pebble.tls_port, "eab.test.example", &root, ISSUE_TIMEOUT).await;
+    stop(proxy).await;
+}

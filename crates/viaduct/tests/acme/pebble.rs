@@ -33,6 +33,8 @@ pub struct PebbleOptions {
     pub nonce_reject: u32,
     /// `certificateValidityPeriod` in seconds; Pebble's default (5 years) when `None`.
     pub validity: Option<u64>,
+    /// External account binding required, with this key id and base64url HMAC key.
+    pub eab: Option<(String, String)>,
 }
 
 impl Pebble {
@@ -52,6 +54,10 @@ impl Pebble {
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
         }});
+        if let Some((kid, key)) = &options.eab {
+            config["pebble"]["externalAccountBindingRequired"] = true.into();
+            config["pebble"]["externalAccountMACKeys"] = serde_json::json!({ kid: key });
+        }
         if let Some(validity) = options.validity {
             config["pebble"]["certificateValidityPeriod"] = validity.into();
         }
