@@ -45,6 +45,12 @@ struct Resolver {
     next_renewal_check: Instant,
 }
 
+/// Where a resolver announces a new certificate: published at once, then a recompile asked for.
+struct Notify<'a> {
+    state: &'a AcmeState,
+    changed: &'a mpsc::Sender<()>,
+}
+
 struct Failure {
     retry_at: Instant,
     backoff: Duration,
@@ -158,17 +164,16 @@ impl AcmeService {
             let wanted = requests.borrow_and_update().clone();
             self.report_unknown(&wanted);
             let mut wake = Instant::now() + Duration::from_secs(24 * 3600);
-            let mut any_change = false;
+            let notify = Notify {
+                state: &self.state,
+                changed: &changed,
+            };
             for resolver in &mut self.resolvers {
                 let mine: Vec<&CertificateRequest> = wanted
                     .iter()
                     .filter(|r| r.resolver == resolver.name)
                     .collect();
-                any_change |= resolver.work(&mine, &self.state, &mut wake).await;
-            }
-            if any_change {
-                self.publish();
-                let _ = changed.try_send(());
+                resolver.work(&mine, &notify, &mut wake).await;
             }
             tokio::select! {
                 result = requests.changed() => if result.is_err() { return },
@@ -178,16 +183,9 @@ impl AcmeService {
     }
 
     fn publish(&self) {
-        let certificates = self
-            .resolvers
-            .iter()
-            .flat_map(|r| r.loaded.iter().flatten())
-            .map(|loaded| AcmeCertificate {
-                names: loaded.names.clone(),
-                key: loaded.key.clone(),
-            })
-            .collect();
-        self.state.set_certificates(certificates);
+        for resolver in &self.resolvers {
+            resolver.publish(&self.state);
+        }
     }
 
     fn report_unknown(&mut self, wanted: &[CertificateRequest]) {
@@ -201,14 +199,13 @@ impl AcmeService {
 }
 
 impl Resolver {
-    /// Renews what is due and orders what is missing. True when a certificate was added or replaced.
+    /// Renews what is due and orders what is missing; each new certificate is announced as soon as it is stored.
     async fn work(
         &mut self,
         wanted: &[&CertificateRequest],
-        state: &AcmeState,
+        notify: &Notify<'_>,
         wake: &mut Instant,
-    ) -> bool {
-        let mut changed = false;
+    ) {
         let now = Instant::now();
         let (renew_before, check_interval) = self.settings.renewal();
         if now >= self.next_renewal_check {
@@ -226,11 +223,17 @@ impl Resolver {
                 })
                 .map(|(stored, _)| stored.domain.clone())
                 .collect();
-            for domain in due {
+            for domain in &due {
                 tracing::info!(resolver = %self.name, domain = %domain.main, "renewing certificate");
-                changed |= self.obtain(&domain, state, wake).await;
+                self.obtain(domain, notify, wake).await;
             }
-            self.next_renewal_check = Instant::now() + check_interval;
+            // A failed renewal is retried on its backoff, not only at the next daily (or weekly) check.
+            let retry = due
+                .iter()
+                .filter_map(|domain| self.failures.get(domain).map(|f| f.retry_at))
+                .min();
+            let next = Instant::now() + check_interval;
+            self.next_renewal_check = retry.map_or(next, |retry| retry.min(next));
         }
         *wake = (*wake).min(self.next_renewal_check);
         for request in wanted {
@@ -250,9 +253,8 @@ impl Resolver {
                 main,
                 sans: missing.collect(),
             };
-            changed |= self.obtain(&domain, state, wake).await;
+            self.obtain(&domain, notify, wake).await;
         }
-        changed
     }
 
     /// True if a certificate of this resolver serves `name`.
@@ -260,21 +262,23 @@ impl Resolver {
         self.loaded.iter().flatten().any(|cert| cert.covers(name))
     }
 
-    async fn obtain(
-        &mut self,
-        domain: &StoredDomain,
-        state: &AcmeState,
-        wake: &mut Instant,
-    ) -> bool {
+    async fn obtain(&mut self, domain: &StoredDomain, notify: &Notify<'_>, wake: &mut Instant) {
         if let Some(failure) = self.failures.get(domain) {
             if Instant::now() < failure.retry_at {
                 *wake = (*wake).min(failure.retry_at);
-                return false;
+                return;
             }
         }
         let result = match self.ensure_account().await {
             Ok(account) => {
-                order::obtain(&account, domain, &self.settings, self.dns.as_ref(), state).await
+                order::obtain(
+                    &account,
+                    domain,
+                    &self.settings,
+                    self.dns.as_ref(),
+                    notify.state,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -305,7 +309,8 @@ impl Resolver {
                     }
                 }
                 self.save();
-                true
+                self.publish(notify.state);
+                let _ = notify.changed.try_send(());
             }
             Err(e) => {
                 let message = e.to_string();
@@ -325,7 +330,6 @@ impl Resolver {
                 self.failures
                     .insert(domain.clone(), Failure { retry_at, backoff });
                 *wake = (*wake).min(retry_at);
-                false
             }
         }
     }
@@ -400,6 +404,20 @@ impl Resolver {
         self.account = Some(account.clone());
         self.save();
         Ok(account)
+    }
+
+    /// Hands this resolver's servable certificates to the TLS store (served from the next compile on).
+    fn publish(&self, state: &AcmeState) {
+        let certificates = self
+            .loaded
+            .iter()
+            .flatten()
+            .map(|loaded| AcmeCertificate {
+                names: loaded.names.clone(),
+                key: loaded.key.clone(),
+            })
+            .collect();
+        state.set_certificates(&self.name, certificates);
     }
 
     fn save(&self) {

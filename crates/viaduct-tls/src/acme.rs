@@ -2,7 +2,7 @@
 //! tokens and TLS-ALPN-01 certificates it is being challenged with (read per request or handshake, so that a
 //! challenge never waits for a recompile), and which entry points answer HTTP-01.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::server::ServerConfig;
@@ -37,20 +37,25 @@ pub struct CertificateRequest {
 /// Shared state between ACME resolvers and the TLS/HTTP entry points. Cheap to read; written only by the ACME task.
 #[derive(Debug, Default)]
 pub struct AcmeState {
-    certificates: RwLock<Arc<Vec<AcmeCertificate>>>,
+    certificates: RwLock<Certificates>,
     http_tokens: RwLock<HashMap<String, String>>,
     alpn_certificates: RwLock<HashMap<String, Arc<CertifiedKey>>>,
     http_entry_points: RwLock<HashSet<String>>,
 }
 
 impl AcmeState {
-    /// Replaces the obtained certificates; they are served from the next compiled snapshot on.
-    pub fn set_certificates(&self, certificates: Vec<AcmeCertificate>) {
-        *write(&self.certificates) = Arc::new(certificates);
+    /// Replaces the certificates `resolver` obtained; they are served from the next compiled snapshot on.
+    pub fn set_certificates(&self, resolver: &str, certificates: Vec<AcmeCertificate>) {
+        let mut published = write(&self.certificates);
+        published
+            .by_resolver
+            .insert(resolver.to_string(), certificates);
+        published.all = Arc::new(published.by_resolver.values().flatten().cloned().collect());
     }
 
+    /// Every resolver's certificates, in resolver name order.
     pub fn certificates(&self) -> Arc<Vec<AcmeCertificate>> {
-        read(&self.certificates).clone()
+        read(&self.certificates).all.clone()
     }
 
     /// The entry points on which `/.well-known/acme-challenge/` is answered (every resolver's
@@ -99,6 +104,13 @@ impl AcmeState {
         config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
         Some(Arc::new(config))
     }
+}
+
+#[derive(Debug, Default)]
+struct Certificates {
+    by_resolver: BTreeMap<String, Vec<AcmeCertificate>>,
+    /// `by_resolver` flattened, for compiles.
+    all: Arc<Vec<AcmeCertificate>>,
 }
 
 // The maps are replaced or changed entry by entry, so a panic elsewhere cannot leave them inconsistent.

@@ -24,10 +24,13 @@ async fn obtained_certificates_are_served_from_the_next_runtime() {
     let obtained = ca.server(&["app.example.com", "*.wild.example.com"]);
     let shared = TlsShared::new().unwrap();
     let before = TlsRuntime::build(None, &[], &shared).0;
-    shared.acme().set_certificates(vec![AcmeCertificate {
-        names: vec!["app.example.com".into(), "*.wild.example.com".into()],
-        key: certified(&obtained),
-    }]);
+    shared.acme().set_certificates(
+        "le",
+        vec![AcmeCertificate {
+            names: vec!["app.example.com".into(), "*.wild.example.com".into()],
+            key: certified(&obtained),
+        }],
+    );
     let after = TlsRuntime::build(None, &[], &shared).0;
 
     let client = Client::sni("app.example.com");
@@ -43,10 +46,13 @@ async fn a_configured_certificate_wins_over_an_obtained_one() {
     let configured = ca.server(&["app.example.com"]);
     let obtained = ca.server(&["app.example.com"]);
     let shared = TlsShared::new().unwrap();
-    shared.acme().set_certificates(vec![AcmeCertificate {
-        names: vec!["app.example.com".into()],
-        key: certified(&obtained),
-    }]);
+    shared.acme().set_certificates(
+        "le",
+        vec![AcmeCertificate {
+            names: vec!["app.example.com".into()],
+            key: certified(&obtained),
+        }],
+    );
     let (runtime, issues) = TlsRuntime::build(Some(&config_with(&[&configured])), &[], &shared);
     assert!(issues.is_empty(), "{issues:?}");
     let served = connect(&runtime, &Client::sni("app.example.com"))
@@ -111,10 +117,13 @@ fn configured_certificates_tell_which_names_need_no_order() {
     let wildcard = ca.server(&["*.wild.example.com"]);
     let obtained = ca.server(&["acme.example.com"]);
     let shared = TlsShared::new().unwrap();
-    shared.acme().set_certificates(vec![AcmeCertificate {
-        names: vec!["acme.example.com".into()],
-        key: certified(&obtained),
-    }]);
+    shared.acme().set_certificates(
+        "le",
+        vec![AcmeCertificate {
+            names: vec!["acme.example.com".into()],
+            key: certified(&obtained),
+        }],
+    );
     let (runtime, _) = TlsRuntime::build(Some(&config_with(&[&exact, &wildcard])), &[], &shared);
     assert!(runtime.has_configured_certificate("APP.example.com"));
     assert!(runtime.has_configured_certificate("x.wild.example.com"));
@@ -150,10 +159,13 @@ async fn default_generated_cert_is_served_once_obtained() {
     assert!(issues.is_empty(), "{issues:?}");
     let client = Client::sni("unknown.example.com");
     assert_ne!(connect(&before, &client).await.served_leaf(), generated.der);
-    shared.acme().set_certificates(vec![AcmeCertificate {
-        names: vec!["default.example.com".into()],
-        key: certified(&generated),
-    }]);
+    shared.acme().set_certificates(
+        "le",
+        vec![AcmeCertificate {
+            names: vec!["default.example.com".into()],
+            key: certified(&generated),
+        }],
+    );
     let after = TlsRuntime::build(Some(&config), &[], &shared).0;
     assert_eq!(connect(&after, &client).await.served_leaf(), generated.der);
 }
