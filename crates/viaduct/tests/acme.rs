@@ -590,3 +590,47 @@ async fn external_account_binding_registers_with_a_ca_that_requires_it() {
     wait_certificate(pebble.tls_port, "eab.test.example", &root, ISSUE_TIMEOUT).await;
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn a_failed_challenge_is_logged_with_the_domain_and_the_default_certificate_serves() {
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    // HTTP-01 answered on the TLS entry point: Pebble's validation on the plain port gets 404.
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: websecure";
+    let dynamic = dynamic_config("Host(`fail.test.example`)", "{certResolver: le}");
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+    proxy
+        .wait_for_log("cannot obtain a certificate", ISSUE_TIMEOUT)
+        .await
+        .unwrap();
+    let logs = proxy.logs();
+    let line = logs
+        .lines()
+        .find(|line| line.contains("cannot obtain a certificate"))
+        .unwrap();
+    assert!(line.contains("fail.test.example"), "{line}");
+    assert!(line.contains("retry_in") && line.contains("30s"), "{line}");
+    assert!(
+        line.contains("404") || line.contains("unauthorized"),
+        "the CA's reason: {line}"
+    );
+    // Still served, with the default certificate.
+    let root = pebble.issuing_root();
+    let error = pebble::verified_get(pebble.tls_port, "fail.test.example", &root)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("UnknownIssuer") || error.contains("invalid peer certificate"),
+        "{error}"
+    );
+    stop(proxy).await;
+}
