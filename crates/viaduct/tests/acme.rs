@@ -634,3 +634,47 @@ async fn a_failed_challenge_is_logged_with_the_domain_and_the_default_certificat
     );
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_unusable_resolvers_and_unknown_cert_resolvers() {
+    let static_yaml = r#"entryPoints:
+  websecure:
+    address: "{{addr:websecure}}"
+providers:
+  file:
+    filename: "{{dynamic_file}}"
+certificatesResolvers:
+  nostorage:
+    acme:
+      httpChallenge: {entryPoint: websecure}
+  unknowndns:
+    acme:
+      storage: acme.json
+      dnsChallenge: {provider: someclouddns}
+  good:
+    acme:
+      storage: acme.json
+      tlsChallenge: {}
+"#;
+    let dynamic = dynamic_config("Host(`app.test.example`)", "{certResolver: missing}");
+    let proxy = Launch::new(common::viaduct())
+        .arg("check")
+        .static_yaml(static_yaml)
+        .dynamic_yaml(&dynamic)
+        .var("echo", "http://127.0.0.1:1")
+        .spawn_only()
+        .unwrap();
+    let status = proxy.wait_exit(Duration::from_secs(20)).await.unwrap();
+    let logs = proxy.logs();
+    assert!(!status.success(), "{logs}");
+    assert!(
+        logs.contains("certificatesResolvers.nostorage: acme.storage is required"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("certificatesResolvers.unknowndns") && logs.contains("someclouddns"),
+        "{logs}"
+    );
+    assert!(logs.contains("certResolver \"missing\""), "{logs}");
+    assert!(!logs.contains("certificatesResolvers.good"), "{logs}");
+}
