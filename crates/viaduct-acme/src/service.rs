@@ -351,8 +351,9 @@ impl Resolver {
             .find_map(|stored| {
                 let uri = stored.registration.as_ref().map(|r| r.uri.clone())?;
                 let key = PrivatePkcs8KeyDer::from(stored.private_key.clone());
-                let usable =
-                    !uri.is_empty() && instant_acme::Key::from_pkcs8_der(key.clone_key()).is_ok();
+                // An account belongs to one CA: after a switch (staging to production), register anew.
+                let same_ca = origin(&uri).is_some() && origin(&uri) == origin(&server);
+                let usable = same_ca && instant_acme::Key::from_pkcs8_der(key.clone_key()).is_ok();
                 usable.then_some((uri, key))
             });
         if let Some((uri, key)) = stored {
@@ -435,4 +436,33 @@ fn external_account_key(eab: &crate::settings::Eab) -> Result<ExternalAccountKey
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
         .map_err(|e| format!("eab.hmacEncoded is not base64: {e}"))?;
     Ok(ExternalAccountKey::new(eab.kid.clone(), &key))
+}
+
+/// `scheme://authority` of a URL.
+fn origin(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().filter(|a| !a.is_empty())?;
+    Some(&url[..scheme.len() + 3 + authority.len()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn accounts_belong_to_the_origin_of_their_ca() {
+        assert_eq!(
+            origin("https://acme-v02.api.letsencrypt.org/acme/acct/1"),
+            Some("https://acme-v02.api.letsencrypt.org")
+        );
+        assert_eq!(
+            origin("https://127.0.0.1:14000/dir"),
+            Some("https://127.0.0.1:14000")
+        );
+        assert_eq!(origin("no scheme"), None);
+        assert_ne!(
+            origin("https://acme-staging-v02.api.letsencrypt.org/acme/acct/1"),
+            origin("https://acme-v02.api.letsencrypt.org/directory")
+        );
+    }
 }

@@ -678,3 +678,83 @@ certificatesResolvers:
     assert!(logs.contains("certResolver \"missing\""), "{logs}");
     assert!(!logs.contains("certificatesResolvers.good"), "{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn a_new_ca_gets_a_new_account_and_stored_certificates_keep_serving() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let first_ca = Pebble::start(PebbleOptions::default()).await;
+    let dynamic = dynamic_config("Host(`first.test.example`)", "{certResolver: le}");
+    let proxy = start_proxy(
+        &first_ca,
+        &static_config(&first_ca, &storage, acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+    let first_root = first_ca.issuing_root();
+    wait_certificate(
+        first_ca.tls_port,
+        "first.test.example",
+        &first_root,
+        ISSUE_TIMEOUT,
+    )
+    .await;
+    stop(proxy).await;
+    let first_account = stored(&storage)["le"]["ViaductAccount"]["Registration"]["uri"].clone();
+    drop(first_ca);
+
+    // Another CA (as when moving from staging to production): the stored account is not tried there.
+    let second_ca = Pebble::start(PebbleOptions::default()).await;
+    let both = r#"
+http:
+  routers:
+    first:
+      rule: "Host(`first.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+    second:
+      rule: "Host(`second.test.example`)"
+      entryPoints: [websecure]
+      service: echo
+      tls: {certResolver: le}
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start_proxy(
+        &second_ca,
+        &static_config(&second_ca, &storage, acme),
+        both,
+        &echo,
+    )
+    .await;
+    let second_root = second_ca.issuing_root();
+    wait_certificate(
+        second_ca.tls_port,
+        "second.test.example",
+        &second_root,
+        ISSUE_TIMEOUT,
+    )
+    .await;
+    wait_certificate(
+        second_ca.tls_port,
+        "first.test.example",
+        &first_root,
+        Duration::from_secs(5),
+    )
+    .await;
+    let json = stored(&storage);
+    assert_ne!(
+        json["le"]["ViaductAccount"]["Registration"]["uri"],
+        first_account
+    );
+    assert_eq!(json["le"]["Certificates"].as_array().unwrap().len(), 2);
+    stop(proxy).await;
+}
