@@ -223,11 +223,11 @@ async fn tls_handshake(
         .server_name()
         .map(str::to_ascii_lowercase);
     let snapshot = snapshots.load_full();
-    // A TLS-ALPN-01 validation offers only `acme-tls/1` and is answered with the challenge certificate.
+    // A TLS-ALPN-01 validation offers only `acme-tls/1` (RFC 8737) and is answered with the challenge certificate.
     let acme_validation = start
         .client_hello()
         .alpn()
-        .is_some_and(|mut protocols| protocols.any(|p| p == viaduct_tls::ACME_TLS_ALPN));
+        .is_some_and(|mut protocols| protocols.all(|p| p == viaduct_tls::ACME_TLS_ALPN));
     let challenge = acme_validation
         .then(|| snapshot.tls.acme().alpn_challenge_config(sni.as_deref()))
         .flatten();
