@@ -1,6 +1,8 @@
 //! Pebble, Let's Encrypt's test CA, and its fake DNS (pebble-challtestsrv) on free loopback ports, for the ACME
 //! tests. Every A query answers 127.0.0.1, so Pebble validates HTTP-01 and TLS-ALPN-01 against the proxy's ports.
 
+#![allow(dead_code)] // each test binary uses its own subset
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -147,7 +149,7 @@ impl Pebble {
         path
     }
 
-    #[allow(dead_code)] // read when a test fails, to see what Pebble decided
+    /// Pebble's log, to see what it decided when a test fails.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pebble.log")).unwrap_or_default()
     }
