@@ -14,7 +14,7 @@ use crate::storage::StoredCertificate;
 /// A stored certificate, ready to serve.
 #[derive(Debug, Clone)]
 pub struct LoadedCertificate {
-    /// Lower-case DNS names from the leaf's SANs (its CN when it has none).
+    /// Lower-case DNS names and IP addresses from the leaf's SANs (its CN when it has none).
     pub names: Vec<String>,
     pub not_after: SystemTime,
     pub key: Arc<CertifiedKey>,
@@ -56,8 +56,19 @@ fn leaf_names(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, SystemTime), St
     let mut names: Vec<String> = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
-            if let GeneralName::DNSName(dns) = name {
-                names.push(dns.to_ascii_lowercase());
+            match name {
+                GeneralName::DNSName(dns) => names.push(dns.to_ascii_lowercase()),
+                GeneralName::IPAddress(bytes) => {
+                    let ip = match bytes.len() {
+                        4 => <[u8; 4]>::try_from(*bytes).ok().map(std::net::IpAddr::from),
+                        16 => <[u8; 16]>::try_from(*bytes)
+                            .ok()
+                            .map(std::net::IpAddr::from),
+                        _ => None,
+                    };
+                    names.extend(ip.map(|ip| ip.to_string()));
+                }
+                _ => {}
             }
         }
     }

@@ -72,7 +72,13 @@ async fn run_order(
     state: &AcmeState,
     published: &mut Vec<Published>,
 ) -> Result<(String, Vec<u8>), String> {
-    let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
+    let identifiers: Vec<Identifier> = names
+        .iter()
+        .map(|name| match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => Identifier::Ip(ip),
+            Err(_) => Identifier::Dns(name.clone()),
+        })
+        .collect();
     let mut new_order = NewOrder::new(&identifiers);
     if !settings.profile.is_empty() {
         new_order = new_order.profile(&settings.profile);
@@ -96,9 +102,15 @@ async fn run_order(
         let Some(mut challenge) = authorization.challenge(kind.clone()) else {
             return Err(format!("the server offers no {kind:?} challenge"));
         };
-        let Identifier::Dns(domain) = challenge.identifier().identifier.clone() else {
-            return Err("the server asks to validate a non-DNS identifier".into());
-        };
+        let domain =
+            match challenge.identifier().identifier {
+                Identifier::Dns(domain) => domain.clone(),
+                Identifier::Ip(ip) => ip.to_string(),
+                _ => return Err(
+                    "the server asks to validate an identifier that is neither a name nor an IP"
+                        .into(),
+                ),
+            };
         let key_authorization = challenge.key_authorization();
         match kind {
             ChallengeType::Http01 => {

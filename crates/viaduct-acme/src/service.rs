@@ -153,6 +153,17 @@ impl AcmeService {
         self.resolvers.iter().map(|r| r.name.clone()).collect()
     }
 
+    /// Each resolver's `httpChallenge.entryPoint`, as (resolver, entry point).
+    pub fn http_challenge_entry_points(&self) -> Vec<(String, String)> {
+        self.resolvers
+            .iter()
+            .filter_map(|r| {
+                let http = r.settings.http_challenge.as_ref()?;
+                Some((r.name.clone(), http.entry_point.clone()))
+            })
+            .collect()
+    }
+
     /// Runs until `requests` closes: orders what routers ask for, renews on Traefik's schedule, and sends on
     /// `changed` whenever the served certificates changed (the receiver recompiles the configuration).
     pub async fn run(

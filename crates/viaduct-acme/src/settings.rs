@@ -65,10 +65,11 @@ pub struct DnsChallenge {
 impl AcmeSettings {
     /// Reads `certificatesResolvers.<resolver>.acme`.
     pub fn parse(resolver: &str, acme: &Value) -> Result<AcmeSettings, AcmeError> {
-        let raw: Raw = serde_json::from_value(acme.clone()).map_err(|e| AcmeError::Settings {
-            resolver: resolver.to_string(),
-            message: format!("invalid acme section: {e}"),
-        })?;
+        let raw: Raw =
+            serde_json::from_value(canonical(acme.clone())).map_err(|e| AcmeError::Settings {
+                resolver: resolver.to_string(),
+                message: format!("invalid acme section: {e}"),
+            })?;
         let invalid = |message: String| AcmeError::Settings {
             resolver: resolver.to_string(),
             message,
@@ -171,6 +172,91 @@ impl AcmeSettings {
         };
         (Duration::from_secs(before), Duration::from_secs(interval))
     }
+}
+
+/// Every key this module reads, in its canonical spelling.
+const KEYS: &[&str] = &[
+    "email",
+    "emailAddresses",
+    "caServer",
+    "storage",
+    "keyType",
+    "eab",
+    "kid",
+    "hmacEncoded",
+    "certificatesDuration",
+    "preferredChain",
+    "profile",
+    "disableCommonName",
+    "caCertificates",
+    "caSystemCertPool",
+    "caServerName",
+    "httpChallenge",
+    "entryPoint",
+    "delay",
+    "tlsChallenge",
+    "dnsChallenge",
+    "provider",
+    "resolvers",
+    "delayBeforeCheck",
+    "disablePropagationCheck",
+    "propagation",
+    "delayBeforeChecks",
+    "disableChecks",
+];
+
+/// Sections that flags enable with `=true` and YAML with an empty value.
+const SECTIONS: &[&str] = &[
+    "httpChallenge",
+    "tlsChallenge",
+    "dnsChallenge",
+    "eab",
+    "propagation",
+];
+
+/// Lists that flags and environment variables give as one comma-separated string.
+const LISTS: &[&str] = &["caCertificates", "resolvers", "emailAddresses"];
+
+/// The section as Traefik reads it, whatever the source: keys in any case (flags arrive in lower case), sections
+/// enabled by `true` or an empty value, lists as comma-separated strings.
+fn canonical(value: Value) -> Value {
+    let Value::Object(map) = value else {
+        return value;
+    };
+    let mut out = serde_json::Map::new();
+    for (key, value) in map {
+        let key = KEYS
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(&key))
+            .map_or(key, |known| known.to_string());
+        let value = if SECTIONS.contains(&key.as_str()) {
+            match value {
+                Value::Null => Value::Object(serde_json::Map::new()),
+                Value::Bool(true) => Value::Object(serde_json::Map::new()),
+                Value::String(s) if s.eq_ignore_ascii_case("true") || s.is_empty() => {
+                    Value::Object(serde_json::Map::new())
+                }
+                Value::Bool(false) => continue,
+                Value::String(s) if s.eq_ignore_ascii_case("false") => continue,
+                other => canonical(other),
+            }
+        } else if LISTS.contains(&key.as_str()) {
+            match value {
+                Value::String(s) => Value::Array(
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| Value::String(item.to_string()))
+                        .collect(),
+                ),
+                other => other,
+            }
+        } else {
+            canonical(value)
+        };
+        out.insert(key, value);
+    }
+    Value::Object(out)
 }
 
 /// Traefik rewrites Let's Encrypt's retired v01 URLs to v02.

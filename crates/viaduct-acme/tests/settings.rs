@@ -118,3 +118,61 @@ fn key_types_read_traefiks_and_legos_names() {
     }
     assert_eq!(KeyType::parse("DSA"), None);
 }
+
+#[test]
+fn flags_and_any_key_case_are_read() {
+    let pairs: Vec<(String, String)> = [
+        ("certificatesresolvers.le.acme.storage", "/data/acme.json"),
+        ("certificatesresolvers.le.acme.keytype", "EC256"),
+        (
+            "certificatesresolvers.le.acme.httpchallenge.entrypoint",
+            "web",
+        ),
+        (
+            "certificatesresolvers.le.acme.dnschallenge.provider",
+            "exec",
+        ),
+        (
+            "certificatesresolvers.le.acme.dnschallenge.resolvers",
+            "1.1.1.1:53,8.8.8.8:53",
+        ),
+        (
+            "certificatesresolvers.le.acme.cacertificates",
+            "/a.pem,/b.pem",
+        ),
+        ("certificatesresolvers.le.acme.tlschallenge", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config: viaduct_config::StaticConfig =
+        viaduct_config::decode_flat(&pairs, viaduct_config::Origin::Inline("flags")).unwrap();
+    let acme = config.certificates_resolvers["le"].acme.as_ref().unwrap();
+    let settings = AcmeSettings::parse("le", acme).unwrap();
+    assert_eq!(settings.storage, "/data/acme.json");
+    assert_eq!(settings.key_type, KeyType::Ec256);
+    assert_eq!(settings.http_challenge.unwrap().entry_point, "web");
+    let dns = settings.dns_challenge.unwrap();
+    assert_eq!(dns.resolvers, ["1.1.1.1:53", "8.8.8.8:53"]);
+    assert_eq!(settings.ca_certificates, ["/a.pem", "/b.pem"]);
+    assert!(
+        settings.tls_challenge.is_some(),
+        "--…tlschallenge=true enables it"
+    );
+
+    let yaml = "certificatesResolvers:\n  le:\n    acme:\n      STORAGE: a.json\n      TLSChallenge:\n      CAServer: https://ca.example/dir\n";
+    let config: viaduct_config::StaticConfig = viaduct_config::parse_document(
+        yaml,
+        viaduct_config::Format::Yaml,
+        viaduct_config::Origin::Inline("yaml"),
+    )
+    .unwrap();
+    let settings = AcmeSettings::parse(
+        "le",
+        config.certificates_resolvers["le"].acme.as_ref().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings.storage, "a.json");
+    assert_eq!(settings.ca_server, "https://ca.example/dir");
+    assert!(settings.tls_challenge.is_some());
+}

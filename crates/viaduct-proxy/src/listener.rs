@@ -217,6 +217,7 @@ async fn tls_handshake(
     stream: TcpStream,
     snapshots: &SnapshotHandle,
 ) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let local = stream.local_addr()?.ip();
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
     let sni = start
         .client_hello()
@@ -231,7 +232,8 @@ async fn tls_handshake(
     let challenge = acme_validation
         .then(|| snapshot.tls.acme().alpn_challenge_config(sni.as_deref()))
         .flatten();
-    let Some(config) = challenge.or_else(|| snapshot.tls.server_config(sni.as_deref())) else {
+    let Some(config) = challenge.or_else(|| snapshot.tls.server_config_at(sni.as_deref(), local))
+    else {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!("no certificate for server name {sni:?} (sniStrict)"),

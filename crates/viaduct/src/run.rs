@@ -208,16 +208,9 @@ fn start_acme(config: &StaticConfig, ctx: &CompileContext) -> AcmeService {
     for error in errors {
         tracing::error!("{error}; routers using this resolver get the default certificate");
     }
-    for (name, resolver) in &config.certificates_resolvers {
-        let entry_point = resolver
-            .acme
-            .as_ref()
-            .and_then(|acme| acme.pointer("/httpChallenge/entryPoint"))
-            .and_then(|value| value.as_str());
-        if let Some(entry_point) = entry_point {
-            if !ctx.entry_points.iter().any(|ep| ep.name == entry_point) {
-                tracing::error!(resolver = %name, entry_point, "httpChallenge.entryPoint does not exist; HTTP-01 challenges cannot be answered");
-            }
+    for (name, entry_point) in service.http_challenge_entry_points() {
+        if !ctx.entry_points.iter().any(|ep| ep.name == entry_point) {
+            tracing::error!(resolver = %name, entry_point = %entry_point, "httpChallenge.entryPoint does not exist; HTTP-01 challenges cannot be answered");
         }
     }
     service

@@ -321,3 +321,26 @@ async fn a_failed_challenge_is_logged_with_the_domain_and_the_default_certificat
     );
     stop(proxy).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn an_ip_address_host_gets_an_ip_certificate() {
+    let pebble = Pebble::start(PebbleOptions::default()).await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let storage = scratch.path().join("acme.json");
+    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let dynamic = dynamic_config("Host(`127.0.0.1`)", "{certResolver: le}");
+    let proxy = start_proxy(
+        &pebble,
+        &static_config(&pebble, &storage, acme),
+        &dynamic,
+        &echo,
+    )
+    .await;
+    let root = pebble.issuing_root();
+    // Clients connecting by IP send no SNI: the certificate whose IP SAN is the local address is served.
+    let (_, status) = wait_certificate(pebble.tls_port, "127.0.0.1", &root, ISSUE_TIMEOUT).await;
+    assert!(status.contains(" 200"), "{status}");
+    stop(proxy).await;
+}
