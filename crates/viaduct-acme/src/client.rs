@@ -2,13 +2,16 @@
 //! `LEGO_CA_CERTIFICATES` (PEM files) instead of, or with `caSystemCertPool` on top of, the system roots;
 //! `caServerName` / `LEGO_CA_SERVER_NAME` as the name the server's certificate must carry.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use instant_acme::{BodyWrapper, HttpClient};
+use instant_acme::{BodyWrapper, BytesResponse, HttpClient};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -78,5 +81,32 @@ pub fn build(settings: &AcmeSettings) -> Result<Box<dyn HttpClient>, AcmeError> 
     let connector = builder.enable_http1().build();
     let client: Client<_, BodyWrapper<Bytes>> =
         Client::builder(TokioExecutor::new()).build(connector);
-    Ok(Box::new(client))
+    Ok(Box::new(TimedClient {
+        inner: client,
+        response_header_timeout: settings.client_response_header_timeout,
+    }))
+}
+
+/// Bounds how long the ACME server may take to answer (`clientResponseHeaderTimeout`).
+struct TimedClient<C> {
+    inner: C,
+    response_header_timeout: Duration,
+}
+
+impl<C: HttpClient> HttpClient for TimedClient<C> {
+    fn request(
+        &self,
+        request: http::Request<BodyWrapper<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let response = self.inner.request(request);
+        let limit = self.response_header_timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, response).await {
+                Ok(result) => result,
+                Err(_) => Err(instant_acme::Error::Other(
+                    format!("the ACME server did not answer within {limit:?}").into(),
+                )),
+            }
+        })
+    }
 }

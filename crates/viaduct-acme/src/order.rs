@@ -187,8 +187,9 @@ async fn run_order(
         .finalize_csr(&request)
         .await
         .map_err(|e| format!("finalizing: {e}"))?;
+    let issuance = RetryPolicy::new().timeout(settings.certificate_timeout);
     let chain = order
-        .poll_certificate(&retries)
+        .poll_certificate(&issuance)
         .await
         .map_err(|e| format!("downloading the certificate: {e}"))?;
     Ok((

@@ -31,6 +31,10 @@ pub struct AcmeSettings {
     pub ca_certificates: Vec<String>,
     pub ca_system_cert_pool: bool,
     pub ca_server_name: String,
+    /// `clientResponseHeaderTimeout` (30 s): how long the ACME server may take to answer a request.
+    pub client_response_header_timeout: Duration,
+    /// `certificateTimeout` (30 s): how long the certificate may take to be issued once the order is finalized.
+    pub certificate_timeout: Duration,
     pub http_challenge: Option<HttpChallenge>,
     pub tls_challenge: Option<TlsChallenge>,
     pub dns_challenge: Option<DnsChallenge>,
@@ -133,6 +137,10 @@ impl AcmeSettings {
             ca_certificates: raw.ca_certificates,
             ca_system_cert_pool: raw.ca_system_cert_pool.as_ref().is_some_and(truthy),
             ca_server_name: raw.ca_server_name,
+            client_response_header_timeout: positive(raw.client_response_header_timeout)
+                .unwrap_or(Duration::from_secs(30)),
+            certificate_timeout: positive(raw.certificate_timeout)
+                .unwrap_or(Duration::from_secs(30)),
             http_challenge: raw.http_challenge.map(|h| HttpChallenge {
                 entry_point: h.entry_point,
                 delay: h.delay.map(|d| d.value).unwrap_or_default(),
@@ -191,6 +199,8 @@ const KEYS: &[&str] = &[
     "caCertificates",
     "caSystemCertPool",
     "caServerName",
+    "clientResponseHeaderTimeout",
+    "certificateTimeout",
     "httpChallenge",
     "entryPoint",
     "delay",
@@ -271,6 +281,12 @@ fn upgrade_v01(url: String) -> String {
     )
 }
 
+fn positive(duration: Option<GoDuration>) -> Option<Duration> {
+    duration
+        .filter(|d| !d.negative && !d.value.is_zero())
+        .map(|d| d.value)
+}
+
 fn number(value: &Value) -> Option<u64> {
     match value {
         Value::Number(n) => n.as_u64(),
@@ -303,6 +319,8 @@ struct Raw {
     ca_certificates: Vec<String>,
     ca_system_cert_pool: Option<Value>,
     ca_server_name: String,
+    client_response_header_timeout: Option<GoDuration>,
+    certificate_timeout: Option<GoDuration>,
     http_challenge: Option<RawHttp>,
     tls_challenge: Option<RawTls>,
     dns_challenge: Option<RawDns>,
