@@ -235,7 +235,6 @@ impl Resolver {
                 .map(|(stored, _)| stored.domain.clone())
                 .collect();
             for domain in &due {
-                tracing::info!(resolver = %self.name, domain = %domain.main, "renewing certificate");
                 self.obtain(domain, notify, wake).await;
             }
             // A failed renewal is retried on its backoff, not only at the next daily (or weekly) check.
@@ -279,6 +278,10 @@ impl Resolver {
                 *wake = (*wake).min(failure.retry_at);
                 return;
             }
+        }
+        let renewal = self.data.certificates.iter().any(|c| c.domain == *domain);
+        if renewal {
+            tracing::info!(resolver = %self.name, domain = %domain.main, "renewing certificate");
         }
         let result = match self.ensure_account().await {
             Ok(account) => {
