@@ -100,16 +100,16 @@ fn unsupported_keys_of_a_real_file() {
     let config = static_fixture("traefik.yml", Format::Yaml);
     let keys = config.unsupported_keys();
     for expected in [
-        "entryPoints.websecure.http.tls.certResolver",
         "providers.docker",
         "ping",
         "accessLog",
         "metrics.prometheus",
-        "certificatesResolvers.le",
     ] {
         assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
     }
     for built in [
+        "entryPoints.websecure.http.tls.certResolver",
+        "certificatesResolvers.le",
         "entryPoints.web.http.redirections",
         "providers.file",
         "api",
@@ -262,7 +262,7 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
         "log.maxSize",
         "tracing",
         "hostResolver",
-        "certificatesResolvers.ts",
+        "certificatesResolvers.ts.tailscale",
         "experimental.plugins",
         "experimental.otlpLogs",
         "core.defaultRuleSyntax",

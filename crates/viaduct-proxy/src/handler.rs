@@ -31,6 +31,9 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
     if let Err(rejection) = validate::check(&request) {
         return responses::for_status(rejection.status());
     }
+    if let Some(answer) = crate::acme_challenge::answer(&request, &conn) {
+        return answer;
+    }
     match select_route(&request, &conn) {
         Selection::Route {
             route,

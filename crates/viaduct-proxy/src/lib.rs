@@ -5,6 +5,7 @@
 //! [`Snapshot`], which is swapped into the [`SnapshotHandle`] atomically. Every request loads
 //! the current snapshot once and never takes a lock.
 
+mod acme_challenge;
 #[doc(hidden)]
 pub mod bench_api;
 mod compile;

@@ -217,13 +217,23 @@ async fn tls_handshake(
     stream: TcpStream,
     snapshots: &SnapshotHandle,
 ) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    let local = stream.local_addr()?.ip();
     let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
     let sni = start
         .client_hello()
         .server_name()
         .map(str::to_ascii_lowercase);
     let snapshot = snapshots.load_full();
-    let Some(config) = snapshot.tls.server_config(sni.as_deref()) else {
+    // A TLS-ALPN-01 validation offers only `acme-tls/1` (RFC 8737) and is answered with the challenge certificate.
+    let acme_validation = start
+        .client_hello()
+        .alpn()
+        .is_some_and(|mut protocols| protocols.all(|p| p == viaduct_tls::ACME_TLS_ALPN));
+    let challenge = acme_validation
+        .then(|| snapshot.tls.acme().alpn_challenge_config(sni.as_deref()))
+        .flatten();
+    let Some(config) = challenge.or_else(|| snapshot.tls.server_config_at(sni.as_deref(), local))
+    else {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!("no certificate for server name {sni:?} (sniStrict)"),

@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub transports: HashMap<String, Arc<Transport>>,
     /// Certificates and TLS options, chosen per connection by SNI.
     pub tls: Arc<TlsRuntime>,
+    /// What routers with a `tls.certResolver` ask the ACME resolvers for (sorted, without duplicates).
+    pub certificate_requests: Vec<viaduct_tls::CertificateRequest>,
     /// Middleware state (rate-limit buckets, breakers…) for the next compile to carry over.
     pub middleware_state: StateStore,
     /// What the compiler found wrong, per object (the API reports this).

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod acme;
 mod client_auth;
 mod error;
 mod names;
@@ -16,6 +17,9 @@ mod runtime;
 mod shared;
 mod store;
 
+pub use acme::{
+    AcmeCertificate, AcmeState, CertificateRequest, ACME_TLS_ALPN, HTTP_CHALLENGE_PREFIX,
+};
 pub use error::TlsError;
 pub use runtime::TlsRuntime;
 pub use shared::{TlsShared, DEFAULT_CERT_COMMON_NAME};

@@ -11,8 +11,8 @@ use viaduct_config::TlsOptions;
 use crate::client_auth::{compile_client_auth, verifier, ClientAuthSpec};
 use crate::{provider, TlsIssue, TlsShared};
 
-/// ALPN offered when `alpnProtocols` is not set. Traefik also offers `acme-tls/1`, which only matters to its ACME
-/// TLS-ALPN challenge; Viaduct has no ACME, so it is left out.
+/// ALPN offered when `alpnProtocols` is not set. Traefik also offers `acme-tls/1`; Viaduct negotiates it only in the
+/// configuration that answers a pending TLS-ALPN-01 validation ([`crate::AcmeState::alpn_challenge_config`]).
 const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
 const ACME_TLS_ALPN: &str = "acme-tls/1";
 

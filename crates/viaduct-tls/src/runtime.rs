@@ -17,6 +17,7 @@ const DEFAULT_OPTIONS: &str = "default";
 #[derive(Debug)]
 pub struct TlsRuntime {
     store: Arc<CertStore>,
+    acme: Arc<crate::AcmeState>,
     /// Valid option sets by name; `default` is always present unless even the built-in defaults failed to build.
     configs: HashMap<String, CompiledOptions>,
     /// Options by exact host.
@@ -72,6 +73,7 @@ impl TlsRuntime {
         }
         let mut runtime = TlsRuntime {
             store,
+            acme: shared.acme.clone(),
             configs,
             exact_hosts: HashMap::new(),
             wildcard_hosts: HashMap::new(),
@@ -116,6 +118,17 @@ impl TlsRuntime {
         let mut config = (*compiled.config).clone();
         config.cert_resolver = Arc::new(FixedCert(cert.clone()));
         Some(Arc::new(config))
+    }
+
+    /// Certificates obtained over ACME and pending challenges (TLS-ALPN-01 and HTTP-01 answers).
+    pub fn acme(&self) -> &crate::AcmeState {
+        &self.acme
+    }
+
+    /// True if a `tls.certificates` entry serves `name` (`*.x` asks for a wildcard certificate): ACME resolvers do
+    /// not order names that configured certificates serve, as Traefik's do not.
+    pub fn has_configured_certificate(&self, name: &str) -> bool {
+        self.store.configured_covers(name)
     }
 
     /// True if `options` names a defined option (for router validation; `""`/`default` always true).

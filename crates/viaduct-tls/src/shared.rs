@@ -5,6 +5,7 @@ use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache, StoresServerSessions};
 use rustls::sign::CertifiedKey;
 
+use crate::acme::AcmeState;
 use crate::client_auth::PolicyKey;
 use crate::{provider, TlsError};
 
@@ -25,6 +26,7 @@ const SESSION_CACHE_ENTRIES: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct TlsShared {
     pub(crate) default_cert: Arc<CertifiedKey>,
+    pub(crate) acme: Arc<AcmeState>,
     resumption: Arc<Mutex<HashMap<PolicyKey, Resumption>>>,
 }
 
@@ -39,6 +41,7 @@ impl TlsShared {
     pub fn new() -> Result<TlsShared, TlsError> {
         Ok(TlsShared {
             default_cert: Arc::new(generate_default_cert()?),
+            acme: Arc::new(AcmeState::default()),
             resumption: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -46,6 +49,11 @@ impl TlsShared {
     /// The generated self-signed certificate served when nothing else matches.
     pub fn default_certificate(&self) -> &Arc<CertifiedKey> {
         &self.default_cert
+    }
+
+    /// Certificates obtained over ACME and pending challenges, shared with the ACME resolvers.
+    pub fn acme(&self) -> &Arc<AcmeState> {
+        &self.acme
     }
 
     /// The session cache and ticketer of `policy`, created on first use and kept for the life of the process.

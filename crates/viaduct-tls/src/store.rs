@@ -20,7 +20,15 @@ pub(crate) struct CertStore {
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// `*.example.com` certificates, keyed by `example.com`: a wildcard covers exactly one label.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// The keys of `exact` and `wildcard` that `tls.certificates` entries serve (the others are ACME's).
+    configured: Configured,
     default: Arc<CertifiedKey>,
+}
+
+#[derive(Debug, Default)]
+struct Configured {
+    exact: std::collections::HashSet<String>,
+    wildcard: std::collections::HashSet<String>,
 }
 
 /// Picks the certificate for a handshake from the ClientHello's SNI.
@@ -42,9 +50,11 @@ impl CertStore {
         let mut store = CertStore {
             exact: HashMap::new(),
             wildcard: HashMap::new(),
+            configured: Configured::default(),
             default: shared.default_cert.clone(),
         };
         let Some(config) = config else {
+            store.add_acme(shared);
             return store;
         };
         for (index, entry) in config.certificates.iter().enumerate() {
@@ -73,13 +83,16 @@ impl CertStore {
                 ));
                 continue;
             }
-            if tls_store.default_generated_cert.is_some() {
-                issues.push(TlsIssue::warning(
-                    format!("{object}.defaultGeneratedCert"),
-                    "certificate resolvers are not supported; the self-signed default certificate is served instead",
-                ));
-            }
-            if let Some(default) = &tls_store.default_certificate {
+            // Obtained by the resolver (the compiler asks for it): served as the default once it exists, in
+            // place of `defaultCertificate` and the generated one.
+            let generated = tls_store
+                .default_generated_cert
+                .as_ref()
+                .and_then(|generated| generated.domain.as_ref())
+                .and_then(|domain| acme_certificate_for(shared, &domain.main));
+            if let Some(generated) = generated {
+                store.default = generated;
+            } else if let Some(default) = &tls_store.default_certificate {
                 match load_default(default, &object, issues) {
                     Ok(cert) => store.default = cert,
                     Err(err) => issues.push(TlsIssue::error(
@@ -89,6 +102,7 @@ impl CertStore {
                 }
             }
         }
+        store.add_acme(shared);
         store
     }
 
@@ -102,11 +116,42 @@ impl CertStore {
         self.wildcard.get(parent)
     }
 
+    /// True if a `tls.certificates` entry serves `name`: a wildcard request (`*.x`) needs a `*.x` certificate, a name
+    /// is also served by a one-label wildcard.
+    pub(crate) fn configured_covers(&self, name: &str) -> bool {
+        let name = normalize(name);
+        if let Some(parent) = name.strip_prefix("*.") {
+            return self.configured.wildcard.contains(parent);
+        }
+        self.configured.exact.contains(&name)
+            || name
+                .split_once('.')
+                .is_some_and(|(_, parent)| self.configured.wildcard.contains(parent))
+    }
+
     /// The certificate to serve: the matching one, else the default.
     pub(crate) fn select(&self, sni: Option<&str>) -> Arc<CertifiedKey> {
         sni.and_then(|sni| self.find(sni))
             .unwrap_or(&self.default)
             .clone()
+    }
+
+    /// ACME certificates come from the resolvers' storage; a name a `tls.certificates` entry serves keeps that
+    /// entry's certificate.
+    fn add_acme(&mut self, shared: &TlsShared) {
+        self.configured = Configured {
+            exact: self.exact.keys().cloned().collect(),
+            wildcard: self.wildcard.keys().cloned().collect(),
+        };
+        for cert in shared.acme.certificates().iter() {
+            for name in &cert.names {
+                let (map, key) = match name.strip_prefix("*.") {
+                    Some(parent) => (&mut self.wildcard, parent.to_string()),
+                    None => (&mut self.exact, name.clone()),
+                };
+                map.entry(key).or_insert_with(|| cert.key.clone());
+            }
+        }
     }
 
     fn add(&mut self, cert: Loaded, object: &str, cert_file: &str, issues: &mut Vec<TlsIssue>) {
@@ -153,6 +198,17 @@ impl ResolvesServerCert for FixedCert {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.clone())
     }
+}
+
+/// The obtained certificate whose names include `main` exactly.
+fn acme_certificate_for(shared: &TlsShared, main: &str) -> Option<Arc<CertifiedKey>> {
+    let main = normalize(main);
+    shared
+        .acme
+        .certificates()
+        .iter()
+        .find(|cert| cert.names.contains(&main))
+        .map(|cert| cert.key.clone())
 }
 
 /// SNI host names compare case-insensitively and without a trailing dot.

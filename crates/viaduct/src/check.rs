@@ -22,6 +22,8 @@ pub fn run(args: &[String]) -> ExitCode {
         println!("warning: {key}: not supported yet; it would have no effect");
     }
 
+    let resolvers = check_resolvers(&config, &mut errors);
+
     let ctx = match crate::context::build(&config) {
         Ok((_, ctx)) => Some(ctx),
         Err(e) => {
@@ -56,6 +58,15 @@ pub fn run(args: &[String]) -> ExitCode {
                 println!("warning: {object}: {m}");
             }
         }
+        for request in &snapshot.certificate_requests {
+            if !resolvers.contains(&request.resolver) {
+                println!(
+                    "warning: certResolver {:?} (asked for {}) does not exist or is not usable; the default \
+                     certificate would be served",
+                    request.resolver, request.main
+                );
+            }
+        }
     }
     let http = dynamic.http.unwrap_or_default();
     if errors.is_empty() {
@@ -73,4 +84,33 @@ pub fn run(args: &[String]) -> ExitCode {
         eprintln!("{} error(s)", errors.len());
         ExitCode::from(1)
     }
+}
+
+/// Validates every ACME resolver (settings, DNS provider and its environment); returns the usable ones' names.
+fn check_resolvers(
+    config: &viaduct_config::StaticConfig,
+    errors: &mut Vec<String>,
+) -> std::collections::BTreeSet<String> {
+    let mut usable = std::collections::BTreeSet::new();
+    for (name, resolver) in &config.certificates_resolvers {
+        let Some(acme) = &resolver.acme else {
+            continue;
+        };
+        match viaduct_acme::AcmeSettings::parse(name, acme) {
+            Ok(settings) => {
+                let dns = settings
+                    .dns_challenge
+                    .as_ref()
+                    .map(|dns| viaduct_acme::DnsProvider::from_name(&dns.provider));
+                match dns {
+                    Some(Err(e)) => errors.push(format!("certificatesResolvers.{name}: {e}")),
+                    _ => {
+                        usable.insert(name.clone());
+                    }
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    usable
 }

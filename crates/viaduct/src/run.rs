@@ -6,9 +6,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
+use viaduct_acme::AcmeService;
 use viaduct_config::StaticConfig;
 use viaduct_providers::{Aggregator, FileProvider, MergedConfig, ProviderMessage, ReloadHandle};
 use viaduct_proxy::{compile, CompileContext, ObjectStatus, Protocol, Snapshot, SnapshotHandle};
+
+use viaduct_tls::CertificateRequest;
 
 use crate::static_load;
 use crate::{embedded, logging};
@@ -67,6 +70,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     let (entry_points, ctx) = crate::context::build(&config)?;
+    // Stored ACME certificates are published before the first compile, so a restart serves them at once.
+    let acme = start_acme(&config, &ctx);
     let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
 
     // Bind every listener before anything else, so a port in use fails the start at once.
@@ -105,7 +110,16 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
         .unwrap_or(Duration::ZERO);
     let (merged_tx, merged_rx) = watch::channel(Arc::new(MergedConfig::default()));
     tokio::spawn(Aggregator::new(throttle).run(provider_rx, merged_tx));
-    tokio::spawn(apply_configurations(merged_rx, ctx, snapshots.clone()));
+    let (requests_tx, requests_rx) = watch::channel(Vec::new());
+    let (recompile_tx, recompile_rx) = mpsc::channel(1);
+    tokio::spawn(acme.run(requests_rx, recompile_tx));
+    let reloads = Reload {
+        ctx,
+        snapshots: snapshots.clone(),
+        certificate_requests: requests_tx,
+        certificates_changed: recompile_rx,
+    };
+    tokio::spawn(apply_configurations(merged_rx, reloads));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
@@ -139,19 +153,31 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The reload loop: every merged configuration is compiled into a new snapshot and swapped in.
-/// Requests in flight finish on the snapshot they started with.
-async fn apply_configurations(
-    mut merged: watch::Receiver<Arc<MergedConfig>>,
+/// What the reload loop works with besides the merged configurations.
+struct Reload {
     ctx: CompileContext,
     snapshots: SnapshotHandle,
-) {
+    /// Tells the ACME resolvers which certificates the routers ask for.
+    certificate_requests: watch::Sender<Vec<CertificateRequest>>,
+    /// The ACME resolvers obtained or renewed a certificate: compile again so that it is served.
+    certificates_changed: mpsc::Receiver<()>,
+}
+
+/// The reload loop: every merged configuration is compiled into a new snapshot and swapped in.
+/// Requests in flight finish on the snapshot they started with.
+async fn apply_configurations(mut merged: watch::Receiver<Arc<MergedConfig>>, mut reload: Reload) {
     let mut reported = ObjectStatus::default();
-    while merged.changed().await.is_ok() {
+    loop {
+        tokio::select! {
+            changed = merged.changed() => if changed.is_err() { return },
+            Some(()) = reload.certificates_changed.recv() => {
+                tracing::debug!("ACME certificates changed; recompiling");
+            }
+        }
         let next = merged.borrow_and_update().clone();
-        let previous = snapshots.load_full();
+        let previous = reload.snapshots.load_full();
         let started = std::time::Instant::now();
-        let snapshot = compile(&next.config, &ctx, Some(&previous), next.generation);
+        let snapshot = compile(&next.config, &reload.ctx, Some(&previous), next.generation);
         report(&snapshot, &mut reported);
         let routers: usize = snapshot
             .entry_points
@@ -164,8 +190,30 @@ async fn apply_configurations(
             elapsed = ?started.elapsed(),
             "configuration applied"
         );
-        snapshots.store(snapshot);
+        let requests = snapshot.certificate_requests.clone();
+        reload.snapshots.store(snapshot);
+        reload.certificate_requests.send_if_modified(|current| {
+            let modified = *current != requests;
+            *current = requests;
+            modified
+        });
     }
+}
+
+/// Sets up the ACME resolvers (`certificatesResolvers`). The service runs even without any, to report routers whose
+/// `certResolver` does not exist.
+fn start_acme(config: &StaticConfig, ctx: &CompileContext) -> AcmeService {
+    let (service, errors) =
+        AcmeService::new(&config.certificates_resolvers, ctx.tls.acme().clone());
+    for error in errors {
+        tracing::error!("{error}; routers using this resolver get the default certificate");
+    }
+    for (name, entry_point) in service.http_challenge_entry_points() {
+        if !ctx.entry_points.iter().any(|ep| ep.name == entry_point) {
+            tracing::error!(resolver = %name, entry_point = %entry_point, "httpChallenge.entryPoint does not exist; HTTP-01 challenges cannot be answered");
+        }
+    }
+    service
 }
 
 /// Logs configuration problems once, when they appear, not on every reload.

@@ -11,7 +11,7 @@ impl StaticConfig {
     /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
     /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file}`,
     /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
-    /// `core.defaultRuleSyntax: v3`. `global.checkNewVersion`/`sendAnonymousUsage` set to
+    /// `core.defaultRuleSyntax: v3`, `certificatesResolvers.<n>.acme`. `global.checkNewVersion`/`sendAnonymousUsage` set to
     /// false match Viaduct's behaviour and are not reported.
     pub fn unsupported_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
@@ -52,8 +52,9 @@ impl StaticConfig {
         keys.extend(self.unsupported_observability_keys());
         keys.extend(
             self.certificates_resolvers
-                .keys()
-                .map(|name| format!("certificatesResolvers.{name}")),
+                .iter()
+                .filter(|(_, resolver)| resolver.tailscale.is_some())
+                .map(|(name, _)| format!("certificatesResolvers.{name}.tailscale")),
         );
         if let Some(experimental) = &self.experimental {
             let mut flag = |set: bool, key: &str| {
@@ -150,12 +151,6 @@ fn unsupported_entry_point_options(entry_point: &EntryPoint) -> Vec<&'static str
         (
             transport.keep_alive_max_time != GoDuration::ZERO,
             "transport.keepAliveMaxTime",
-        ),
-        (
-            http.tls
-                .as_ref()
-                .is_some_and(|t| !t.cert_resolver.is_empty()),
-            "http.tls.certResolver",
         ),
         (http.encoded_characters.is_some(), "http.encodedCharacters"),
         (

@@ -18,7 +18,7 @@ use viaduct_config::static_config::RedirectEntryPoint;
 use viaduct_config::{DynamicConfig, HttpConfig, RouterTls};
 use viaduct_middlewares::MiddlewareBuilder;
 use viaduct_rules::{RouterEntry, RouterTable};
-use viaduct_tls::{TlsRoute, TlsRuntime, TlsShared};
+use viaduct_tls::{CertificateRequest, TlsRoute, TlsRuntime, TlsShared};
 use viaduct_upstream::{ServiceNode, TransportSettings};
 
 use crate::entrypoint::Protocol;
@@ -144,6 +144,7 @@ pub fn compile(
         }
     }
 
+    let mut certificate_requests: Vec<CertificateRequest> = Vec::new();
     let mut http_tables: Vec<Vec<TableEntry>> =
         ctx.entry_points.iter().map(|_| Vec::new()).collect();
     let mut https_tables: Vec<Vec<TableEntry>> =
@@ -162,6 +163,12 @@ pub fn compile(
             );
             continue;
         }
+        certificate_requests.extend(
+            router
+                .certificates
+                .iter()
+                .filter_map(|request| uncovered(request, &tls)),
+        );
         for placement in &router.placements {
             let table = if placement.tls.is_some() {
                 &mut https_tables
@@ -176,6 +183,7 @@ pub fn compile(
             });
         }
     }
+    certificate_requests.extend(default_generated_cert(config));
     redirect::add_entry_point_redirections(ctx, &mut http_tables, &mut status);
     for (name, message) in middlewares.check_all(&mut services) {
         status.error(format!("http.middlewares.{name}"), message);
@@ -233,7 +241,42 @@ pub fn compile(
         services: built,
         transports,
         tls: Arc::new(tls),
+        certificate_requests: {
+            certificate_requests.sort();
+            certificate_requests.dedup();
+            certificate_requests
+        },
         middleware_state,
         status,
     }
+}
+
+/// The part of `request` no `tls.certificates` entry serves (the first remaining name becomes the main domain), as
+/// Traefik's ACME provider orders only unchecked domains; `None` when everything is served.
+fn uncovered(request: &CertificateRequest, tls: &TlsRuntime) -> Option<CertificateRequest> {
+    let mut names = std::iter::once(&request.main)
+        .chain(&request.sans)
+        .filter(|name| !tls.has_configured_certificate(name))
+        .cloned();
+    let main = names.next()?;
+    Some(CertificateRequest {
+        resolver: request.resolver.clone(),
+        main,
+        sans: names.collect(),
+    })
+}
+
+/// `tls.stores.default.defaultGeneratedCert`: the default certificate, obtained by a resolver.
+fn default_generated_cert(config: &DynamicConfig) -> Option<CertificateRequest> {
+    let store = config.tls.as_ref()?.stores.get("default")?;
+    let generated = store.default_generated_cert.as_ref()?;
+    let domain = generated.domain.as_ref().filter(|d| !d.main.is_empty())?;
+    if generated.resolver.is_empty() {
+        return None;
+    }
+    Some(CertificateRequest {
+        resolver: generated.resolver.clone(),
+        main: domain.main.to_ascii_lowercase(),
+        sans: domain.sans.iter().map(|s| s.to_ascii_lowercase()).collect(),
+    })
 }

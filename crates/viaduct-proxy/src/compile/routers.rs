@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use viaduct_middlewares::MiddlewareBuilder;
 use viaduct_rules::{effective_priority, HttpRule, RuleSyntax};
+use viaduct_tls::CertificateRequest;
 
 use super::services::ServiceBuilder;
 use super::{CompileContext, EntryPointInfo, ObjectStatus, TieBreak};
@@ -47,6 +48,8 @@ pub(super) struct CompiledRouter {
     pub priority: i64,
     pub route: Arc<Route>,
     pub placements: Vec<Placement>,
+    /// What the router asks its `tls.certResolver` for.
+    pub certificates: Vec<CertificateRequest>,
 }
 
 pub(super) struct Placement {
@@ -134,20 +137,17 @@ pub(super) fn compile_router(
 
     let hosts = tls_hosts(&rule);
     let mut placements = Vec::with_capacity(entry_points.len());
+    let mut certificates = Vec::new();
     for index in entry_points {
         let tls = router
             .tls
             .as_ref()
             .or(ctx.entry_points[index].default_tls.as_ref());
         if let Some(tls) = tls {
-            if !tls.cert_resolver.is_empty() {
-                status.warn(
-                    object.clone(),
-                    format!(
-                        "certResolver {:?}: ACME is not supported yet; the stored and default certificates are used",
-                        tls.cert_resolver
-                    ),
-                );
+            for request in certificate_requests(tls, &rule) {
+                if !certificates.contains(&request) {
+                    certificates.push(request);
+                }
             }
         }
         placements.push(Placement {
@@ -171,6 +171,7 @@ pub(super) fn compile_router(
         priority,
         route,
         placements,
+        certificates,
     })
 }
 
@@ -195,6 +196,39 @@ fn tls_hosts(rule: &HttpRule) -> Vec<String> {
                     .map(|s| format!("*.{}", s.trim_start_matches('.'))),
             )
             .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Traefik's domains for a router with a `certResolver`: one certificate per `tls.domains` entry, else one certificate
+/// for every host its rule names (the first is the main domain).
+fn certificate_requests(
+    tls: &viaduct_config::RouterTls,
+    rule: &HttpRule,
+) -> Vec<CertificateRequest> {
+    if tls.cert_resolver.is_empty() {
+        return Vec::new();
+    }
+    let request = |main: &str, sans: Vec<String>| CertificateRequest {
+        resolver: tls.cert_resolver.clone(),
+        main: main.to_ascii_lowercase(),
+        sans: sans.iter().map(|s| s.to_ascii_lowercase()).collect(),
+    };
+    if !tls.domains.is_empty() {
+        return tls
+            .domains
+            .iter()
+            .filter(|domain| !domain.main.is_empty())
+            .map(|domain| request(&domain.main, domain.sans.clone()))
+            .collect();
+    }
+    let mut hosts: Vec<String> = rule
+        .required_hosts()
+        .map(|set| set.exact.into_iter().collect())
+        .unwrap_or_default();
+    hosts.retain(|host| !host.is_empty());
+    match hosts.split_first() {
+        Some((main, sans)) => vec![request(main, sans.to_vec())],
         None => Vec::new(),
     }
 }

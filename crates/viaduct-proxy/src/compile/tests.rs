@@ -139,3 +139,29 @@ fn transports_and_balancer_state_carry_over() {
         &second.transports[DEFAULT_TRANSPORT]
     ));
 }
+
+#[test]
+fn cert_resolver_routers_ask_for_their_domains() {
+    let yaml = format!(
+        "{BASE}  routers:\n    hosts@file: {{rule: \"Host(`A.example.com`) || (Host(`b.example.com`) && Path(`/x`))\", service: s@file, tls: {{certResolver: le}}}}\n    domains@file: {{rule: \"Host(`c.example.com`)\", service: s@file, tls: {{certResolver: le, domains: [{{main: \"*.d.example.com\", sans: [d.example.com]}}, {{main: e.example.com}}]}}}}\n    plain-tls@file: {{rule: \"Host(`f.example.com`)\", service: s@file, tls: {{}}}}\n"
+    );
+    let snapshot = compile(&dynamic(&yaml), &ctx(&[("web", false)]), None, 1);
+    let request = |main: &str, sans: &[&str]| CertificateRequest {
+        resolver: "le".into(),
+        main: main.into(),
+        sans: sans.iter().map(|s| s.to_string()).collect(),
+    };
+    assert_eq!(
+        snapshot.certificate_requests,
+        vec![
+            request("*.d.example.com", &["d.example.com"]),
+            request("a.example.com", &["b.example.com"]),
+            request("e.example.com", &[]),
+        ]
+    );
+    assert!(
+        snapshot.status.warnings.is_empty(),
+        "{:?}",
+        snapshot.status.warnings
+    );
+}

@@ -1,0 +1,92 @@
+//! What the ACME end-to-end tests share: the static and dynamic configurations and the proxy's start and stop.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::Path;
+use std::time::Duration;
+
+use viaduct_testkit::{EchoBackend, Launch, ProxyUnderTest};
+
+use super::common;
+use super::pebble::Pebble;
+
+/// Issuance includes validation by Pebble and, after a failure, a retry 30 s later.
+pub const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Entry points `web` (plain, HTTP-01) and `websecure` (TLS, TLS-ALPN-01) on the ports Pebble validates, and one
+/// resolver `le` whose `acme` section is `acme` (YAML, 6-space indent, appended to the common settings).
+pub fn static_config(pebble: &Pebble, storage: &Path, acme: &str) -> String {
+    format!(
+        r#"log:
+  level: DEBUG
+entryPoints:
+  web:
+    address: "127.0.0.1:{http}"
+  websecure:
+    address: "127.0.0.1:{tls}"
+providers:
+  providersThrottleDuration: 100ms
+  file:
+    filename: "{{{{dynamic_file}}}}"
+certificatesResolvers:
+  le:
+    acme:
+      email: admin@test.example
+      caServer: "{server}"
+      caCertificates: ["{ca}"]
+      storage: "{storage}"
+{acme}
+"#,
+        http = pebble.http_port,
+        tls = pebble.tls_port,
+        server = pebble.directory_url(),
+        ca = pebble.https_ca().display(),
+        storage = storage.display(),
+    )
+}
+
+/// One TLS router on `websecure` for `rule`, with `tls` (YAML flow mapping) and the echo backend.
+pub fn dynamic_config(rule: &str, tls: &str) -> String {
+    format!(
+        r#"
+http:
+  routers:
+    app:
+      rule: "{rule}"
+      entryPoints: [websecure]
+      service: echo
+      tls: {tls}
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{{{echo}}}}"
+"#
+    )
+}
+
+pub async fn start_proxy(
+    pebble: &Pebble,
+    static_yaml: &str,
+    dynamic: &str,
+    echo: &EchoBackend,
+) -> ProxyUnderTest {
+    Launch::new(common::viaduct())
+        .static_yaml(static_yaml)
+        .dynamic_yaml(dynamic)
+        .var("echo", echo.url())
+        .ready_port(pebble.http_port)
+        .ready_port(pebble.tls_port)
+        .start()
+        .await
+        .unwrap()
+}
+
+pub async fn stop(proxy: ProxyUnderTest) {
+    proxy.sigterm().unwrap();
+    proxy.wait_exit(Duration::from_secs(10)).await.unwrap();
+}
+
+pub fn stored(storage: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(storage).unwrap()).unwrap()
+}
