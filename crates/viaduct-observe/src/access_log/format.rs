@@ -1,0 +1,330 @@
+//! Access-log lines in Traefik's layouts: its extended Common Log Format, the generic CLF,
+//! and JSON with Traefik's field names.
+
+use std::fmt::Write as _;
+
+use http::{HeaderMap, HeaderValue, Version};
+use serde_json::{Map, Value};
+
+use super::{AccessLogSettings, AccessRecord, Format, HeaderMode};
+use crate::time::UtcTime;
+
+/// One line, with its newline.
+pub fn format_line(settings: &AccessLogSettings, record: &AccessRecord) -> String {
+    match settings.format {
+        Format::Common => clf(record, true),
+        Format::GenericClf => clf(record, false),
+        Format::Json => json(settings, record),
+    }
+}
+
+/// `<ClientHost> - <user> [<time>] "<METHOD> <path> <proto>" <status> <size> "<referer>"
+/// "<user-agent>"`, then for Traefik's own layout `<RequestCount> "<RouterName>"
+/// "<ServiceURL>" <Duration>ms`.
+fn clf(record: &AccessRecord, extended: bool) -> String {
+    let mut line = String::with_capacity(192);
+    let _ = write!(
+        line,
+        "{} - - [{}] \"{} {} {}\" {} {} {} {}",
+        record.client.ip(),
+        UtcTime::of(record.start).clf(),
+        record.method,
+        or_dash(&record.path),
+        protocol(record.version),
+        record.status,
+        record.downstream_size,
+        quoted_header(record.referer.as_ref()),
+        quoted_header(record.user_agent.as_ref()),
+    );
+    if extended {
+        let _ = write!(
+            line,
+            " {} {} {} {}ms",
+            record.request_count,
+            quoted(record.router.as_deref()),
+            quoted(record.upstream.as_ref().map(|u| u.url.as_str())),
+            record.duration.as_millis()
+        );
+    }
+    line.push('\n');
+    line
+}
+
+fn json(settings: &AccessLogSettings, record: &AccessRecord) -> String {
+    let fields = &settings.fields;
+    let mut map = Map::new();
+    let mut put = |name: &str, value: Value| {
+        if fields.keeps(name) {
+            map.insert(name.to_string(), value);
+        }
+    };
+    let start = UtcTime::of(record.start);
+    let client_ip = record.client.ip().to_string();
+    let (request_host, request_port) = split_host_port(&record.host);
+    let duration = nanos(record.duration);
+    put("ClientAddr", Value::from(record.client.to_string()));
+    put("ClientHost", Value::from(client_ip));
+    put("ClientPort", Value::from(record.client.port().to_string()));
+    put("ClientUsername", Value::from("-"));
+    put("DownstreamContentSize", Value::from(record.downstream_size));
+    put("DownstreamStatus", Value::from(record.status));
+    put("Duration", Value::from(duration));
+    let (origin_status, origin_duration, origin_size) = match &record.upstream {
+        Some(u) => (u.status, nanos(u.duration), record.downstream_size),
+        None => (0, 0, 0),
+    };
+    if record.upstream.is_none() {
+        // Traefik writes a zero ratio when no backend answered.
+        put("GzipRatio", Value::from(0));
+    }
+    put("OriginContentSize", Value::from(origin_size));
+    put("OriginDuration", Value::from(origin_duration));
+    put("OriginStatus", Value::from(origin_status));
+    put(
+        "Overhead",
+        Value::from(duration.saturating_sub(origin_duration)),
+    );
+    put("RequestAddr", Value::from(record.host.clone()));
+    put(
+        "RequestContentSize",
+        Value::from(record.request_content_size),
+    );
+    put("RequestCount", Value::from(record.request_count));
+    put("RequestHost", Value::from(request_host));
+    put("RequestMethod", Value::from(record.method.as_str()));
+    put("RequestPath", Value::from(record.path.clone()));
+    put("RequestPort", Value::from(request_port));
+    put("RequestProtocol", Value::from(protocol(record.version)));
+    put(
+        "RequestScheme",
+        Value::from(if record.tls { "https" } else { "http" }),
+    );
+    put("RetryAttempts", Value::from(0));
+    if let Some(router) = &record.router {
+        put("RouterName", Value::from(router.as_ref()));
+    }
+    if let Some(service) = &record.service {
+        put("ServiceName", Value::from(service.as_ref()));
+    }
+    if let Some(upstream) = &record.upstream {
+        put("ServiceAddr", Value::from(authority(&upstream.url)));
+        put("ServiceURL", Value::from(upstream.url.clone()));
+    }
+    let started = Value::from(start.rfc3339_nanos());
+    put("StartLocal", started.clone());
+    put("StartUTC", started);
+    put("entryPointName", Value::from(record.entry_point.as_ref()));
+    if let Some(headers) = &record.request_headers {
+        add_headers(&mut map, settings, "request_", headers);
+    }
+    if let Some(headers) = &record.response_headers {
+        add_headers(&mut map, settings, "origin_", headers);
+        add_headers(&mut map, settings, "downstream_", headers);
+    }
+    map.insert("level".into(), Value::from("info"));
+    map.insert("msg".into(), Value::from(""));
+    map.insert("time".into(), Value::from(start.rfc3339()));
+    let mut line = Value::Object(map).to_string();
+    line.push('\n');
+    line
+}
+
+fn add_headers(
+    map: &mut Map<String, Value>,
+    settings: &AccessLogSettings,
+    prefix: &str,
+    headers: &HeaderMap,
+) {
+    for name in headers.keys() {
+        let value = match settings.fields.header(name.as_str()) {
+            HeaderMode::Drop => continue,
+            HeaderMode::Redact => "REDACTED".to_string(),
+            HeaderMode::Keep => headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        map.insert(
+            format!("{prefix}{}", canonical(name.as_str())),
+            Value::from(value),
+        );
+    }
+}
+
+/// Go's canonical header form: `x-forwarded-host` → `X-Forwarded-Host`.
+fn canonical(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+fn quoted(value: Option<&str>) -> String {
+    match value.filter(|v| !v.is_empty()) {
+        Some(v) => format!("\"{v}\""),
+        None => "\"-\"".into(),
+    }
+}
+
+fn quoted_header(value: Option<&HeaderValue>) -> String {
+    quoted(
+        value
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+            .as_deref(),
+    )
+}
+
+/// `a.test:8080` → (`a.test`, `8080`); no port → `-`, as Traefik writes it.
+fn split_host_port(host: &str) -> (String, String) {
+    if let Some(rest) = host.strip_prefix('[') {
+        if let Some((ip, port)) = rest.split_once("]:") {
+            return (ip.to_string(), port.to_string());
+        }
+        return (rest.trim_end_matches(']').to_string(), "-".into());
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h.to_string(), p.to_string())
+        }
+        _ => (host.to_string(), "-".into()),
+    }
+}
+
+/// `http://127.0.0.1:8080/x` → `127.0.0.1:8080`.
+fn authority(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use http::Method;
+    use viaduct_config::static_config::AccessLog;
+
+    use super::super::UpstreamFacts;
+    use super::*;
+
+    fn record() -> AccessRecord {
+        AccessRecord {
+            start: UNIX_EPOCH + Duration::new(1_795_824_853, 0),
+            duration: Duration::from_micros(5_400),
+            client: "127.0.0.1:52224".parse().unwrap(),
+            method: Method::GET,
+            path: "/?a=1".into(),
+            version: Version::HTTP_11,
+            host: "a.test".into(),
+            tls: false,
+            request_content_size: 0,
+            entry_point: Arc::from("web"),
+            router: Some(Arc::from("r1@file")),
+            service: Some(Arc::from("s1@file")),
+            upstream: Some(UpstreamFacts {
+                url: "http://127.0.0.1:28782".into(),
+                status: 200,
+                duration: Duration::from_micros(5_000),
+            }),
+            status: 200,
+            downstream_size: 449,
+            request_count: 1,
+            referer: Some(HeaderValue::from_static("http://x/")),
+            user_agent: Some(HeaderValue::from_static("curl/7.88.1")),
+            request_headers: None,
+            response_headers: None,
+        }
+    }
+
+    fn settings(format: &str) -> AccessLogSettings {
+        AccessLogSettings::from_static(&AccessLog {
+            format: format.into(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn common_matches_traefik() {
+        assert_eq!(
+            format_line(&settings("common"), &record()),
+            "127.0.0.1 - - [28/Nov/2026:00:14:13 +0000] \"GET /?a=1 HTTP/1.1\" 200 449 \"http://x/\" \"curl/7.88.1\" 1 \"r1@file\" \"http://127.0.0.1:28782\" 5ms\n"
+        );
+        let mut unrouted = record();
+        unrouted.router = None;
+        unrouted.upstream = None;
+        unrouted.referer = None;
+        assert!(format_line(&settings("genericCLF"), &unrouted)
+            .ends_with("200 449 \"-\" \"curl/7.88.1\"\n"));
+        assert!(format_line(&settings("common"), &unrouted).ends_with(" 1 \"-\" \"-\" 5ms\n"));
+    }
+
+    #[test]
+    fn json_has_traefik_fields() {
+        let line = format_line(&settings("json"), &record());
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ClientHost"], "127.0.0.1");
+        assert_eq!(v["ClientPort"], "52224");
+        assert_eq!(v["DownstreamStatus"], 200);
+        assert_eq!(v["Duration"], 5_400_000);
+        assert_eq!(v["Overhead"], 400_000);
+        assert_eq!(v["RequestHost"], "a.test");
+        assert_eq!(v["RequestPort"], "-");
+        assert_eq!(v["ServiceAddr"], "127.0.0.1:28782");
+        assert_eq!(v["StartUTC"], "2026-11-28T00:14:13Z");
+        assert_eq!(v["entryPointName"], "web");
+        assert_eq!(v["time"], "2026-11-28T00:14:13Z");
+        assert!(v.get("GzipRatio").is_none());
+    }
+
+    #[test]
+    fn headers_are_kept_redacted_or_dropped() {
+        let s = AccessLogSettings::from_static(&AccessLog {
+            format: "json".into(),
+            fields: Some(serde_json::json!({"headers": {"defaultMode": "keep", "names": {"authorization": "redact", "cookie": "drop"}}})),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut r = record();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-host", HeaderValue::from_static("a"));
+        headers.insert("authorization", HeaderValue::from_static("secret"));
+        headers.insert("cookie", HeaderValue::from_static("c"));
+        r.request_headers = Some(headers);
+        let v: Value = serde_json::from_str(&format_line(&s, &r)).unwrap();
+        assert_eq!(v["request_X-Forwarded-Host"], "a");
+        assert_eq!(v["request_Authorization"], "REDACTED");
+        assert!(v.get("request_Cookie").is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! Viaduct's observability, with Traefik's names: Prometheus metrics (`metrics.prometheus`),
+//! the access log (`accessLog`), the process log (`log`) and `/ping`.
+//!
+//! The [`Hub`] is built once from the static configuration. The compiler resolves metric
+//! handles from it into each compiled router ([`RouteObserver`]) and the entry points hold an
+//! [`EntryPointObserver`]; a request then only increments atomics and queues an access-log
+//! record, which a thread of its own formats and writes.
+
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+mod exchange;
+pub mod logging;
+pub mod metrics;
+mod ping;
+mod time;
+
+use viaduct_config::StaticConfig;
+
+pub use access_log::{AccessLog, AccessLogError, AccessLogSettings, AccessRecord, UpstreamFacts};
+pub use exchange::{EntryPointObserver, Exchange, RouteObserver};
+pub use metrics::{MetricsSettings, Registry, ScrapeExtras};
+pub use ping::Ping;
+pub use time::UtcTime;
+
+/// The content type of the Prometheus text exposition.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Everything observed in this process, shared by entry points, the compiler and the internal
+/// services. The default observes nothing (and still answers `/ping`).
+#[derive(Debug, Default)]
+pub struct Hub {
+    pub metrics: Option<Registry>,
+    pub access_log: Option<AccessLog>,
+    pub ping: Ping,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    AccessLog(#[from] AccessLogError),
+}
+
+impl Hub {
+    /// Builds metrics, the access log (starting its writer) and ping from the static
+    /// configuration.
+    pub fn from_static(config: &StaticConfig) -> Result<Hub, HubError> {
+        let metrics = config
+            .metrics
+            .as_ref()
+            .and_then(MetricsSettings::from_static)
+            .map(Registry::new);
+        let access_log = match &config.access_log {
+            Some(a) => Some(AccessLog::start(AccessLogSettings::from_static(a)?)?),
+            None => None,
+        };
+        let ping = Ping::new(
+            config
+                .ping
+                .as_ref()
+                .map_or(503, |p| p.terminating_status_code),
+        );
+        Ok(Hub {
+            metrics,
+            access_log,
+            ping,
+        })
+    }
+
+    /// SIGUSR1: reopen the access-log file.
+    pub fn reopen_logs(&self) {
+        if let Some(log) = &self.access_log {
+            log.reopen();
+        }
+    }
+}
