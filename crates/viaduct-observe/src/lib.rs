@@ -27,12 +27,13 @@ pub use time::UtcTime;
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Everything observed in this process, shared by entry points, the compiler and the internal
-/// services. The default observes nothing (and still answers `/ping`).
+/// services. The default observes nothing.
 #[derive(Debug, Default)]
 pub struct Hub {
     pub metrics: Option<Registry>,
     pub access_log: Option<AccessLog>,
-    pub ping: Ping,
+    /// Set when `ping` is configured.
+    pub ping: Option<Ping>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,17 +55,22 @@ impl Hub {
             Some(a) => Some(AccessLog::start(AccessLogSettings::from_static(a)?)?),
             None => None,
         };
-        let ping = Ping::new(
-            config
-                .ping
-                .as_ref()
-                .map_or(503, |p| p.terminating_status_code),
-        );
+        let ping = config
+            .ping
+            .as_ref()
+            .map(|p| Ping::new(p.terminating_status_code));
         Ok(Hub {
             metrics,
             access_log,
             ping,
         })
+    }
+
+    /// Shutdown has begun: `/ping` answers with its terminating status from now on.
+    pub fn terminate(&self) {
+        if let Some(ping) = &self.ping {
+            ping.terminate();
+        }
     }
 
     /// SIGUSR1: reopen the access-log file.

@@ -73,6 +73,7 @@ fn context() -> CompileContext {
         }],
         default_transport: TransportSettings::from_static(&Default::default()),
         tls: Arc::new(TlsShared::new().unwrap()),
+        observe: Default::default(),
     }
 }
 

@@ -28,16 +28,33 @@ pub(crate) struct ConnectionContext {
 }
 
 pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>) -> Response<Body> {
+    // Observation costs one branch when neither metrics nor an access log are on.
+    let Some(exchange) = conn
+        .entry_point
+        .observer
+        .begin(&request, conn.peer, conn.tls)
+    else {
+        return respond(request, &conn).await.0;
+    };
+    let (response, route) = respond(request, &conn).await;
+    exchange.finish(response, route.as_ref().and_then(|r| r.observe.as_ref()))
+}
+
+/// The answer, and the route that gave it (for accounting).
+async fn respond(
+    request: Request<Body>,
+    conn: &ConnectionContext,
+) -> (Response<Body>, Option<Arc<Route>>) {
     if let Err(rejection) = validate::check(&request) {
-        return responses::for_status(rejection.status());
+        return (responses::for_status(rejection.status()), None);
     }
-    match select_route(&request, &conn) {
+    match select_route(&request, conn) {
         Selection::Route {
             route,
             sanitized_path,
         } => {
             if let Some(redirect) = &route.redirect {
-                return redirect.respond(&request);
+                return (redirect.respond(&request), Some(route));
             }
             let mut gone = ClientGone {
                 route: &route,
@@ -46,16 +63,18 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
             let mut request = request;
             if let Some(path) = sanitized_path {
                 if forward::set_path(request.uri_mut(), &path).is_err() {
-                    return responses::bad_request();
+                    gone.answered = true;
+                    drop(gone);
+                    return (responses::bad_request(), Some(route));
                 }
             }
-            forward::prepare(&mut request, &conn);
+            forward::prepare(&mut request, conn);
             let forwarder = ConnectionForwarder {
-                conn: &conn,
+                conn,
                 router: &route.router,
             };
             let response = match &route.middlewares {
-                None => forward::forward(request, &route.service, &route.router, &conn).await,
+                None => forward::forward(request, &route.service, &route.router, conn).await,
                 Some(chain) => {
                     let ctx = RequestContext {
                         peer: conn.peer,
@@ -69,10 +88,11 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
                 }
             };
             gone.answered = true;
-            response
+            drop(gone);
+            (response, Some(route))
         }
-        Selection::NotFound => responses::not_found(),
-        Selection::BadPath => responses::bad_request(),
+        Selection::NotFound => (responses::not_found(), None),
+        Selection::BadPath => (responses::bad_request(), None),
     }
 }
 

@@ -12,6 +12,7 @@ mod forwarded;
 mod handler;
 mod hop;
 mod http1;
+mod internal;
 mod listener;
 mod redirect;
 mod responses;

@@ -137,6 +137,8 @@ async fn serve_connection(
         snapshots,
         shutdown,
     } = accepted;
+    // `traefik_open_connections`: counted while this task lives.
+    let _open = entry_point.observer.connection_opened();
     let _ = stream.set_nodelay(true);
     let limit = entry_point
         .read_timeout

@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub middleware_state: StateStore,
     /// What the compiler found wrong, per object (the API reports this).
     pub status: ObjectStatus,
+    /// Metrics, access log and ping, for the internal services.
+    pub observe: Arc<viaduct_observe::Hub>,
 }
 
 impl Snapshot {
@@ -85,6 +87,9 @@ pub struct Route {
     pub middlewares: Option<Chain>,
     /// Set on the routers generated for entry point redirections: answered by the proxy.
     pub redirect: Option<crate::redirect::Redirect>,
+    /// The router's metric handles and names for the access log; `None` when nothing is
+    /// observed.
+    pub observe: Option<viaduct_observe::RouteObserver>,
 }
 
 /// The live snapshot, shared by all entry points. Reads are wait-free.

@@ -31,6 +31,10 @@ pub enum InternalService {
     Whoami,
     /// Answers nothing useful; the target of routers that only redirect.
     Noop,
+    /// `ping@internal`: `/ping` for health checks of Viaduct itself.
+    Ping,
+    /// `prometheus@internal`: the metrics in Prometheus' text format.
+    Prometheus,
 }
 
 /// What a pick may look at in the request.

@@ -22,7 +22,7 @@ pub fn run(args: &[String]) -> ExitCode {
         println!("warning: {key}: not supported yet; it would have no effect");
     }
 
-    let ctx = match crate::context::build(&config) {
+    let ctx = match crate::context::build(&config, Default::default()) {
         Ok((_, ctx)) => Some(ctx),
         Err(e) => {
             errors.push(format!("{e:#}"));

@@ -10,8 +10,11 @@ use viaduct_config::StaticConfig;
 use viaduct_providers::{Aggregator, FileProvider, MergedConfig, ProviderMessage, ReloadHandle};
 use viaduct_proxy::{compile, CompileContext, ObjectStatus, Protocol, Snapshot, SnapshotHandle};
 
+use viaduct_observe::logging::{self, LogHandle};
+use viaduct_observe::Hub;
+
 use crate::static_load;
-use crate::{embedded, logging};
+use crate::{embedded, internal};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let loaded = static_load::load(args)?;
@@ -21,7 +24,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         // The embedded default must say so, whatever Traefik's default level (ERROR) hides.
         config.log.level = "INFO".into();
     }
-    logging::init(&config.log)?;
+    let log = logging::init(&config.log)?;
     if embedded {
         tracing::warn!(
             "no static configuration found: running the embedded default (entry point web on {}, a demo \
@@ -62,11 +65,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .build()
     }
     .context("starting the runtime")?;
-    runtime.block_on(serve(config, embedded))
+    runtime.block_on(serve(config, embedded, log))
 }
 
-async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
-    let (entry_points, ctx) = crate::context::build(&config)?;
+async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::Result<()> {
+    let hub = Arc::new(Hub::from_static(&config)?);
+    let (entry_points, ctx) = crate::context::build(&config, hub.clone())?;
     let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
 
     // Bind every listener before anything else, so a port in use fails the start at once.
@@ -83,10 +87,11 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     }
 
     let (provider_tx, provider_rx) = mpsc::channel::<ProviderMessage>(64);
-    if embedded {
+    if let Some(config) = internal::dynamic_config(&config, embedded.then(embedded::dynamic_config))
+    {
         let message = ProviderMessage {
             provider: "internal".into(),
-            config: embedded::dynamic_config(),
+            config,
         };
         provider_tx.send(message).await.ok();
     }
@@ -118,7 +123,9 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
         )));
     }
 
-    wait_for_shutdown(reload).await?;
+    wait_for_shutdown(reload, &hub, &log).await?;
+    // Load balancers in front learn from /ping that this instance is going away.
+    hub.terminate();
 
     // Traefik's lifecycle: keep accepting for requestAcceptGraceTimeout, then stop accepting
     // and let each entry point drain for its graceTimeOut.
@@ -165,6 +172,9 @@ async fn apply_configurations(
             "configuration applied"
         );
         snapshots.store(snapshot);
+        if let Some(metrics) = &ctx.observe.metrics {
+            metrics.config_reloaded();
+        }
     }
 }
 
@@ -187,8 +197,13 @@ fn report(snapshot: &Snapshot, reported: &mut ObjectStatus) {
     *reported = snapshot.status.clone();
 }
 
-async fn wait_for_shutdown(reload: Option<ReloadHandle>) -> anyhow::Result<()> {
+async fn wait_for_shutdown(
+    reload: Option<ReloadHandle>,
+    hub: &Hub,
+    log: &LogHandle,
+) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
+    let mut rotate = signal(SignalKind::user_defined1())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
@@ -197,6 +212,13 @@ async fn wait_for_shutdown(reload: Option<ReloadHandle>) -> anyhow::Result<()> {
                 tracing::info!("SIGHUP: re-reading the file provider");
                 if let Some(reload) = &reload {
                     reload.reload();
+                }
+            }
+            _ = rotate.recv() => {
+                tracing::info!("SIGUSR1: reopening the log files");
+                hub.reopen_logs();
+                if let Err(e) = log.reopen() {
+                    tracing::error!(error = %e, "reopening the log file failed");
                 }
             }
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); return Ok(()); }

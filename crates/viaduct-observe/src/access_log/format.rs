@@ -12,16 +12,22 @@ use crate::time::UtcTime;
 /// One line, with its newline.
 pub fn format_line(settings: &AccessLogSettings, record: &AccessRecord) -> String {
     match settings.format {
-        Format::Common => clf(record, true),
-        Format::GenericClf => clf(record, false),
+        Format::Common => clf(settings, record, true),
+        Format::GenericClf => clf(settings, record, false),
         Format::Json => json(settings, record),
     }
 }
 
 /// `<ClientHost> - <user> [<time>] "<METHOD> <path> <proto>" <status> <size> "<referer>"
 /// "<user-agent>"`, then for Traefik's own layout `<RequestCount> "<RouterName>"
-/// "<ServiceURL>" <Duration>ms`.
-fn clf(record: &AccessRecord, extended: bool) -> String {
+/// "<ServiceURL>" <Duration>ms`. As in Traefik, the referer and user agent are the header
+/// fields of the same names: `-` unless `fields.headers` keeps them.
+fn clf(settings: &AccessLogSettings, record: &AccessRecord, extended: bool) -> String {
+    let header = |name: &str, value: Option<&HeaderValue>| match settings.fields.header(name) {
+        HeaderMode::Keep => quoted_header(value),
+        HeaderMode::Redact => quoted(value.map(|_| "REDACTED")),
+        HeaderMode::Drop => quoted(None),
+    };
     let mut line = String::with_capacity(192);
     let _ = write!(
         line,
@@ -33,8 +39,8 @@ fn clf(record: &AccessRecord, extended: bool) -> String {
         protocol(record.version),
         record.status,
         record.downstream_size,
-        quoted_header(record.referer.as_ref()),
-        quoted_header(record.user_agent.as_ref()),
+        header("Referer", record.referer.as_ref()),
+        header("User-Agent", record.user_agent.as_ref()),
     );
     if extended {
         let _ = write!(
@@ -277,16 +283,23 @@ mod tests {
 
     #[test]
     fn common_matches_traefik() {
+        let kept = AccessLogSettings::from_static(&AccessLog {
+            fields: Some(serde_json::json!({"headers": {"names": {"Referer": "keep", "User-Agent": "keep"}}})),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(format_line(&settings("common"), &record()).contains(" 200 449 \"-\" \"-\" 1 "));
         assert_eq!(
-            format_line(&settings("common"), &record()),
+            format_line(&kept, &record()),
             "127.0.0.1 - - [28/Nov/2026:00:14:13 +0000] \"GET /?a=1 HTTP/1.1\" 200 449 \"http://x/\" \"curl/7.88.1\" 1 \"r1@file\" \"http://127.0.0.1:28782\" 5ms\n"
         );
         let mut unrouted = record();
         unrouted.router = None;
         unrouted.upstream = None;
         unrouted.referer = None;
-        assert!(format_line(&settings("genericCLF"), &unrouted)
-            .ends_with("200 449 \"-\" \"curl/7.88.1\"\n"));
+        let mut generic = kept.clone();
+        generic.format = Format::GenericClf;
+        assert!(format_line(&generic, &unrouted).ends_with("200 449 \"-\" \"curl/7.88.1\"\n"));
         assert!(format_line(&settings("common"), &unrouted).ends_with(" 1 \"-\" \"-\" 5ms\n"));
     }
 

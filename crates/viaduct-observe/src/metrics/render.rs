@@ -13,6 +13,9 @@ struct Family {
     table: Arc<SeriesTable>,
 }
 
+/// A counter family: name suffix, help text, and the value it reads from a series.
+type Counter = (&'static str, &'static str, fn(&Series) -> u64);
+
 struct Kind {
     prefix: &'static str,
     /// Help texts: requests, duration, request bytes, response bytes.
@@ -199,7 +202,7 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", number(sum));
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
-    let counters: [(&str, &str, fn(&Series) -> u64); 3] = [
+    let counters: [Counter; 3] = [
         ("requests_bytes_total", kind.help[2], |s| {
             s.request_bytes.load(Ordering::Relaxed)
         }),

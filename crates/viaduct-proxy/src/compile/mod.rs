@@ -34,6 +34,8 @@ pub struct CompileContext {
     pub entry_points: Vec<EntryPointInfo>,
     pub default_transport: TransportSettings,
     pub tls: Arc<TlsShared>,
+    /// Metrics registry, access log and ping: routers resolve their metric handles here.
+    pub observe: Arc<viaduct_observe::Hub>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,5 +207,6 @@ pub fn compile(
         tls: Arc::new(tls),
         middleware_state,
         status,
+        observe: ctx.observe.clone(),
     }
 }

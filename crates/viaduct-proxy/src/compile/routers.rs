@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use viaduct_middlewares::MiddlewareBuilder;
-use viaduct_rules::{effective_priority, HttpRule, RuleSyntax};
+use viaduct_rules::{effective_priority, HttpRule, RuleSyntax, MAX_USER_PRIORITY};
 
 use super::services::ServiceBuilder;
 use super::{CompileContext, EntryPointInfo, ObjectStatus, TieBreak};
@@ -86,8 +86,12 @@ pub(super) fn compile_router(
     }
     let rule = viaduct_rules::parse_http_with(syntax, &router.rule)
         .map_err(|e| format!("invalid rule: {e}"))?;
-    let priority =
-        effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?;
+    // The internal provider's routers (ping, metrics) sit above every user priority.
+    let priority = if name.ends_with("@internal") && router.priority > MAX_USER_PRIORITY {
+        router.priority
+    } else {
+        effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?
+    };
     if router.service.is_empty() {
         return Err("no service is set".into());
     }
@@ -160,6 +164,7 @@ pub(super) fn compile_router(
         service,
         middlewares,
         redirect: None,
+        observe: viaduct_observe::RouteObserver::new(&ctx.observe, name, &router.service),
     });
     Ok(CompiledRouter {
         name: name.to_string(),

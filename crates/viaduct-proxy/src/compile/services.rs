@@ -77,6 +77,8 @@ impl ServiceBuilder<'_> {
             return match internal {
                 "whoami" => Ok(Arc::new(ServiceNode::Internal(InternalService::Whoami))),
                 "noop" => Ok(Arc::new(ServiceNode::Internal(InternalService::Noop))),
+                "ping" => Ok(Arc::new(ServiceNode::Internal(InternalService::Ping))),
+                "prometheus" => Ok(Arc::new(ServiceNode::Internal(InternalService::Prometheus))),
                 other => Err(format!(
                     "the internal service {other:?} is not available yet"
                 )),
@@ -374,6 +376,7 @@ mod tests {
             }],
             default_transport: TransportSettings::from_static(&Default::default()),
             tls: Arc::new(TlsShared::new().unwrap()),
+            observe: Default::default(),
         }
     }
 

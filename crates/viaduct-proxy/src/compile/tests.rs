@@ -16,6 +16,7 @@ fn ctx(eps: &[(&str, bool)]) -> CompileContext {
             .collect(),
         default_transport: TransportSettings::from_static(&Default::default()),
         tls: Arc::new(TlsShared::new().unwrap()),
+        observe: Default::default(),
     }
 }
 
