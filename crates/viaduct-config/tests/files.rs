@@ -108,7 +108,10 @@ fn unsupported_keys_of_a_real_file() {
         assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
     }
     for built in ["ping", "accessLog", "metrics.prometheus"] {
-        assert!(!keys.iter().any(|k| k == built), "{built} is built: {keys:?}");
+        assert!(
+            !keys.iter().any(|k| k == built),
+            "{built} is built: {keys:?}"
+        );
     }
     for built in [
         "entryPoints.web.http.redirections",

@@ -47,7 +47,8 @@ pub struct RouteObserver {
 pub struct Exchange {
     observed: Arc<Observed>,
     started: Instant,
-    start_time: SystemTime,
+    /// Wall-clock start, for the access log only.
+    start_time: Option<SystemTime>,
     method: Method,
     protocol: ProtocolLabel,
     request_bytes: u64,
@@ -80,18 +81,11 @@ struct RequestFacts {
 struct Pending {
     exchange: Exchange,
     status: u16,
-    route: Option<RouteHandles>,
+    route: Option<Arc<RouteObserver>>,
     upstream: Option<UpstreamFacts>,
     response_headers: Option<HeaderMap>,
     count_metrics: bool,
     log: bool,
-}
-
-struct RouteHandles {
-    router: Arc<str>,
-    service: Arc<str>,
-    router_metrics: Option<Arc<SeriesTable>>,
-    service_metrics: Option<Arc<SeriesTable>>,
 }
 
 /// A response body that counts its bytes and accounts for the exchange when dropped.
@@ -167,7 +161,7 @@ impl EntryPointObserver {
         Some(Exchange {
             observed: observed.clone(),
             started: Instant::now(),
-            start_time: SystemTime::now(),
+            start_time: request_facts.is_some().then(SystemTime::now),
             method: request.method().clone(),
             protocol: ProtocolLabel::of(headers),
             request_bytes: content_length(headers),
@@ -199,7 +193,7 @@ impl Exchange {
     pub fn finish(
         self,
         mut response: Response<Body>,
-        route: Option<&RouteObserver>,
+        route: Option<&Arc<RouteObserver>>,
     ) -> Response<Body> {
         let internal = route.is_some_and(|r| r.internal);
         let log = self
@@ -216,12 +210,7 @@ impl Exchange {
         let upstream = response.extensions_mut().remove::<UpstreamFacts>();
         let pending = Box::new(Pending {
             status: response.status().as_u16(),
-            route: route.map(|r| RouteHandles {
-                router: r.router.clone(),
-                service: r.service.clone(),
-                router_metrics: r.router_metrics.clone(),
-                service_metrics: r.service_metrics.clone(),
-            }),
+            route: route.cloned(),
             upstream,
             response_headers: wants_headers.then(|| response.headers().clone()),
             count_metrics,
@@ -269,12 +258,12 @@ impl Pending {
         ) else {
             return;
         };
-        let (router, service) = match self.route {
-            Some(r) => (Some(r.router), Some(r.service)),
+        let (router, service) = match &self.route {
+            Some(r) => (Some(r.router.clone()), Some(r.service.clone())),
             None => (None, None),
         };
         log.submit(AccessRecord {
-            start: exchange.start_time,
+            start: exchange.start_time.unwrap_or_else(SystemTime::now),
             duration,
             client: request.client,
             method: exchange.method,

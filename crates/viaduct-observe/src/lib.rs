@@ -73,6 +73,13 @@ impl Hub {
         }
     }
 
+    /// At exit: write what the access log still holds.
+    pub fn close(&self) {
+        if let Some(log) = &self.access_log {
+            log.close();
+        }
+    }
+
     /// SIGUSR1: reopen the access-log file.
     pub fn reopen_logs(&self) {
         if let Some(log) = &self.access_log {

@@ -89,7 +89,7 @@ pub struct Route {
     pub redirect: Option<crate::redirect::Redirect>,
     /// The router's metric handles and names for the access log; `None` when nothing is
     /// observed.
-    pub observe: Option<viaduct_observe::RouteObserver>,
+    pub observe: Option<Arc<viaduct_observe::RouteObserver>>,
 }
 
 /// The live snapshot, shared by all entry points. Reads are wait-free.

@@ -142,6 +142,7 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
     for server in servers {
         let _ = server.await;
     }
+    hub.close();
     tracing::info!("stopped");
     Ok(())
 }

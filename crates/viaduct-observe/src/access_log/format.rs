@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use http::{HeaderMap, HeaderValue, Version};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::json::JsonLine;
 
 use super::{AccessLogSettings, AccessRecord, Format, HeaderMode};
 use crate::time::UtcTime;
@@ -58,85 +60,100 @@ fn clf(settings: &AccessLogSettings, record: &AccessRecord, extended: bool) -> S
 
 fn json(settings: &AccessLogSettings, record: &AccessRecord) -> String {
     let fields = &settings.fields;
-    let mut map = Map::new();
-    let mut put = |name: &str, value: Value| {
+    let mut line = JsonLine::with_capacity(40);
+    let number = |line: &mut JsonLine, name: &'static str, value: u64| {
         if fields.keeps(name) {
-            map.insert(name.to_string(), value);
+            line.number(name, value);
         }
     };
     let start = UtcTime::of(record.start);
-    let client_ip = record.client.ip().to_string();
-    let (request_host, request_port) = split_host_port(&record.host);
     let duration = nanos(record.duration);
-    put("ClientAddr", Value::from(record.client.to_string()));
-    put("ClientHost", Value::from(client_ip));
-    put("ClientPort", Value::from(record.client.port().to_string()));
-    put("ClientUsername", Value::from("-"));
-    put("DownstreamContentSize", Value::from(record.downstream_size));
-    put("DownstreamStatus", Value::from(record.status));
-    put("Duration", Value::from(duration));
     let (origin_status, origin_duration, origin_size) = match &record.upstream {
         Some(u) => (u.status, nanos(u.duration), record.downstream_size),
         None => (0, 0, 0),
     };
+    number(&mut line, "DownstreamContentSize", record.downstream_size);
+    number(&mut line, "DownstreamStatus", u64::from(record.status));
+    number(&mut line, "Duration", duration);
     if record.upstream.is_none() {
         // Traefik writes a zero ratio when no backend answered.
-        put("GzipRatio", Value::from(0));
+        number(&mut line, "GzipRatio", 0);
     }
-    put("OriginContentSize", Value::from(origin_size));
-    put("OriginDuration", Value::from(origin_duration));
-    put("OriginStatus", Value::from(origin_status));
-    put(
+    number(&mut line, "OriginContentSize", origin_size);
+    number(&mut line, "OriginDuration", origin_duration);
+    number(&mut line, "OriginStatus", u64::from(origin_status));
+    number(
+        &mut line,
         "Overhead",
-        Value::from(duration.saturating_sub(origin_duration)),
+        duration.saturating_sub(origin_duration),
     );
-    put("RequestAddr", Value::from(record.host.clone()));
-    put(
-        "RequestContentSize",
-        Value::from(record.request_content_size),
+    number(&mut line, "RequestContentSize", record.request_content_size);
+    number(&mut line, "RequestCount", record.request_count);
+    number(&mut line, "RetryAttempts", 0);
+
+    let text = |line: &mut JsonLine<'_>, name: &'static str, value: Cow<'_, str>| {
+        if fields.keeps(name) {
+            line.text(name, value.into_owned());
+        }
+    };
+    let (request_host, request_port) = split_host_port(&record.host);
+    text(&mut line, "ClientAddr", record.client.to_string().into());
+    text(
+        &mut line,
+        "ClientHost",
+        record.client.ip().to_string().into(),
     );
-    put("RequestCount", Value::from(record.request_count));
-    put("RequestHost", Value::from(request_host));
-    put("RequestMethod", Value::from(record.method.as_str()));
-    put("RequestPath", Value::from(record.path.clone()));
-    put("RequestPort", Value::from(request_port));
-    put("RequestProtocol", Value::from(protocol(record.version)));
-    put(
-        "RequestScheme",
-        Value::from(if record.tls { "https" } else { "http" }),
+    text(
+        &mut line,
+        "ClientPort",
+        record.client.port().to_string().into(),
     );
-    put("RetryAttempts", Value::from(0));
+    text(&mut line, "ClientUsername", "-".into());
+    text(&mut line, "RequestAddr", record.host.as_str().into());
+    text(&mut line, "RequestHost", request_host.into());
+    text(&mut line, "RequestMethod", record.method.as_str().into());
+    text(&mut line, "RequestPath", record.path.as_str().into());
+    text(&mut line, "RequestPort", request_port.into());
+    text(
+        &mut line,
+        "RequestProtocol",
+        protocol(record.version).into(),
+    );
+    let scheme = if record.tls { "https" } else { "http" };
+    text(&mut line, "RequestScheme", scheme.into());
     if let Some(router) = &record.router {
-        put("RouterName", Value::from(router.as_ref()));
+        text(&mut line, "RouterName", router.as_ref().into());
     }
     if let Some(service) = &record.service {
-        put("ServiceName", Value::from(service.as_ref()));
+        text(&mut line, "ServiceName", service.as_ref().into());
     }
     if let Some(upstream) = &record.upstream {
-        put("ServiceAddr", Value::from(authority(&upstream.url)));
-        put("ServiceURL", Value::from(upstream.url.clone()));
+        text(&mut line, "ServiceAddr", authority(&upstream.url).into());
+        text(&mut line, "ServiceURL", upstream.url.as_str().into());
     }
-    let started = Value::from(start.rfc3339_nanos());
-    put("StartLocal", started.clone());
-    put("StartUTC", started);
-    put("entryPointName", Value::from(record.entry_point.as_ref()));
+    let started = start.rfc3339_nanos();
+    text(&mut line, "StartLocal", started.as_str().into());
+    text(&mut line, "StartUTC", started.into());
+    text(
+        &mut line,
+        "entryPointName",
+        record.entry_point.as_ref().into(),
+    );
     if let Some(headers) = &record.request_headers {
-        add_headers(&mut map, settings, "request_", headers);
+        add_headers(&mut line, settings, "request_", headers);
     }
     if let Some(headers) = &record.response_headers {
-        add_headers(&mut map, settings, "origin_", headers);
-        add_headers(&mut map, settings, "downstream_", headers);
+        add_headers(&mut line, settings, "origin_", headers);
+        add_headers(&mut line, settings, "downstream_", headers);
     }
-    map.insert("level".into(), Value::from("info"));
-    map.insert("msg".into(), Value::from(""));
-    map.insert("time".into(), Value::from(start.rfc3339()));
-    let mut line = Value::Object(map).to_string();
-    line.push('\n');
-    line
+    line.text("level", "info");
+    line.text("msg", "");
+    line.text("time", start.rfc3339());
+    line.finish()
 }
 
 fn add_headers(
-    map: &mut Map<String, Value>,
+    line: &mut JsonLine<'_>,
     settings: &AccessLogSettings,
     prefix: &str,
     headers: &HeaderMap,
@@ -152,10 +169,7 @@ fn add_headers(
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        map.insert(
-            format!("{prefix}{}", canonical(name.as_str())),
-            Value::from(value),
-        );
+        line.text(format!("{prefix}{}", canonical(name.as_str())), value);
     }
 }
 
@@ -242,6 +256,8 @@ mod tests {
     use viaduct_config::static_config::AccessLog;
 
     use super::super::UpstreamFacts;
+    use serde_json::Value;
+
     use super::*;
 
     fn record() -> AccessRecord {

@@ -4,12 +4,12 @@
 //! rather than slowing requests down.
 
 mod format;
+mod json;
 mod settings;
 mod writer;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -61,7 +61,7 @@ pub struct UpstreamFacts {
 #[derive(Debug, Clone)]
 pub struct AccessLog {
     settings: Arc<AccessLogSettings>,
-    sender: SyncSender<writer::Message>,
+    writer: Arc<writer::Writer>,
     dropped: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
 }
@@ -70,10 +70,10 @@ impl AccessLog {
     /// Opens the log file and starts the writer thread.
     pub fn start(settings: AccessLogSettings) -> Result<AccessLog, AccessLogError> {
         let settings = Arc::new(settings);
-        let sender = writer::spawn(settings.clone())?;
+        let writer = Arc::new(writer::Writer::spawn(settings.clone())?);
         Ok(AccessLog {
             settings,
-            sender,
+            writer,
             dropped: Arc::default(),
             requests: Arc::default(),
         })
@@ -97,22 +97,15 @@ impl AccessLog {
         {
             return;
         }
-        match self
-            .sender
-            .try_send(writer::Message::Record(Box::new(record)))
-        {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                // Said once per thousand, not per line: the log is behind already.
-                if dropped % 1000 == 1 {
-                    tracing::warn!(
-                        dropped,
-                        "access log: the writer is behind; lines are being dropped"
-                    );
-                }
+        if self.writer.push(Box::new(record)).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Said once per thousand, not per line: the log is behind already.
+            if dropped % 1000 == 1 {
+                tracing::warn!(
+                    dropped,
+                    "access log: the writer is behind; lines are being dropped"
+                );
             }
-            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 
@@ -123,8 +116,13 @@ impl AccessLog {
 
     /// Reopens the log file (after a rotation moved it: SIGUSR1).
     pub fn reopen(&self) {
-        // Blocking is fine here: this runs on a signal task, not on the request path.
-        let _ = self.sender.send(writer::Message::Reopen);
+        self.writer.reopen();
+    }
+
+    /// Writes the queued lines and stops the writer (at shutdown). Records submitted later
+    /// are dropped.
+    pub fn close(&self) {
+        self.writer.stop();
     }
 
     /// Whether records need the request's and response's headers.

@@ -164,7 +164,8 @@ pub(super) fn compile_router(
         service,
         middlewares,
         redirect: None,
-        observe: viaduct_observe::RouteObserver::new(&ctx.observe, name, &router.service),
+        observe: viaduct_observe::RouteObserver::new(&ctx.observe, name, &router.service)
+            .map(Arc::new),
     });
     Ok(CompiledRouter {
         name: name.to_string(),
