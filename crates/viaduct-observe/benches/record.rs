@@ -47,7 +47,7 @@ fn access_log(dir: &tempfile::TempDir) -> Log {
 fn run(bencher: Bencher, hub: Hub) {
     let hub = Arc::new(hub);
     let entry_point = EntryPointObserver::new("web", &hub);
-    let route = RouteObserver::new(&hub, "api@file", "echo@file").map(Arc::new);
+    let route = RouteObserver::new(&hub, "api@file", "echo@file", Default::default()).map(Arc::new);
     let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let request = Request::builder()
         .uri("/api/users?id=7")

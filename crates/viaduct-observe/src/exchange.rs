@@ -40,6 +40,16 @@ pub struct RouteObserver {
     /// Routers to `…@internal` services (ping, metrics, API) are left out unless the
     /// `addInternals` options ask for them, as in Traefik.
     internal: bool,
+    /// The router's `observability.metrics` and `observability.accessLogs` (default on).
+    metrics: bool,
+    access_log: bool,
+}
+
+/// A router's `observability` switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterSwitches {
+    pub metrics: bool,
+    pub access_log: bool,
 }
 
 /// One request being observed.
@@ -53,6 +63,7 @@ pub struct Exchange {
     protocol: ProtocolLabel,
     request_bytes: u64,
     request: Option<Box<RequestFacts>>,
+    header_values: Option<Box<[String]>>,
 }
 
 #[derive(Debug)]
@@ -60,6 +71,8 @@ struct Observed {
     name: Arc<str>,
     metrics: Option<Arc<SeriesTable>>,
     metrics_internals: bool,
+    /// `headerLabels` headers, in label order.
+    header_labels: Box<[http::HeaderName]>,
     access_log: Option<AccessLog>,
 }
 
@@ -107,6 +120,15 @@ impl EntryPointObserver {
                 name: Arc::from(entry_point),
                 metrics: metrics.and_then(|m| m.entry_point(entry_point)),
                 metrics_internals: metrics.is_some_and(|m| m.settings().add_internals),
+                header_labels: metrics
+                    .map(|m| {
+                        m.settings()
+                            .header_labels
+                            .iter()
+                            .map(|(_, h)| h.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 access_log: hub.access_log.clone(),
             })),
             connections,
@@ -166,23 +188,51 @@ impl EntryPointObserver {
             protocol: ProtocolLabel::of(headers),
             request_bytes: content_length(headers),
             request: request_facts,
+            header_values: (!observed.header_labels.is_empty()).then(|| {
+                observed
+                    .header_labels
+                    .iter()
+                    .map(|h| {
+                        headers
+                            .get(h)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            }),
         })
+    }
+}
+
+impl Default for RouterSwitches {
+    fn default() -> Self {
+        RouterSwitches {
+            metrics: true,
+            access_log: true,
+        }
     }
 }
 
 impl RouteObserver {
     /// The handles of a compiled router; `None` when nothing is observed.
-    pub fn new(hub: &Hub, router: &str, service: &str) -> Option<RouteObserver> {
+    pub fn new(
+        hub: &Hub,
+        router: &str,
+        service: &str,
+        switches: RouterSwitches,
+    ) -> Option<RouteObserver> {
         if hub.metrics.is_none() && hub.access_log.is_none() {
             return None;
         }
-        let metrics = hub.metrics.as_ref();
+        let metrics = hub.metrics.as_ref().filter(|_| switches.metrics);
         Some(RouteObserver {
             router: Arc::from(router),
             service: Arc::from(service),
             router_metrics: metrics.and_then(|m| m.router(router, service)),
             service_metrics: metrics.and_then(|m| m.service(service)),
             internal: service.ends_with("@internal"),
+            metrics: switches.metrics,
+            access_log: switches.access_log,
         })
     }
 }
@@ -200,8 +250,10 @@ impl Exchange {
             .observed
             .access_log
             .as_ref()
-            .filter(|l| !internal || l.settings().add_internals);
-        let count_metrics = !internal || self.observed.metrics_internals;
+            .filter(|l| !internal || l.settings().add_internals)
+            .filter(|_| route.is_none_or(|r| r.access_log));
+        let count_metrics =
+            (!internal || self.observed.metrics_internals) && route.is_none_or(|r| r.metrics);
         if log.is_none() && !count_metrics {
             return response;
         }
@@ -249,6 +301,9 @@ impl Pending {
             ];
             for table in tables.into_iter().flatten() {
                 table.record(&observation);
+                if let Some(values) = &exchange.header_values {
+                    table.count_with_headers(observation.key, values);
+                }
             }
         }
         let (Some(log), Some(request), true) = (

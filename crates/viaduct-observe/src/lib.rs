@@ -18,7 +18,7 @@ mod time;
 use viaduct_config::StaticConfig;
 
 pub use access_log::{AccessLog, AccessLogError, AccessLogSettings, AccessRecord, UpstreamFacts};
-pub use exchange::{EntryPointObserver, Exchange, RouteObserver};
+pub use exchange::{EntryPointObserver, Exchange, RouteObserver, RouterSwitches};
 pub use metrics::{MetricsSettings, Registry, ScrapeExtras};
 pub use ping::Ping;
 pub use time::UtcTime;

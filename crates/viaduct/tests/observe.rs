@@ -208,7 +208,7 @@ async fn prometheus_counts_exact_deltas_with_traefik_names() {
 async fn metrics_label_options_and_manual_routing() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let yaml = static_with(
-        "metrics:\n  prometheus:\n    manualRouting: true\n    addEntryPointsLabels: false\n    buckets: [0.5, 2]\n",
+        "metrics:\n  prometheus:\n    manualRouting: true\n    addEntryPointsLabels: false\n    buckets: [0.5, 2]\n    headerLabels:\n      tenant: X-Tenant\n",
     );
     let dynamic = ROUTERS.replacen(
         "  services:\n",
@@ -218,12 +218,36 @@ async fn metrics_label_options_and_manual_routing() {
     let proxy = start_with(&yaml, &dynamic, &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/", "echo").await;
+    for tenant in ["blue", "blue", "green"] {
+        let spec = RequestSpec::get(&format!("{}/t", proxy.url("web")))
+            .header("host", "api.test")
+            .header("x-tenant", tenant);
+        assert_eq!(client.send(spec).await.unwrap().status, 200);
+    }
     let reply = client
         .get(&format!("{}/custom-metrics", proxy.url("traefik")))
         .await
         .unwrap();
     assert_eq!(reply.status, 200);
     let scraped = Exposition::parse(&reply.text()).unwrap();
+    let by_tenant = |tenant: &str| {
+        scraped.value_or_zero(
+            "traefik_service_requests_total",
+            &[
+                ("service", "echo@file"),
+                ("code", "200"),
+                ("tenant", tenant),
+            ],
+        )
+    };
+    assert_eq!(
+        (by_tenant("blue"), by_tenant("green")),
+        (2.0, 1.0),
+        "headerLabels"
+    );
+    for labels in scraped.label_names("traefik_service_requests_total") {
+        assert!(labels.contains(&"tenant".to_string()), "{labels:?}");
+    }
     assert!(
         !scraped
             .names()
@@ -469,7 +493,12 @@ async fn access_log_json_fields_filters_and_headers() {
         Authorization: redact
 "#,
     );
-    let proxy = start_with(&yaml, ROUTERS, &[("echo", echo.url())]).await;
+    let dynamic = ROUTERS.replacen(
+        "  services:\n",
+        "    quiet:\n      rule: \"Host(`quiet.test`)\"\n      service: echo\n      observability:\n        accessLogs: false\n  services:\n",
+        1,
+    );
+    let proxy = start_with(&yaml, &dynamic, &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
     assert_eq!(
@@ -478,6 +507,7 @@ async fn access_log_json_fields_filters_and_headers() {
             .status,
         404
     );
+    wait_backend(&proxy, &client, "quiet.test", "/not-logged", "echo").await;
     let spec = RequestSpec::new(
         http::Method::POST,
         &format!("{}/json?x=1", proxy.url("web")),
@@ -494,6 +524,10 @@ async fn access_log_json_fields_filters_and_headers() {
     assert!(
         !lines.iter().any(|l| l.contains("/filtered-out")),
         "statusCodes filter keeps only 2xx"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("/not-logged")),
+        "observability.accessLogs: false"
     );
     let line = lines.iter().find(|l| l.contains("/json?x=1")).unwrap();
     let v: serde_json::Value = serde_json::from_str(line).unwrap();

@@ -15,7 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use viaduct_config::static_config::Metrics;
 
-pub use series::{MethodLabel, Observation, ProtocolLabel, Series, SeriesKey, SeriesTable};
+pub use series::{
+    LabelledCounts, MethodLabel, Observation, ProtocolLabel, Series, SeriesKey, SeriesTable,
+};
 
 /// `metrics.prometheus`, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +28,8 @@ pub struct MetricsSettings {
     pub services: bool,
     /// `metrics.addInternals`: count requests to internal services too.
     pub add_internals: bool,
+    /// `headerLabels`: (label, request header), sorted by label.
+    pub header_labels: Vec<(String, http::HeaderName)>,
 }
 
 /// All metrics of the process.
@@ -33,6 +37,7 @@ pub struct MetricsSettings {
 pub struct Registry {
     settings: MetricsSettings,
     bounds: Arc<[f64]>,
+    header_labels: Arc<[String]>,
     entry_points: Mutex<BTreeMap<String, Arc<SeriesTable>>>,
     routers: Mutex<BTreeMap<(String, String), Weak<SeriesTable>>>,
     services: Mutex<BTreeMap<String, Weak<SeriesTable>>>,
@@ -93,6 +98,17 @@ impl MetricsSettings {
             routers: prometheus.add_routers_labels,
             services: prometheus.add_services_labels,
             add_internals: metrics.add_internals,
+            header_labels: prometheus
+                .header_labels
+                .iter()
+                .filter_map(|(label, header)| {
+                    let name = http::HeaderName::from_bytes(header.trim().as_bytes()).ok();
+                    if name.is_none() {
+                        tracing::warn!(label = %label, header = %header, "metrics.prometheus.headerLabels: not a header name; ignored");
+                    }
+                    name.map(|n| (label.clone(), n))
+                })
+                .collect(),
         })
     }
 }
@@ -101,6 +117,11 @@ impl Registry {
     pub fn new(settings: MetricsSettings) -> Registry {
         Registry {
             bounds: Arc::from(settings.buckets.clone()),
+            header_labels: settings
+                .header_labels
+                .iter()
+                .map(|(label, _)| label.clone())
+                .collect(),
             settings,
             entry_points: Mutex::default(),
             routers: Mutex::default(),
@@ -123,7 +144,12 @@ impl Registry {
         let mut all = lock(&self.entry_points);
         Some(
             all.entry(name.to_string())
-                .or_insert_with(|| Arc::new(SeriesTable::new(self.bounds.clone())))
+                .or_insert_with(|| {
+                    Arc::new(SeriesTable::new(
+                        self.bounds.clone(),
+                        self.header_labels.clone(),
+                    ))
+                })
                 .clone(),
         )
     }
@@ -138,6 +164,7 @@ impl Registry {
             &mut all,
             (router.to_string(), service.to_string()),
             &self.bounds,
+            &self.header_labels,
         ))
     }
 
@@ -147,7 +174,12 @@ impl Registry {
             return None;
         }
         let mut all = lock(&self.services);
-        Some(shared(&mut all, service.to_string(), &self.bounds))
+        Some(shared(
+            &mut all,
+            service.to_string(),
+            &self.bounds,
+            &self.header_labels,
+        ))
     }
 
     /// The open-connections gauge of an entry point (always kept: it is cheap and static).
@@ -204,11 +236,12 @@ fn shared<K: Ord>(
     all: &mut BTreeMap<K, Weak<SeriesTable>>,
     key: K,
     bounds: &Arc<[f64]>,
+    header_labels: &Arc<[String]>,
 ) -> Arc<SeriesTable> {
     if let Some(live) = all.get(&key).and_then(Weak::upgrade) {
         return live;
     }
-    let table = Arc::new(SeriesTable::new(bounds.clone()));
+    let table = Arc::new(SeriesTable::new(bounds.clone(), header_labels.clone()));
     all.insert(key, Arc::downgrade(&table));
     table
 }

@@ -176,10 +176,15 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
                 .snapshot()
                 .into_iter()
                 .map(move |(key, series)| {
-                    (labels(key, &family.labels), series, family.table.bounds())
+                    (
+                        labels(key, &family.labels, &[]),
+                        series,
+                        family.table.bounds(),
+                    )
                 })
         })
         .collect();
+    let with_headers = families.iter().any(|f| !f.table.header_labels().is_empty());
     if rows.is_empty() {
         return;
     }
@@ -216,23 +221,49 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
     for (suffix, help, value) in counters {
         let name = format!("{p}_{suffix}");
         header(out, &name, help, "counter");
+        if suffix == "requests_total" && with_headers {
+            requests_with_headers(out, &name, families);
+            continue;
+        }
         for (labels, series, _) in &rows {
             let _ = writeln!(out, "{name}{{{labels}}} {}", value(series));
         }
     }
 }
 
+/// `*_requests_total` with the `headerLabels` labels (every sample has them, as in Traefik).
+fn requests_with_headers(out: &mut String, name: &str, families: &[Family]) {
+    for family in families {
+        let names = family.table.header_labels();
+        for ((key, values), count) in family.table.labelled_counts() {
+            let extra: Vec<(&str, &str)> = names
+                .iter()
+                .map(String::as_str)
+                .zip(values.iter().map(String::as_str))
+                .collect();
+            let labels = labels(key, &family.labels, &extra);
+            let _ = writeln!(out, "{name}{{{labels}}} {count}");
+        }
+    }
+}
+
 /// `code`, `method`, `protocol` and the family's own labels, alphabetically.
-fn labels(key: SeriesKey, fixed: &[(&'static str, String)]) -> String {
+fn labels(key: SeriesKey, fixed: &[(&'static str, String)], extra: &[(&str, &str)]) -> String {
+    let code = key.code.to_string();
     let mut all: Vec<(&str, &str)> = vec![
+        ("code", code.as_str()),
         ("method", key.method.as_str()),
         ("protocol", key.protocol.as_str()),
     ];
     all.extend(fixed.iter().map(|(k, v)| (*k, v.as_str())));
+    all.extend(extra.iter().copied());
     all.sort_by_key(|(k, _)| *k);
-    let mut out = format!("code=\"{}\"", key.code);
+    let mut out = String::with_capacity(96);
     for (k, v) in all {
-        let _ = write!(out, ",{k}=\"{}\"", escape(v));
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let _ = write!(out, "{k}=\"{}\"", escape(v));
     }
     out
 }
@@ -277,6 +308,7 @@ mod tests {
             routers: true,
             services: true,
             add_internals: false,
+            header_labels: Vec::new(),
         });
         let web = registry.entry_point("web").unwrap();
         let router = registry.router("r1@file", "s1@file").unwrap();

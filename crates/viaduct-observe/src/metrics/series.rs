@@ -4,7 +4,7 @@
 //! combinations a family sees are kept in write-once slots scanned in order; later ones (rare:
 //! a router rarely answers with more than a handful of codes) go to a locked map.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -66,7 +66,14 @@ pub struct SeriesTable {
     overflow: Mutex<HashMap<SeriesKey, Arc<Series>>>,
     /// Serialises inserts, so one key never takes two slots.
     inserting: Mutex<()>,
+    /// `headerLabels`: their names, in label order, and the requests counted per header
+    /// values (opt-in, so a lock per request is accepted there).
+    header_labels: Arc<[String]>,
+    labelled: Mutex<BTreeMap<(SeriesKey, Box<[String]>), u64>>,
 }
+
+/// Requests counted with their header label values.
+pub type LabelledCounts = Vec<((SeriesKey, Box<[String]>), u64)>;
 
 /// One measured exchange.
 #[derive(Debug, Clone, Copy)]
@@ -159,13 +166,30 @@ impl Series {
 }
 
 impl SeriesTable {
-    pub fn new(bounds: Arc<[f64]>) -> SeriesTable {
+    pub fn new(bounds: Arc<[f64]>, header_labels: Arc<[String]>) -> SeriesTable {
         SeriesTable {
             bounds,
             fast: std::array::from_fn(|_| OnceLock::new()),
             overflow: Mutex::new(HashMap::new()),
             inserting: Mutex::new(()),
+            header_labels,
+            labelled: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Counts a request under its `headerLabels` values (in [`Self::header_labels`] order).
+    pub fn count_with_headers(&self, key: SeriesKey, values: &[String]) {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        *labelled.entry((key, values.into())).or_default() += 1;
+    }
+
+    pub fn header_labels(&self) -> &[String] {
+        &self.header_labels
+    }
+
+    pub fn labelled_counts(&self) -> LabelledCounts {
+        let labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        labelled.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     /// Counts one exchange.
@@ -253,7 +277,7 @@ mod tests {
 
     #[test]
     fn counts_land_in_their_series_and_bucket() {
-        let table = SeriesTable::new(Arc::from(vec![0.1, 0.3, 1.2, 5.0]));
+        let table = SeriesTable::new(Arc::from(vec![0.1, 0.3, 1.2, 5.0]), Arc::from(Vec::new()));
         for (code, ms) in [(200, 50), (200, 200), (404, 7000)] {
             table.record(&Observation {
                 key: key(code),
@@ -279,7 +303,7 @@ mod tests {
 
     #[test]
     fn many_codes_spill_into_the_overflow_map() {
-        let table = SeriesTable::new(Arc::from(vec![1.0]));
+        let table = SeriesTable::new(Arc::from(vec![1.0]), Arc::from(Vec::new()));
         for code in 100..200 {
             for _ in 0..2 {
                 table.record(&Observation {

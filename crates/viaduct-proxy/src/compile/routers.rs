@@ -164,8 +164,13 @@ pub(super) fn compile_router(
         service,
         middlewares,
         redirect: None,
-        observe: viaduct_observe::RouteObserver::new(&ctx.observe, name, &router.service)
-            .map(Arc::new),
+        observe: viaduct_observe::RouteObserver::new(
+            &ctx.observe,
+            name,
+            &router.service,
+            switches(router),
+        )
+        .map(Arc::new),
     });
     Ok(CompiledRouter {
         name: name.to_string(),
@@ -174,6 +179,15 @@ pub(super) fn compile_router(
         route,
         placements,
     })
+}
+
+/// The router's `observability` options (each on unless set to false).
+fn switches(router: &viaduct_config::Router) -> viaduct_observe::RouterSwitches {
+    let o = router.observability.as_ref();
+    viaduct_observe::RouterSwitches {
+        metrics: o.and_then(|o| o.metrics).unwrap_or(true),
+        access_log: o.and_then(|o| o.access_logs).unwrap_or(true),
+    }
 }
 
 fn indexes(ctx: &CompileContext, pick: impl Fn(&EntryPointInfo) -> bool) -> Vec<usize> {
