@@ -69,11 +69,14 @@ pub struct SeriesTable {
     /// `headerLabels`: their names, in label order, and the requests counted per header
     /// values (opt-in, so a lock per request is accepted there).
     header_labels: Arc<[String]>,
-    labelled: Mutex<BTreeMap<(SeriesKey, Box<[String]>), u64>>,
+    labelled: Mutex<BTreeMap<HeaderSeries, u64>>,
 }
 
+/// A series key with its `headerLabels` values.
+pub type HeaderSeries = (SeriesKey, Box<[String]>);
+
 /// Requests counted with their header label values.
-pub type LabelledCounts = Vec<((SeriesKey, Box<[String]>), u64)>;
+pub type LabelledCounts = Vec<(HeaderSeries, u64)>;
 
 /// One measured exchange.
 #[derive(Debug, Clone, Copy)]
