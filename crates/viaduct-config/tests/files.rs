@@ -107,7 +107,7 @@ fn unsupported_keys_of_a_real_file() {
     ] {
         assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
     }
-    for built in ["ping", "accessLog", "metrics.prometheus"] {
+    for built in ["ping", "accessLog", "metrics.prometheus", "tracing"] {
         assert!(
             !keys.iter().any(|k| k == built),
             "{built} is built: {keys:?}"
@@ -262,7 +262,6 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
         "api",
         "metrics.influxDB2",
         "log.maxSize",
-        "tracing",
         "hostResolver",
         "certificatesResolvers.ts",
         "experimental.plugins",

@@ -21,6 +21,7 @@ use crate::metrics::{
     ConnectionGauge, MethodLabel, Observation, OpenConnection, ProtocolLabel, SeriesKey,
     SeriesTable,
 };
+use crate::traces::{ExchangeFacts, Trace, Tracer};
 use crate::Hub;
 
 /// What one entry point observes. The default observes nothing.
@@ -40,9 +41,11 @@ pub struct RouteObserver {
     /// Routers to `…@internal` services (ping, metrics, API) are left out unless the
     /// `addInternals` options ask for them, as in Traefik.
     internal: bool,
-    /// The router's `observability.metrics` and `observability.accessLogs` (default on).
+    /// The router's `observability` switches (default on).
     metrics: bool,
     access_log: bool,
+    tracing: bool,
+    trace_detailed: bool,
 }
 
 /// A router's `observability` switches.
@@ -50,6 +53,9 @@ pub struct RouteObserver {
 pub struct RouterSwitches {
     pub metrics: bool,
     pub access_log: bool,
+    pub tracing: bool,
+    /// `traceVerbosity: detailed`: `Router` and `Service` spans too.
+    pub trace_detailed: bool,
 }
 
 /// One request being observed.
@@ -64,6 +70,7 @@ pub struct Exchange {
     request_bytes: u64,
     request: Option<Box<RequestFacts>>,
     header_values: Option<Box<[String]>>,
+    trace: Option<Box<Trace>>,
 }
 
 #[derive(Debug)]
@@ -74,6 +81,7 @@ struct Observed {
     /// `headerLabels` headers, in label order.
     header_labels: Box<[http::HeaderName]>,
     access_log: Option<AccessLog>,
+    tracer: Option<Arc<Tracer>>,
 }
 
 /// What the access log needs from the request, taken before the proxy rewrites it.
@@ -99,6 +107,7 @@ struct Pending {
     response_headers: Option<HeaderMap>,
     count_metrics: bool,
     log: bool,
+    trace: bool,
 }
 
 /// A response body that counts its bytes and accounts for the exchange when dropped.
@@ -112,7 +121,7 @@ impl EntryPointObserver {
     pub fn new(entry_point: &str, hub: &Hub) -> EntryPointObserver {
         let metrics = hub.metrics.as_ref();
         let connections = metrics.map(|m| m.connections(entry_point));
-        if metrics.is_none() && hub.access_log.is_none() {
+        if metrics.is_none() && hub.access_log.is_none() && hub.tracer.is_none() {
             return EntryPointObserver::default();
         }
         EntryPointObserver {
@@ -130,6 +139,7 @@ impl EntryPointObserver {
                     })
                     .unwrap_or_default(),
                 access_log: hub.access_log.clone(),
+                tracer: hub.tracer.clone(),
             })),
             connections,
         }
@@ -142,7 +152,9 @@ impl EntryPointObserver {
 
     /// Whether the forwarding code should attach [`UpstreamFacts`] to responses.
     pub fn wants_upstream(&self) -> bool {
-        self.inner.as_ref().is_some_and(|o| o.access_log.is_some())
+        self.inner
+            .as_ref()
+            .is_some_and(|o| o.access_log.is_some() || o.tracer.is_some())
     }
 
     /// Starts observing a request, if anything is observed.
@@ -154,7 +166,9 @@ impl EntryPointObserver {
     ) -> Option<Exchange> {
         let observed = self.inner.as_ref()?;
         let headers = request.headers();
-        let request_facts = observed.access_log.as_ref().map(|log| {
+        let log = observed.access_log.as_ref();
+        let trace = observed.tracer.as_ref().and_then(|t| t.begin(headers));
+        let request_facts = (log.is_some() || trace.is_some()).then(|| {
             let host = request
                 .uri()
                 .authority()
@@ -176,8 +190,10 @@ impl EntryPointObserver {
                 tls,
                 referer: headers.get(http::header::REFERER).cloned(),
                 user_agent: headers.get(http::header::USER_AGENT).cloned(),
-                headers: log.wants_headers().then(|| headers.clone()),
-                request_count: log.next_request_number(),
+                headers: log
+                    .filter(|log| log.wants_headers())
+                    .map(|_| headers.clone()),
+                request_count: log.map_or(0, AccessLog::next_request_number),
             })
         });
         Some(Exchange {
@@ -200,6 +216,7 @@ impl EntryPointObserver {
                     })
                     .collect()
             }),
+            trace: trace.map(Box::new),
         })
     }
 }
@@ -209,6 +226,8 @@ impl Default for RouterSwitches {
         RouterSwitches {
             metrics: true,
             access_log: true,
+            tracing: true,
+            trace_detailed: false,
         }
     }
 }
@@ -221,7 +240,7 @@ impl RouteObserver {
         service: &str,
         switches: RouterSwitches,
     ) -> Option<RouteObserver> {
-        if hub.metrics.is_none() && hub.access_log.is_none() {
+        if hub.metrics.is_none() && hub.access_log.is_none() && hub.tracer.is_none() {
             return None;
         }
         let metrics = hub.metrics.as_ref().filter(|_| switches.metrics);
@@ -233,11 +252,18 @@ impl RouteObserver {
             internal: service.ends_with("@internal"),
             metrics: switches.metrics,
             access_log: switches.access_log,
+            tracing: switches.tracing,
+            trace_detailed: switches.trace_detailed,
         })
     }
 }
 
 impl Exchange {
+    /// The `traceparent` to send to the backend, when this request is traced.
+    pub fn traceparent(&self) -> Option<HeaderValue> {
+        self.trace.as_ref().and_then(|t| t.traceparent())
+    }
+
     /// Wraps the response so that the exchange is accounted for when its body is done.
     /// `route` is `None` for requests no router took (404s).
     pub fn finish(
@@ -254,7 +280,14 @@ impl Exchange {
             .filter(|_| route.is_none_or(|r| r.access_log));
         let count_metrics =
             (!internal || self.observed.metrics_internals) && route.is_none_or(|r| r.metrics);
-        if log.is_none() && !count_metrics {
+        let trace = self.trace.is_some()
+            && self
+                .observed
+                .tracer
+                .as_ref()
+                .is_some_and(|t| !internal || t.settings().add_internals)
+            && route.is_none_or(|r| r.tracing);
+        if log.is_none() && !count_metrics && !trace {
             return response;
         }
         let wants_headers = log.is_some_and(AccessLog::wants_headers);
@@ -267,6 +300,7 @@ impl Exchange {
             response_headers: wants_headers.then(|| response.headers().clone()),
             count_metrics,
             log,
+            trace,
             exchange: self,
         });
         response.map(|inner| {
@@ -304,6 +338,36 @@ impl Pending {
                 if let Some(values) = &exchange.header_values {
                     table.count_with_headers(observation.key, values);
                 }
+            }
+        }
+        if self.trace {
+            if let (Some(tracer), Some(trace), Some(request)) = (
+                exchange.observed.tracer.as_ref(),
+                exchange.trace.as_deref(),
+                exchange.request.as_deref(),
+            ) {
+                tracer.submit(
+                    trace.spans(&ExchangeFacts {
+                        entry_point: &exchange.observed.name,
+                        method: exchange.method.as_str(),
+                        path: &request.path,
+                        host: &request.host,
+                        tls: request.tls,
+                        version: request.version,
+                        user_agent: request.user_agent.as_ref(),
+                        client: request.client,
+                        request_bytes: exchange.request_bytes,
+                        status: self.status,
+                        duration,
+                        route: self.route.as_ref().map(|r| (&*r.router, &*r.service)),
+                        detailed: self.route.as_ref().is_some_and(|r| r.trace_detailed),
+                        safe_query_params: &tracer.settings().safe_query_params,
+                        upstream: self
+                            .upstream
+                            .as_ref()
+                            .map(|u| (u, u.sent_at.saturating_duration_since(exchange.started))),
+                    }),
+                );
             }
         }
         let (Some(log), Some(request), true) = (

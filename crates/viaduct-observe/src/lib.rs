@@ -14,6 +14,9 @@ pub mod logging;
 pub mod metrics;
 mod ping;
 mod time;
+pub mod traces;
+
+use std::sync::Arc;
 
 use viaduct_config::StaticConfig;
 
@@ -22,6 +25,7 @@ pub use exchange::{EntryPointObserver, Exchange, RouteObserver, RouterSwitches};
 pub use metrics::{MetricsSettings, Registry, ScrapeExtras};
 pub use ping::Ping;
 pub use time::UtcTime;
+pub use traces::{Tracer, TracingError, TracingSettings};
 
 /// The content type of the Prometheus text exposition.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -34,6 +38,8 @@ pub struct Hub {
     pub access_log: Option<AccessLog>,
     /// Set when `ping` is configured.
     pub ping: Option<Ping>,
+    /// Set when `tracing` is configured (and its exporter could start).
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +65,21 @@ impl Hub {
             .ping
             .as_ref()
             .map(|p| Ping::new(p.terminating_status_code));
+        // A tracing setup Viaduct cannot serve is reported, not fatal: traffic matters more.
+        let tracer = config.tracing.as_ref().and_then(|t| {
+            match TracingSettings::from_static(t).and_then(Tracer::start) {
+                Ok(tracer) => Some(Arc::new(tracer)),
+                Err(e) => {
+                    tracing::error!(error = %e, "tracing is disabled");
+                    None
+                }
+            }
+        });
         Ok(Hub {
             metrics,
             access_log,
             ping,
+            tracer,
         })
     }
 
@@ -77,6 +94,9 @@ impl Hub {
     pub fn close(&self) {
         if let Some(log) = &self.access_log {
             log.close();
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.close();
         }
     }
 

@@ -36,6 +36,10 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
     else {
         return respond(request, &conn).await.0;
     };
+    let mut request = request;
+    if let Some(traceparent) = exchange.traceparent() {
+        request.headers_mut().insert("traceparent", traceparent);
+    }
     let (response, route) = respond(request, &conn).await;
     exchange.finish(response, route.as_ref().and_then(|r| r.observe.as_ref()))
 }

@@ -58,6 +58,7 @@ pub(crate) fn note_upstream(response: &mut Response<Body>, server: &Server, sent
         url: server.url.clone(),
         status: response.status().as_u16(),
         duration: sent_at.elapsed(),
+        sent_at,
     };
     response.extensions_mut().insert(facts);
 }

@@ -10,6 +10,8 @@
 mod common;
 #[path = "observe/exposition.rs"]
 mod exposition;
+#[path = "observe/otlp.rs"]
+mod otlp;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -619,4 +621,90 @@ async fn process_log_goes_to_file_as_json() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(v.get("level").is_some(), "{line}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_collector_and_the_backend_continues_them() {
+    let collector = otlp::Collector::start().await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let yaml = static_with(&format!(
+        "tracing:\n  serviceName: viaduct-test\n  resourceAttributes:\n    deployment.environment: test\n  otlp:\n    http:\n      endpoint: \"http://127.0.0.1:{}/v1/traces\"\n",
+        collector.port
+    ));
+    let proxy = start_with(&yaml, ROUTERS, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
+
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let spec = RequestSpec::get(&format!("{}/traced?q=1", proxy.url("web")))
+        .header("host", "api.test")
+        .header("traceparent", &format!("00-{trace}-{parent}-01"));
+    let reply = client.send(spec).await.unwrap();
+    assert_eq!(reply.status, 200);
+    let seen = reply.echo().unwrap();
+    let sent = seen.header("traceparent").unwrap().to_string();
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts[1], trace, "the backend continues the client's trace");
+    assert_ne!(parts[2], parent, "with the proxy's span as its parent");
+
+    let spans = wait_until("the trace's spans", Duration::from_secs(10), || {
+        let spans = collector.spans_of(trace);
+        async move {
+            if spans.len() >= 2 {
+                Ok(Some(spans))
+            } else {
+                Err(format!("{} spans: {spans:#?}", spans.len()))
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // Traefik 3.7 at the default verbosity: the entry point's server span, named after the
+    // method, and the backend call.
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} span in {spans:#?}"))
+            .clone()
+    };
+    let entry = named("GET");
+    let call = named("ReverseProxy");
+    assert_eq!(entry.parent_span_id, parent);
+    assert_eq!(entry.kind, 2, "server");
+    assert_eq!(call.parent_span_id, entry.span_id);
+    assert_eq!(call.kind, 3, "client");
+    assert_eq!(
+        call.span_id, parts[2],
+        "the backend's parent is the ReverseProxy span"
+    );
+    assert_eq!(entry.attributes["entry_point"], "web");
+    assert_eq!(entry.attributes["http.request.method"], "GET");
+    assert_eq!(entry.attributes["http.response.status_code"], "200");
+    assert_eq!(entry.attributes["url.path"], "/traced");
+    assert_eq!(entry.attributes["url.query"], "q=REDACTED");
+    assert_eq!(entry.attributes["server.address"], "api.test");
+    assert_eq!(call.attributes["http.response.status_code"], "200");
+    assert_eq!(
+        call.attributes["url.full"],
+        format!("{}/traced?q=REDACTED", echo.url().trim_end_matches('/'))
+    );
+    assert_eq!(entry.resource["service.name"], "viaduct-test");
+    assert_eq!(entry.resource["deployment.environment"], "test");
+
+    // Without a traceparent, a new sampled trace starts and reaches the backend.
+    let reply = get(&proxy, &client, "api.test", "/fresh").await;
+    let fresh = reply
+        .echo()
+        .unwrap()
+        .header("traceparent")
+        .unwrap()
+        .to_string();
+    assert!(
+        fresh.starts_with("00-") && fresh.ends_with("-01"),
+        "{fresh}"
+    );
+    assert_ne!(fresh.split('-').nth(1), Some(trace));
 }

@@ -106,7 +106,6 @@ impl StaticConfig {
             (log.compress.is_some(), "log.compress"),
             (log.otlp.is_some(), "log.otlp"),
             (self.api.is_some(), "api"),
-            (self.tracing.is_some(), "tracing"),
             (self.host_resolver.is_some(), "hostResolver"),
         ] {
             if set {

@@ -278,6 +278,7 @@ mod tests {
                 url: "http://127.0.0.1:28782".into(),
                 status: 200,
                 duration: Duration::from_micros(5_000),
+                sent_at: std::time::Instant::now(),
             }),
             status: 200,
             downstream_size: 449,

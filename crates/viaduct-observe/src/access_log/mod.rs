@@ -55,6 +55,8 @@ pub struct UpstreamFacts {
     pub status: u16,
     /// From sending the request to the backend's response head.
     pub duration: Duration,
+    /// When the request was sent.
+    pub sent_at: std::time::Instant,
 }
 
 /// The handle the request path uses. Cloning shares the writer.

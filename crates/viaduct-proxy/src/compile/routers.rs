@@ -187,6 +187,10 @@ fn switches(router: &viaduct_config::Router) -> viaduct_observe::RouterSwitches 
     viaduct_observe::RouterSwitches {
         metrics: o.and_then(|o| o.metrics).unwrap_or(true),
         access_log: o.and_then(|o| o.access_logs).unwrap_or(true),
+        tracing: o.and_then(|o| o.tracing).unwrap_or(true),
+        trace_detailed: o
+            .and_then(|o| o.trace_verbosity.as_deref())
+            .is_some_and(|v| v.eq_ignore_ascii_case("detailed")),
     }
 }
 
