@@ -56,7 +56,7 @@ fn run(bencher: Bencher, hub: Hub) {
         .body(())
         .unwrap();
     bencher.bench_local(|| {
-        let exchange = entry_point.begin(&request, peer, false);
+        let exchange = entry_point.begin(&request, peer, false, None);
         let response = Response::new(full_body(&b"hello world"[..]));
         let response = match exchange {
             Some(e) => e.finish(response, route.as_ref()),

@@ -19,7 +19,7 @@ use viaduct_upstream::{Body, BoxError};
 use crate::access_log::{AccessLog, AccessRecord, UpstreamFacts};
 use crate::metrics::{
     ConnectionGauge, MethodLabel, Observation, OpenConnection, ProtocolLabel, SeriesKey,
-    SeriesTable,
+    SeriesTable, TlsLabels,
 };
 use crate::traces::{ExchangeFacts, Trace, Tracer};
 use crate::Hub;
@@ -71,6 +71,7 @@ pub struct Exchange {
     request: Option<Box<RequestFacts>>,
     header_values: Option<Box<[String]>>,
     trace: Option<Box<Trace>>,
+    tls_labels: Option<TlsLabels>,
 }
 
 #[derive(Debug)]
@@ -163,6 +164,7 @@ impl EntryPointObserver {
         request: &Request<B>,
         client: SocketAddr,
         tls: bool,
+        tls_labels: Option<TlsLabels>,
     ) -> Option<Exchange> {
         let observed = self.inner.as_ref()?;
         let headers = request.headers();
@@ -217,6 +219,7 @@ impl EntryPointObserver {
                     .collect()
             }),
             trace: trace.map(Box::new),
+            tls_labels,
         })
     }
 }
@@ -337,6 +340,9 @@ impl Pending {
                 table.record(&observation);
                 if let Some(values) = &exchange.header_values {
                     table.count_with_headers(observation.key, values);
+                }
+                if let Some(labels) = exchange.tls_labels {
+                    table.count_tls(labels);
                 }
             }
         }

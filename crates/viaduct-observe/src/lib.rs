@@ -22,7 +22,7 @@ use viaduct_config::StaticConfig;
 
 pub use access_log::{AccessLog, AccessLogError, AccessLogSettings, AccessRecord, UpstreamFacts};
 pub use exchange::{EntryPointObserver, Exchange, RouteObserver, RouterSwitches};
-pub use metrics::{MetricsSettings, Registry, ScrapeExtras};
+pub use metrics::{MetricsSettings, Registry, ScrapeExtras, TlsLabels};
 pub use ping::Ping;
 pub use time::UtcTime;
 pub use traces::{Tracer, TracingError, TracingSettings};

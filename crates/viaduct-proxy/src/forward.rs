@@ -164,6 +164,7 @@ async fn mirror(
             peer_value: conn.peer_value.clone(),
             tls: conn.tls,
             client_certificates: conn.client_certificates.clone(),
+            tls_labels: conn.tls_labels,
         };
         let name = mirror.name.clone();
         tokio::spawn(async move {

@@ -25,14 +25,16 @@ pub(crate) struct ConnectionContext {
     pub tls: bool,
     /// The client's certificate chain, when it presented one over TLS.
     pub client_certificates: Option<Arc<[CertificateDer<'static>]>>,
+    /// TLS version and cipher, for the `*_requests_tls_total` metrics.
+    pub tls_labels: Option<viaduct_observe::TlsLabels>,
 }
 
 pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>) -> Response<Body> {
     // Observation costs one branch when neither metrics nor an access log are on.
-    let Some(exchange) = conn
-        .entry_point
-        .observer
-        .begin(&request, conn.peer, conn.tls)
+    let Some(exchange) =
+        conn.entry_point
+            .observer
+            .begin(&request, conn.peer, conn.tls, conn.tls_labels)
     else {
         return respond(request, &conn).await.0;
     };

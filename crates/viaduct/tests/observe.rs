@@ -708,3 +708,96 @@ async fn traces_reach_an_otlp_collector_and_the_backend_continues_them() {
     );
     assert_ne!(fresh.split('-').nth(1), Some(trace));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs curl"]
+async fn tls_requests_are_counted_by_version_and_cipher() {
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let yaml = static_with("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
+    let dynamic = ROUTERS.replacen(
+        "      service: echo\n",
+        "      service: echo\n      tls: {}\n",
+        1,
+    );
+    let proxy = start_with(&yaml, &dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    let port = proxy.port("web");
+    let curl = || {
+        let output = std::process::Command::new("curl")
+            .args([
+                "-sk",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .arg("--resolve")
+            .arg(format!("api.test:{port}:127.0.0.1"))
+            .arg(format!("https://api.test:{port}/tls"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    wait_until("the TLS router", common::ROUTING_TIMEOUT, || {
+        let code = curl();
+        async move {
+            if code == "200" {
+                Ok(Some(()))
+            } else {
+                Err(code)
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let before = scrape(&proxy, &client).await;
+    for _ in 0..3 {
+        assert_eq!(curl(), "200");
+    }
+    let after = scrape(&proxy, &client).await;
+    // The cipher is the server's choice (Go prefers AES-128, rustls AES-256); its name must be
+    // Go's either way.
+    let cipher = after
+        .samples
+        .iter()
+        .find(|(n, _, _)| n == "traefik_entrypoint_requests_tls_total")
+        .map(|(_, l, _)| l["tls_cipher"].clone())
+        .unwrap();
+    assert!(
+        [
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256"
+        ]
+        .contains(&cipher.as_str()),
+        "{cipher}"
+    );
+    for (name, extra) in [
+        (
+            "traefik_entrypoint_requests_tls_total",
+            ("entrypoint", "web"),
+        ),
+        ("traefik_router_requests_tls_total", ("router", "api@file")),
+        (
+            "traefik_service_requests_tls_total",
+            ("service", "echo@file"),
+        ),
+    ] {
+        let labels = [
+            ("tls_version", "1.3"),
+            ("tls_cipher", cipher.as_str()),
+            extra,
+        ];
+        let delta = after.value_or_zero(name, &labels) - before.value_or_zero(name, &labels);
+        assert_eq!(delta, 3.0, "{name}");
+    }
+    let sorted = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for labels in after.label_names("traefik_router_requests_tls_total") {
+        assert_eq!(
+            labels,
+            sorted(&["router", "service", "tls_cipher", "tls_version"])
+        );
+    }
+}

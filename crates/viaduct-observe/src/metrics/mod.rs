@@ -17,6 +17,7 @@ use viaduct_config::static_config::Metrics;
 
 pub use series::{
     LabelledCounts, MethodLabel, Observation, ProtocolLabel, Series, SeriesKey, SeriesTable,
+    TlsLabels,
 };
 
 /// `metrics.prometheus`, resolved.

@@ -20,6 +20,7 @@ struct Kind {
     prefix: &'static str,
     /// Help texts: requests, duration, request bytes, response bytes.
     help: [&'static str; 4],
+    tls_help: &'static str,
 }
 
 const ENTRY_POINT: Kind = Kind {
@@ -30,6 +31,7 @@ const ENTRY_POINT: Kind = Kind {
         "The total size of requests in bytes handled by an entrypoint, partitioned by status code, protocol, and method.",
         "The total size of responses in bytes handled by an entrypoint, partitioned by status code, protocol, and method.",
     ],
+    tls_help: "How many HTTP requests with TLS processed on an entrypoint, partitioned by TLS Version and TLS cipher Used.",
 };
 
 const ROUTER: Kind = Kind {
@@ -40,6 +42,7 @@ const ROUTER: Kind = Kind {
         "The total size of requests in bytes handled by a router, partitioned by service, status code, protocol, and method.",
         "The total size of responses in bytes handled by a router, partitioned by service, status code, protocol, and method.",
     ],
+    tls_help: "How many HTTP requests with TLS are processed on a router, partitioned by service, TLS Version, and TLS cipher Used.",
 };
 
 const SERVICE: Kind = Kind {
@@ -50,6 +53,7 @@ const SERVICE: Kind = Kind {
         "The total size of requests in bytes received by a service, partitioned by status code, protocol, and method.",
         "The total size of responses in bytes returned by a service, partitioned by status code, protocol, and method.",
     ],
+    tls_help: "How many HTTP requests with TLS processed on a service, partitioned by TLS version and TLS cipher.",
 };
 
 pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
@@ -220,6 +224,15 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
     ];
     for (suffix, help, value) in counters {
         let name = format!("{p}_{suffix}");
+        if suffix == "requests_total" {
+            // `requests_tls_total` sorts between `requests_bytes_total` and `requests_total`.
+            requests_over_tls(
+                out,
+                &format!("{p}_requests_tls_total"),
+                kind.tls_help,
+                families,
+            );
+        }
         header(out, &name, help, "counter");
         if suffix == "requests_total" && with_headers {
             requests_with_headers(out, &name, families);
@@ -228,6 +241,41 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
         for (labels, series, _) in &rows {
             let _ = writeln!(out, "{name}{{{labels}}} {}", value(series));
         }
+    }
+}
+
+/// `*_requests_tls_total`, when some requests came over TLS.
+fn requests_over_tls(out: &mut String, name: &str, help: &str, families: &[Family]) {
+    let rows: Vec<(String, u64)> = families
+        .iter()
+        .flat_map(|family| {
+            family
+                .table
+                .tls_counts()
+                .into_iter()
+                .map(move |(tls, count)| {
+                    let mut all: Vec<(&str, &str)> = family
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (*k, v.as_str()))
+                        .collect();
+                    all.push(("tls_cipher", tls.cipher));
+                    all.push(("tls_version", tls.version));
+                    all.sort_by_key(|(k, _)| *k);
+                    let labels: Vec<String> = all
+                        .iter()
+                        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                        .collect();
+                    (labels.join(","), count)
+                })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    header(out, name, help, "counter");
+    for (labels, count) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {count}");
     }
 }
 

@@ -11,6 +11,28 @@ use std::time::Duration;
 
 /// Slots searched without a lock before the overflow map.
 const FAST_SLOTS: usize = 24;
+/// (TLS version, cipher) pairs counted without a lock.
+const TLS_SLOTS: usize = 8;
+
+/// The `tls_version` and `tls_cipher` labels, in Go's names (`1.3`,
+/// `TLS_AES_128_GCM_SHA256`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TlsLabels {
+    pub version: &'static str,
+    pub cipher: &'static str,
+}
+
+impl TlsLabels {
+    /// Go's name of a TLS 1.3 suite from the part after rustls' `TLS13_` prefix.
+    pub fn tls13_cipher(rest: &str) -> &'static str {
+        match rest {
+            "AES_128_GCM_SHA256" => "TLS_AES_128_GCM_SHA256",
+            "AES_256_GCM_SHA384" => "TLS_AES_256_GCM_SHA384",
+            "CHACHA20_POLY1305_SHA256" => "TLS_CHACHA20_POLY1305_SHA256",
+            _ => "unknown",
+        }
+    }
+}
 
 /// What varies per request in a family's labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,6 +92,8 @@ pub struct SeriesTable {
     /// values (opt-in, so a lock per request is accepted there).
     header_labels: Arc<[String]>,
     labelled: Mutex<BTreeMap<HeaderSeries, u64>>,
+    tls_fast: [OnceLock<(TlsLabels, AtomicU64)>; TLS_SLOTS],
+    tls_overflow: Mutex<BTreeMap<TlsLabels, u64>>,
 }
 
 /// A series key with its `headerLabels` values.
@@ -177,7 +201,53 @@ impl SeriesTable {
             inserting: Mutex::new(()),
             header_labels,
             labelled: Mutex::new(BTreeMap::new()),
+            tls_fast: std::array::from_fn(|_| OnceLock::new()),
+            tls_overflow: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Counts a request over TLS (`*_requests_tls_total`).
+    pub fn count_tls(&self, labels: TlsLabels) {
+        for slot in &self.tls_fast {
+            match slot.get() {
+                Some((l, count)) if *l == labels => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let _guard = self.inserting.lock().unwrap_or_else(|e| e.into_inner());
+        for slot in &self.tls_fast {
+            match slot.get() {
+                Some((l, count)) if *l == labels => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Some(_) => continue,
+                None => {
+                    let _ = slot.set((labels, AtomicU64::new(1)));
+                    return;
+                }
+            }
+        }
+        let mut overflow = self.tls_overflow.lock().unwrap_or_else(|e| e.into_inner());
+        *overflow.entry(labels).or_default() += 1;
+    }
+
+    /// Requests over TLS by version and cipher, sorted.
+    pub fn tls_counts(&self) -> Vec<(TlsLabels, u64)> {
+        let mut all: Vec<(TlsLabels, u64)> = self
+            .tls_fast
+            .iter()
+            .map_while(|slot| slot.get().map(|(l, c)| (*l, c.load(Ordering::Relaxed))))
+            .collect();
+        if let Ok(overflow) = self.tls_overflow.lock() {
+            all.extend(overflow.iter().map(|(l, c)| (*l, *c)));
+        }
+        all.sort();
+        all
     }
 
     /// Counts a request under its `headerLabels` values (in [`Self::header_labels`] order).

@@ -61,6 +61,11 @@ impl TracingSettings {
                 "the gRPC exporter is not supported; use otlp.http".into(),
             ));
         }
+        if !config.captured_request_headers.is_empty()
+            || !config.captured_response_headers.is_empty()
+        {
+            tracing::warn!("tracing.capturedRequestHeaders and capturedResponseHeaders are not supported yet; they have no effect");
+        }
         let http = otlp.http.unwrap_or_default();
         let endpoint = http
             .endpoint
