@@ -3,10 +3,8 @@
 
 use std::fmt::Write as _;
 
-use http::{HeaderMap, HeaderValue, Version};
-use std::borrow::Cow;
-
 use super::json::JsonLine;
+use http::{HeaderMap, HeaderValue, Version};
 
 use super::{AccessLogSettings, AccessRecord, Format, HeaderMode};
 use crate::time::UtcTime;
@@ -60,13 +58,19 @@ fn clf(settings: &AccessLogSettings, record: &AccessRecord, extended: bool) -> S
 
 fn json(settings: &AccessLogSettings, record: &AccessRecord) -> String {
     let fields = &settings.fields;
+    let start = UtcTime::of(record.start);
+    // Values borrow from the record and these locals: no allocation per field.
+    let client_addr = record.client.to_string();
+    let client_ip = record.client.ip().to_string();
+    let client_port = record.client.port().to_string();
+    let (request_host, request_port) = split_host_port(&record.host);
+    let started = start.rfc3339_nanos();
     let mut line = JsonLine::with_capacity(40);
     let number = |line: &mut JsonLine, name: &'static str, value: u64| {
         if fields.keeps(name) {
             line.number(name, value);
         }
     };
-    let start = UtcTime::of(record.start);
     let duration = nanos(record.duration);
     let (origin_status, origin_duration, origin_size) = match &record.upstream {
         Some(u) => (u.status, nanos(u.duration), record.downstream_size),
@@ -91,54 +95,37 @@ fn json(settings: &AccessLogSettings, record: &AccessRecord) -> String {
     number(&mut line, "RequestCount", record.request_count);
     number(&mut line, "RetryAttempts", 0);
 
-    let text = |line: &mut JsonLine<'_>, name: &'static str, value: Cow<'_, str>| {
-        if fields.keeps(name) {
-            line.text(name, value.into_owned());
-        }
-    };
-    let (request_host, request_port) = split_host_port(&record.host);
-    text(&mut line, "ClientAddr", record.client.to_string().into());
-    text(
-        &mut line,
-        "ClientHost",
-        record.client.ip().to_string().into(),
-    );
-    text(
-        &mut line,
-        "ClientPort",
-        record.client.port().to_string().into(),
-    );
-    text(&mut line, "ClientUsername", "-".into());
-    text(&mut line, "RequestAddr", record.host.as_str().into());
-    text(&mut line, "RequestHost", request_host.into());
-    text(&mut line, "RequestMethod", record.method.as_str().into());
-    text(&mut line, "RequestPath", record.path.as_str().into());
-    text(&mut line, "RequestPort", request_port.into());
-    text(
-        &mut line,
-        "RequestProtocol",
-        protocol(record.version).into(),
-    );
-    let scheme = if record.tls { "https" } else { "http" };
-    text(&mut line, "RequestScheme", scheme.into());
+    macro_rules! text {
+        ($name:literal, $value:expr) => {
+            if fields.keeps($name) {
+                line.text($name, $value);
+            }
+        };
+    }
+    text!("ClientAddr", client_addr.as_str());
+    text!("ClientHost", client_ip.as_str());
+    text!("ClientPort", client_port.as_str());
+    text!("ClientUsername", "-");
+    text!("RequestAddr", record.host.as_str());
+    text!("RequestHost", request_host.as_str());
+    text!("RequestMethod", record.method.as_str());
+    text!("RequestPath", record.path.as_str());
+    text!("RequestPort", request_port.as_str());
+    text!("RequestProtocol", protocol(record.version));
+    text!("RequestScheme", if record.tls { "https" } else { "http" });
     if let Some(router) = &record.router {
-        text(&mut line, "RouterName", router.as_ref().into());
+        text!("RouterName", router.as_ref());
     }
     if let Some(service) = &record.service {
-        text(&mut line, "ServiceName", service.as_ref().into());
+        text!("ServiceName", service.as_ref());
     }
     if let Some(upstream) = &record.upstream {
-        text(&mut line, "ServiceAddr", authority(&upstream.url).into());
-        text(&mut line, "ServiceURL", upstream.url.as_str().into());
+        text!("ServiceAddr", authority(&upstream.url));
+        text!("ServiceURL", upstream.url.as_str());
     }
-    let started = start.rfc3339_nanos();
-    text(&mut line, "StartLocal", started.as_str().into());
-    text(&mut line, "StartUTC", started.into());
-    text(
-        &mut line,
-        "entryPointName",
-        record.entry_point.as_ref().into(),
-    );
+    text!("StartLocal", started.as_str());
+    text!("StartUTC", started.as_str());
+    text!("entryPointName", record.entry_point.as_ref());
     if let Some(headers) = &record.request_headers {
         add_headers(&mut line, settings, "request_", headers);
     }

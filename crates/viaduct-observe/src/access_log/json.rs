@@ -64,22 +64,28 @@ impl<'a> JsonLine<'a> {
 
 fn escape_into(out: &mut String, text: &str) {
     out.push('"');
-    for c in text.chars() {
+    // Runs of characters that need no escaping are copied whole.
+    let mut run = 0;
+    for (i, c) in text.char_indices() {
+        let plain = !matches!(c, '"' | '\\' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}')
+            && (c as u32) >= 0x20;
+        if plain {
+            continue;
+        }
+        out.push_str(&text[run..i]);
+        run = i + c.len_utf8();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+            c => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
         }
     }
+    out.push_str(&text[run..]);
     out.push('"');
 }
 
