@@ -42,25 +42,26 @@ pub struct Hub {
     pub tracer: Option<Arc<Tracer>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HubError {
-    #[error(transparent)]
-    AccessLog(#[from] AccessLogError),
-}
-
 impl Hub {
-    /// Builds metrics, the access log (starting its writer) and ping from the static
-    /// configuration.
-    pub fn from_static(config: &StaticConfig) -> Result<Hub, HubError> {
+    /// Builds metrics, the access log (starting its writer), tracing (starting its exporter)
+    /// and ping from the static configuration. What cannot be set up is logged and left out.
+    pub fn from_static(config: &StaticConfig) -> Hub {
         let metrics = config
             .metrics
             .as_ref()
             .and_then(MetricsSettings::from_static)
             .map(Registry::new);
-        let access_log = match &config.access_log {
-            Some(a) => Some(AccessLog::start(AccessLogSettings::from_static(a)?)?),
-            None => None,
-        };
+        // As in Traefik, an access log that cannot be set up is reported and left out: the
+        // proxy still serves.
+        let access_log = config.access_log.as_ref().and_then(|a| {
+            match AccessLogSettings::from_static(a).and_then(AccessLog::start) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    tracing::error!(error = %e, "the access log is disabled");
+                    None
+                }
+            }
+        });
         let ping = config
             .ping
             .as_ref()
@@ -75,12 +76,12 @@ impl Hub {
                 }
             }
         });
-        Ok(Hub {
+        Hub {
             metrics,
             access_log,
             ping,
             tracer,
-        })
+        }
     }
 
     /// Shutdown has begun: `/ping` answers with its terminating status from now on.

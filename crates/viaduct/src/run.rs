@@ -69,7 +69,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 }
 
 async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::Result<()> {
-    let hub = Arc::new(Hub::from_static(&config)?);
+    let hub = Arc::new(Hub::from_static(&config));
     let (entry_points, ctx) = crate::context::build(&config, hub.clone())?;
     let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
 

@@ -97,7 +97,11 @@ impl AccessLogSettings {
             "" | "common" => Format::Common,
             "genericCLF" => Format::GenericClf,
             "json" => Format::Json,
-            other => return Err(AccessLogError::Format(other.to_string())),
+            other => {
+                // Traefik's fallback for a format it does not know.
+                tracing::error!(error = %AccessLogError::Format(other.to_string()), "using the common format");
+                Format::Common
+            }
         };
         let filters = match &config.filters {
             None => Filters::default(),
