@@ -74,6 +74,7 @@ fn context() -> CompileContext {
         default_transport: TransportSettings::from_static(&Default::default()),
         tls: Arc::new(TlsShared::new().unwrap()),
         api: None,
+        observe: Default::default(),
     }
 }
 

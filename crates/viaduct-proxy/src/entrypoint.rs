@@ -41,6 +41,8 @@ pub struct EntryPointRuntime {
     pub encode_query_semicolons: bool,
     /// `X-Forwarded-Server`: this machine's host name.
     pub hostname: HeaderValue,
+    /// Metrics and access log of this entry point (observes nothing by default).
+    pub observer: viaduct_observe::EntryPointObserver,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,7 @@ impl EntryPointRuntime {
             encode_query_semicolons: config.http.encode_query_semicolons,
             hostname: HeaderValue::from_str(&hostname)
                 .unwrap_or(HeaderValue::from_static("viaduct")),
+            observer: viaduct_observe::EntryPointObserver::default(),
         })
     }
 

@@ -86,6 +86,9 @@ pub(crate) async fn forward(
             request.method(),
             request.uri(),
         )),
+        Target::Internal(internal @ (InternalService::Ping | InternalService::Prometheus)) => {
+            crate::internal::answer(internal, conn)
+        }
         Target::Mirror(mirroring) => mirror(request, mirroring, router, conn).await,
         Target::Failover(failover) => fail_over_on_status(request, failover, router, conn).await,
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),
@@ -198,6 +201,7 @@ async fn mirror(
             peer_value: conn.peer_value.clone(),
             tls: conn.tls,
             client_certificates: conn.client_certificates.clone(),
+            tls_labels: conn.tls_labels,
         };
         let name = mirror.name.clone();
         tokio::spawn(async move {
@@ -373,6 +377,7 @@ async fn proxy(
         return responses::bad_request();
     };
 
+    let sent_at = ep.observer.wants_upstream().then(std::time::Instant::now);
     let mut server = server;
     let mut in_flight = balancer
         .counts_in_flight()
@@ -432,6 +437,9 @@ async fn proxy(
         return responses::for_status(StatusCode::BAD_GATEWAY);
     }
 
+    if let Some(sent_at) = sent_at {
+        crate::internal::note_upstream(&mut response, server, sent_at);
+    }
     let (mut parts, body) = response.into_parts();
     hop::remove_connection_listed(&mut parts.headers, |_| false);
     hop::strip_hop_by_hop(&mut parts.headers, None);

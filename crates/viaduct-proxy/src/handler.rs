@@ -25,22 +25,45 @@ pub(crate) struct ConnectionContext {
     pub tls: bool,
     /// The client's certificate chain, when it presented one over TLS.
     pub client_certificates: Option<Arc<[CertificateDer<'static>]>>,
+    /// TLS version and cipher, for the `*_requests_tls_total` metrics.
+    pub tls_labels: Option<viaduct_observe::TlsLabels>,
 }
 
 pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>) -> Response<Body> {
+    // Observation costs one branch when neither metrics nor an access log are on.
+    let Some(exchange) =
+        conn.entry_point
+            .observer
+            .begin(&request, conn.peer, conn.tls, conn.tls_labels)
+    else {
+        return respond(request, &conn).await.0;
+    };
+    let mut request = request;
+    if let Some(traceparent) = exchange.traceparent() {
+        request.headers_mut().insert("traceparent", traceparent);
+    }
+    let (response, route) = respond(request, &conn).await;
+    exchange.finish(response, route.as_ref().and_then(|r| r.observe.as_ref()))
+}
+
+/// The answer, and the route that gave it (for accounting).
+async fn respond(
+    request: Request<Body>,
+    conn: &ConnectionContext,
+) -> (Response<Body>, Option<Arc<Route>>) {
     if let Err(rejection) = validate::check(&request) {
-        return responses::for_status(rejection.status());
+        return (responses::for_status(rejection.status()), None);
     }
-    if let Some(answer) = crate::acme_challenge::answer(&request, &conn) {
-        return answer;
+    if let Some(answer) = crate::acme_challenge::answer(&request, conn) {
+        return (answer, None);
     }
-    match select_route(&request, &conn) {
+    match select_route(&request, conn) {
         Selection::Route {
             route,
             sanitized_path,
         } => {
             if let Some(redirect) = &route.redirect {
-                return redirect.respond(&request);
+                return (redirect.respond(&request), Some(route));
             }
             let mut gone = ClientGone {
                 route: &route,
@@ -49,16 +72,18 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
             let mut request = request;
             if let Some(path) = sanitized_path {
                 if forward::set_path(request.uri_mut(), &path).is_err() {
-                    return responses::bad_request();
+                    gone.answered = true;
+                    drop(gone);
+                    return (responses::bad_request(), Some(route));
                 }
             }
-            forward::prepare(&mut request, &conn);
+            forward::prepare(&mut request, conn);
             let forwarder = ConnectionForwarder {
-                conn: &conn,
+                conn,
                 router: &route.router,
             };
             let response = match &route.middlewares {
-                None => forward::forward(request, &route.service, &route.router, &conn).await,
+                None => forward::forward(request, &route.service, &route.router, conn).await,
                 Some(chain) => {
                     let ctx = RequestContext {
                         peer: conn.peer,
@@ -72,10 +97,11 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
                 }
             };
             gone.answered = true;
-            response
+            drop(gone);
+            (response, Some(route))
         }
-        Selection::NotFound => responses::not_found(),
-        Selection::BadPath => responses::bad_request(),
+        Selection::NotFound => (responses::not_found(), None),
+        Selection::BadPath => (responses::bad_request(), None),
     }
 }
 

@@ -15,6 +15,7 @@ mod forwarded;
 mod handler;
 mod hop;
 mod http1;
+mod internal;
 mod listener;
 mod redirect;
 mod responses;

@@ -137,6 +137,8 @@ async fn serve_connection(
         snapshots,
         shutdown,
     } = accepted;
+    // `traefik_open_connections`: counted while this task lives.
+    let _open = entry_point.observer.connection_opened();
     let _ = stream.set_nodelay(true);
     let limit = entry_point
         .read_timeout
@@ -147,7 +149,7 @@ async fn serve_connection(
         Ok(Ok(1)) => first[0] == TLS_HANDSHAKE_RECORD,
         _ => return,
     };
-    let context = |client_certificates| {
+    let context = |client_certificates, tls_labels| {
         Arc::new(ConnectionContext {
             entry_point,
             snapshots: snapshots.clone(),
@@ -155,10 +157,11 @@ async fn serve_connection(
             peer_value: crate::forwarded::ip_value(peer.ip()),
             tls: is_tls,
             client_certificates,
+            tls_labels,
         })
     };
     if !is_tls {
-        let conn = context(None);
+        let conn = context(None, None);
         // The hyper and TLS paths are boxed: an idle connection's task is only as large as
         // the path it is on.
         let Some(shutdown) = shutdown else {
@@ -191,6 +194,7 @@ async fn serve_tls(
     peer: SocketAddr,
     context: impl FnOnce(
         Option<Arc<[rustls::pki_types::CertificateDer<'static>]>>,
+        Option<viaduct_observe::TlsLabels>,
     ) -> Arc<ConnectionContext>,
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
@@ -204,7 +208,15 @@ async fn serve_tls(
                 .peer_certificates()
                 .filter(|chain| !chain.is_empty())
                 .map(|chain| Arc::from(chain.to_vec()));
-            serve_http(TokioIo::new(tls), context(certificates), builder, watcher).await
+            let session = tls.get_ref().1;
+            let labels = tls_labels(session);
+            serve_http(
+                TokioIo::new(tls),
+                context(certificates, labels),
+                builder,
+                watcher,
+            )
+            .await
         }
         Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
@@ -261,6 +273,24 @@ async fn serve_http<I>(
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::trace!(error = %e, "connection ended with an error");
     }
+}
+
+/// Go's names for the negotiated version and cipher (`1.3`, `TLS_AES_128_GCM_SHA256`), as
+/// Traefik labels its TLS metrics.
+fn tls_labels(session: &rustls::ServerConnection) -> Option<viaduct_observe::TlsLabels> {
+    let version = match session.protocol_version()? {
+        rustls::ProtocolVersion::TLSv1_3 => "1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "1.2",
+        rustls::ProtocolVersion::TLSv1_1 => "1.1",
+        rustls::ProtocolVersion::TLSv1_0 => "1.0",
+        _ => "unknown",
+    };
+    let suite = session.negotiated_cipher_suite()?.suite().as_str()?;
+    let cipher = match suite.strip_prefix("TLS13_") {
+        Some(rest) => viaduct_observe::TlsLabels::tls13_cipher(rest),
+        None => suite,
+    };
+    Some(viaduct_observe::TlsLabels { version, cipher })
 }
 
 async fn stopped(shutdown: &mut Shutdown) {

@@ -33,6 +33,8 @@ pub struct Snapshot {
     /// What `api@internal` serves for this configuration; `None` without the static `api`
     /// section.
     pub api: Option<Arc<viaduct_api::Api>>,
+    /// Metrics, access log and ping, for the internal services.
+    pub observe: Arc<viaduct_observe::Hub>,
 }
 
 impl Snapshot {
@@ -90,6 +92,9 @@ pub struct Route {
     pub middlewares: Option<Chain>,
     /// Set on the routers generated for entry point redirections: answered by the proxy.
     pub redirect: Option<crate::redirect::Redirect>,
+    /// The router's metric handles and names for the access log; `None` when nothing is
+    /// observed.
+    pub observe: Option<Arc<viaduct_observe::RouteObserver>>,
 }
 
 /// The live snapshot, shared by all entry points. Reads are wait-free.

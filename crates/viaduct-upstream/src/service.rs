@@ -35,6 +35,10 @@ pub enum InternalService {
     Api,
     /// The dashboard's files (`dashboard@internal`), behind a strip-prefix middleware.
     Dashboard,
+    /// `ping@internal`: `/ping` for health checks of Viaduct itself.
+    Ping,
+    /// `prometheus@internal`: the metrics in Prometheus' text format.
+    Prometheus,
 }
 
 /// What a pick may look at in the request.

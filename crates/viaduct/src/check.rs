@@ -24,7 +24,7 @@ pub fn run(args: &[String]) -> ExitCode {
 
     let resolvers = check_resolvers(&config, &mut errors);
 
-    let ctx = match crate::context::build(&config) {
+    let ctx = match crate::context::build(&config, Default::default()) {
         Ok((_, ctx)) => Some(ctx),
         Err(e) => {
             errors.push(format!("{e:#}"));

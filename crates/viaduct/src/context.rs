@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use anyhow::Context as _;
 use viaduct_api::ApiInfo;
 use viaduct_config::StaticConfig;
+use viaduct_observe::{EntryPointObserver, Hub};
 use viaduct_proxy::{CompileContext, EntryPointInfo, EntryPointRuntime};
 use viaduct_tls::TlsShared;
 use viaduct_upstream::TransportSettings;
@@ -13,11 +14,13 @@ use viaduct_upstream::TransportSettings;
 /// The entry points' runtime settings (in configuration order) and the compile context.
 pub fn build(
     config: &StaticConfig,
+    observe: Arc<Hub>,
 ) -> anyhow::Result<(Vec<Arc<EntryPointRuntime>>, CompileContext)> {
     let mut runtimes = Vec::new();
     let mut infos = Vec::new();
     for (index, (name, ep)) in config.entry_points.iter().enumerate() {
-        let runtime = EntryPointRuntime::new(name, index, ep)?;
+        let mut runtime = EntryPointRuntime::new(name, index, ep)?;
+        runtime.observer = EntryPointObserver::new(name, &observe);
         infos.push(EntryPointInfo {
             name: name.clone(),
             as_default: ep.as_default,
@@ -40,6 +43,7 @@ pub fn build(
         default_transport: TransportSettings::from_static(&config.servers_transport),
         tls: Arc::new(tls),
         api: ApiInfo::from_static(config, SystemTime::now()).map(Arc::new),
+        observe,
     };
     Ok((runtimes, ctx))
 }

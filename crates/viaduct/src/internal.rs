@@ -1,12 +1,15 @@
 //! The `internal` provider: the objects Viaduct defines itself, as Traefik's internal
-//! provider does (the API and dashboard routers of `api.insecure`, the embedded demo).
+//! provider does (the API and dashboard routers of `api.insecure`, the routers of
+//! `ping@internal` and `prometheus@internal` unless `manualRouting`, the embedded demo).
 
 use viaduct_config::{DynamicConfig, HttpConfig, Middleware, Router, Service, StaticConfig};
 
 use crate::embedded;
 
-/// Traefik's priorities for its API and dashboard routers: above any user router.
+/// Traefik's priorities for its own routers (`math.MaxInt - 1`, the dashboard one less): above
+/// any user router on their entry point.
 const API_PRIORITY: i64 = i64::MAX - 1;
+const INTERNAL_PRIORITY: i64 = i64::MAX - 1;
 const DASHBOARD_PRIORITY: i64 = i64::MAX - 2;
 
 /// The internal provider's configuration; `None` when it has nothing to publish.
@@ -19,10 +22,44 @@ pub fn dynamic_config(config: &StaticConfig, embedded: bool) -> Option<DynamicCo
     if let Some(api) = &config.api {
         add_api(&mut http, api);
     }
+    add_ping_and_metrics(&mut http, config);
     (!http.is_empty()).then(|| DynamicConfig {
         http: Some(http),
         ..Default::default()
     })
+}
+
+fn add_ping_and_metrics(http: &mut HttpConfig, config: &StaticConfig) {
+    let mut routers = Vec::new();
+    if let Some(ping) = config.ping.as_ref().filter(|p| !p.manual_routing) {
+        routers.push((
+            "ping",
+            &ping.entry_point,
+            "PathPrefix(`/ping`)",
+            "ping@internal",
+        ));
+    }
+    let prometheus = config.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
+    if let Some(prometheus) = prometheus.filter(|p| !p.manual_routing) {
+        routers.push((
+            "prometheus",
+            &prometheus.entry_point,
+            "PathPrefix(`/metrics`)",
+            "prometheus@internal",
+        ));
+    }
+    for (name, entry_point, rule, service) in routers {
+        http.routers.insert(
+            name.into(),
+            Router {
+                entry_points: vec![entry_point.clone()],
+                rule: rule.into(),
+                priority: INTERNAL_PRIORITY,
+                service: service.into(),
+                ..Default::default()
+            },
+        );
+    }
 }
 
 fn add_api(http: &mut HttpConfig, api: &viaduct_config::static_config::Api) {
@@ -156,5 +193,32 @@ mod tests {
     #[test]
     fn no_api_section_publishes_nothing() {
         assert!(dynamic_config(&StaticConfig::default(), false).is_none());
+    }
+
+    #[test]
+    fn ping_and_metrics_routers_unless_manual() {
+        use viaduct_config::static_config::{Metrics, Ping, Prometheus};
+        let mut config = StaticConfig {
+            ping: Some(Ping::default()),
+            metrics: Some(Metrics {
+                prometheus: Some(Prometheus {
+                    entry_point: "metrics".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let dynamic = dynamic_config(&config, false).unwrap();
+        let routers = &dynamic.http.as_ref().unwrap().routers;
+        assert_eq!(routers["ping"].entry_points, vec!["traefik".to_string()]);
+        assert_eq!(routers["prometheus"].service, "prometheus@internal");
+        assert_eq!(
+            routers["prometheus"].entry_points,
+            vec!["metrics".to_string()]
+        );
+        config.ping.as_mut().unwrap().manual_routing = true;
+        config.metrics = None;
+        assert!(dynamic_config(&config, false).is_none());
     }
 }

@@ -5,8 +5,8 @@ mod check;
 mod cli;
 mod context;
 mod embedded;
+mod healthcheck;
 mod internal;
-mod logging;
 mod run;
 mod static_load;
 
@@ -27,10 +27,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check(args) => check::run(&args),
-        Command::Healthcheck(_) => {
-            eprintln!("viaduct healthcheck: needs the ping endpoint, which is not built yet");
-            ExitCode::from(1)
-        }
+        Command::Healthcheck(args) => healthcheck::run(&args),
         Command::Run(args) => match run::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -11,10 +11,12 @@ use viaduct_config::StaticConfig;
 use viaduct_providers::{Aggregator, FileProvider, MergedConfig, ProviderMessage, ReloadHandle};
 use viaduct_proxy::{compile, CompileContext, ObjectStatus, Protocol, Snapshot, SnapshotHandle};
 
+use viaduct_observe::logging::{self, LogHandle};
+use viaduct_observe::Hub;
 use viaduct_tls::CertificateRequest;
 
+use crate::embedded;
 use crate::static_load;
-use crate::{embedded, logging};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let loaded = static_load::load(args)?;
@@ -24,7 +26,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         // The embedded default must say so, whatever Traefik's default level (ERROR) hides.
         config.log.level = "INFO".into();
     }
-    logging::init(&config.log)?;
+    let log = logging::init(&config.log)?;
     if embedded {
         tracing::warn!(
             "no static configuration found: running the embedded default (entry point web on {}, a demo \
@@ -65,11 +67,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .build()
     }
     .context("starting the runtime")?;
-    runtime.block_on(serve(config, embedded))
+    runtime.block_on(serve(config, embedded, log))
 }
 
-async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
-    let (entry_points, ctx) = crate::context::build(&config)?;
+async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::Result<()> {
+    let hub = Arc::new(Hub::from_static(&config));
+    let (entry_points, ctx) = crate::context::build(&config, hub.clone())?;
     // Stored ACME certificates are published before the first compile, so a restart serves them at once.
     let acme = start_acme(&config, &ctx);
     let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
@@ -132,7 +135,9 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
         )));
     }
 
-    wait_for_shutdown(reload).await?;
+    wait_for_shutdown(reload, &hub, &log).await?;
+    // Load balancers in front learn from /ping that this instance is going away.
+    hub.terminate();
 
     // Traefik's lifecycle: keep accepting for requestAcceptGraceTimeout, then stop accepting
     // and let each entry point drain for its graceTimeOut.
@@ -149,6 +154,7 @@ async fn serve(config: StaticConfig, embedded: bool) -> anyhow::Result<()> {
     for server in servers {
         let _ = server.await;
     }
+    hub.close();
     tracing::info!("stopped");
     Ok(())
 }
@@ -192,6 +198,9 @@ async fn apply_configurations(mut merged: watch::Receiver<Arc<MergedConfig>>, mu
         );
         let requests = snapshot.certificate_requests.clone();
         reload.snapshots.store(snapshot);
+        if let Some(metrics) = &reload.ctx.observe.metrics {
+            metrics.config_reloaded();
+        }
         reload.certificate_requests.send_if_modified(|current| {
             let modified = *current != requests;
             *current = requests;
@@ -235,8 +244,13 @@ fn report(snapshot: &Snapshot, reported: &mut ObjectStatus) {
     *reported = snapshot.status.clone();
 }
 
-async fn wait_for_shutdown(reload: Option<ReloadHandle>) -> anyhow::Result<()> {
+async fn wait_for_shutdown(
+    reload: Option<ReloadHandle>,
+    hub: &Hub,
+    log: &LogHandle,
+) -> anyhow::Result<()> {
     let mut hangup = signal(SignalKind::hangup())?;
+    let mut rotate = signal(SignalKind::user_defined1())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
@@ -245,6 +259,13 @@ async fn wait_for_shutdown(reload: Option<ReloadHandle>) -> anyhow::Result<()> {
                 tracing::info!("SIGHUP: re-reading the file provider");
                 if let Some(reload) = &reload {
                     reload.reload();
+                }
+            }
+            _ = rotate.recv() => {
+                tracing::info!("SIGUSR1: reopening the log files");
+                hub.reopen_logs();
+                if let Err(e) = log.reopen() {
+                    tracing::error!(error = %e, "reopening the log file failed");
                 }
             }
             _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); return Ok(()); }

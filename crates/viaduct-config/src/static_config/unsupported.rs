@@ -107,9 +107,6 @@ impl StaticConfig {
             (log.compress.is_some(), "log.compress"),
             (log.otlp.is_some(), "log.otlp"),
             (self.api.as_ref().is_some_and(|a| a.debug), "api.debug"),
-            (self.ping.is_some(), "ping"),
-            (self.access_log.is_some(), "accessLog"),
-            (self.tracing.is_some(), "tracing"),
             (self.host_resolver.is_some(), "hostResolver"),
         ] {
             if set {
@@ -118,8 +115,6 @@ impl StaticConfig {
         }
         if let Some(metrics) = &self.metrics {
             for (set, key) in [
-                (metrics.add_internals, "metrics.addInternals"),
-                (metrics.prometheus.is_some(), "metrics.prometheus"),
                 (metrics.otlp.is_some(), "metrics.otlp"),
                 (metrics.datadog.is_some(), "metrics.datadog"),
                 (metrics.influx_db2.is_some(), "metrics.influxDB2"),

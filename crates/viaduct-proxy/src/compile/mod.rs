@@ -38,6 +38,8 @@ pub struct CompileContext {
     /// The API's static facts when the static configuration has an `api` section: then
     /// `api@internal` and `dashboard@internal` exist and snapshots carry the API's view.
     pub api: Option<Arc<ApiInfo>>,
+    /// Metrics registry, access log and ping: routers resolve their metric handles here.
+    pub observe: Arc<viaduct_observe::Hub>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,6 +250,7 @@ pub fn compile(
         },
         middleware_state,
         status,
+        observe: ctx.observe.clone(),
     }
 }
 

@@ -99,6 +99,7 @@ pub(super) fn add_entry_point_redirections(
             service: Arc::new(ServiceNode::Internal(InternalService::Noop)),
             middlewares: None,
             redirect: Some(redirect),
+            observe: None,
         });
         http_tables[index].push(RouterEntry {
             rule,

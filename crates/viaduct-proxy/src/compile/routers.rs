@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use viaduct_middlewares::MiddlewareBuilder;
-use viaduct_rules::{effective_priority, HttpRule, RuleSyntax};
+use viaduct_rules::{effective_priority, HttpRule, RuleSyntax, MAX_USER_PRIORITY};
 use viaduct_tls::CertificateRequest;
 
 use super::services::ServiceBuilder;
@@ -89,8 +89,9 @@ pub(super) fn compile_router(
     }
     let rule = viaduct_rules::parse_http_with(syntax, &router.rule)
         .map_err(|e| format!("invalid rule: {e}"))?;
-    // Traefik gives its own routers (API, dashboard) priorities above any user's.
-    let priority = if name.ends_with("@internal") && router.priority != 0 {
+    // Traefik gives its own routers (API, dashboard, ping, metrics) priorities above any
+    // user's.
+    let priority = if name.ends_with("@internal") && router.priority > MAX_USER_PRIORITY {
         router.priority
     } else {
         effective_priority(router.priority, rule.default_priority()).map_err(|e| e.to_string())?
@@ -164,6 +165,13 @@ pub(super) fn compile_router(
         service,
         middlewares,
         redirect: None,
+        observe: viaduct_observe::RouteObserver::new(
+            &ctx.observe,
+            name,
+            &router.service,
+            switches(router),
+        )
+        .map(Arc::new),
     });
     Ok(CompiledRouter {
         name: name.to_string(),
@@ -173,6 +181,19 @@ pub(super) fn compile_router(
         placements,
         certificates,
     })
+}
+
+/// The router's `observability` options (each on unless set to false).
+fn switches(router: &viaduct_config::Router) -> viaduct_observe::RouterSwitches {
+    let o = router.observability.as_ref();
+    viaduct_observe::RouterSwitches {
+        metrics: o.and_then(|o| o.metrics).unwrap_or(true),
+        access_log: o.and_then(|o| o.access_logs).unwrap_or(true),
+        tracing: o.and_then(|o| o.tracing).unwrap_or(true),
+        trace_detailed: o
+            .and_then(|o| o.trace_verbosity.as_deref())
+            .is_some_and(|v| v.eq_ignore_ascii_case("detailed")),
+    }
 }
 
 fn indexes(ctx: &CompileContext, pick: impl Fn(&EntryPointInfo) -> bool) -> Vec<usize> {

@@ -86,6 +86,8 @@ impl ServiceBuilder<'_> {
                 "api" | "dashboard" => Err(format!(
                     "the service \"{internal}@internal\" does not exist: the static configuration has no `api` section"
                 )),
+                "ping" => Ok(Arc::new(ServiceNode::Internal(InternalService::Ping))),
+                "prometheus" => Ok(Arc::new(ServiceNode::Internal(InternalService::Prometheus))),
                 other => Err(format!(
                     "the internal service {other:?} is not available yet"
                 )),
@@ -384,6 +386,7 @@ mod tests {
             default_transport: TransportSettings::from_static(&Default::default()),
             tls: Arc::new(TlsShared::new().unwrap()),
             api: None,
+            observe: Default::default(),
         }
     }
 

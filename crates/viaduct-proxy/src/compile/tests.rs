@@ -17,6 +17,7 @@ fn ctx(eps: &[(&str, bool)]) -> CompileContext {
         default_transport: TransportSettings::from_static(&Default::default()),
         tls: Arc::new(TlsShared::new().unwrap()),
         api: None,
+        observe: Default::default(),
     }
 }
 

@@ -1,0 +1,168 @@
+//! `tracing` options, resolved once at start.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use viaduct_config::static_config::Tracing;
+
+/// Traefik's default OTLP/HTTP endpoint.
+const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSettings {
+    pub service_name: String,
+    pub sample_rate: f64,
+    /// `service.name`, `service.version`, then `resourceAttributes`.
+    pub resource: Vec<(String, String)>,
+    /// `host:port` of the collector.
+    pub authority: String,
+    /// The path spans are posted to (`/v1/traces`).
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// `tracing.addInternals`: trace requests to internal services too.
+    pub add_internals: bool,
+    /// Query parameters whose values are recorded; the others read `REDACTED`.
+    pub safe_query_params: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TracingError {
+    #[error("tracing.otlp: {0}")]
+    Otlp(String),
+    #[error("tracing.otlp.http.endpoint {endpoint:?}: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    #[error("tracing: cannot start the exporter thread: {0}")]
+    Thread(std::io::Error),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawOtlp {
+    http: Option<RawHttp>,
+    grpc: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RawHttp {
+    endpoint: Option<String>,
+    headers: BTreeMap<String, String>,
+}
+
+impl TracingSettings {
+    pub fn from_static(config: &Tracing) -> Result<TracingSettings, TracingError> {
+        let otlp: RawOtlp = match &config.otlp {
+            Some(value) if !value.is_null() => serde_json::from_value(value.clone())
+                .map_err(|e| TracingError::Otlp(e.to_string()))?,
+            _ => RawOtlp::default(),
+        };
+        if otlp.grpc.is_some() && otlp.http.is_none() {
+            return Err(TracingError::Otlp(
+                "the gRPC exporter is not supported; use otlp.http".into(),
+            ));
+        }
+        if !config.captured_request_headers.is_empty()
+            || !config.captured_response_headers.is_empty()
+        {
+            tracing::warn!("tracing.capturedRequestHeaders and capturedResponseHeaders are not supported yet; they have no effect");
+        }
+        let http = otlp.http.unwrap_or_default();
+        let endpoint = http
+            .endpoint
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+        let (authority, path) = split_endpoint(&endpoint)?;
+        let mut resource = vec![
+            ("service.name".to_string(), config.service_name.clone()),
+            (
+                "service.version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+        ];
+        let attributes = config
+            .global_attributes
+            .iter()
+            .chain(config.resource_attributes.iter());
+        for (key, value) in attributes {
+            resource.retain(|(k, _)| k != key);
+            resource.push((key.clone(), value.clone()));
+        }
+        Ok(TracingSettings {
+            service_name: config.service_name.clone(),
+            sample_rate: config.sample_rate,
+            resource,
+            authority,
+            path,
+            headers: http.headers.into_iter().collect(),
+            add_internals: config.add_internals,
+            safe_query_params: config.safe_query_params.clone(),
+        })
+    }
+}
+
+/// `http://collector:4318/v1/traces` → (`collector:4318`, `/v1/traces`); no path means the
+/// standard one.
+fn split_endpoint(endpoint: &str) -> Result<(String, String), TracingError> {
+    let bad = |reason: &str| TracingError::Endpoint {
+        endpoint: endpoint.to_string(),
+        reason: reason.into(),
+    };
+    let rest = match endpoint.trim().split_once("://") {
+        Some(("http", rest)) => rest,
+        Some(("https", _)) => {
+            return Err(bad(
+                "https collectors are not supported yet; use an http:// endpoint",
+            ))
+        }
+        Some(_) => return Err(bad("the scheme must be http")),
+        None => endpoint.trim(),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(bad("no host"));
+    }
+    let authority = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let path = if path.is_empty() || path == "/" {
+        "/v1/traces".to_string()
+    } else {
+        path.to_string()
+    };
+    Ok((authority, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            split_endpoint("http://c:4318/v1/traces").unwrap(),
+            ("c:4318".into(), "/v1/traces".into())
+        );
+        assert_eq!(
+            split_endpoint("http://c:4318").unwrap(),
+            ("c:4318".into(), "/v1/traces".into())
+        );
+        assert!(split_endpoint("https://c:4318").is_err());
+        let settings = TracingSettings::from_static(&Tracing {
+            otlp: Some(serde_json::json!({"http": {"endpoint": "http://127.0.0.1:1/x"}})),
+            resource_attributes: [("env".to_string(), "test".to_string())].into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.path, "/x");
+        assert!(settings.resource.contains(&("env".into(), "test".into())));
+        assert_eq!(
+            settings.resource[0],
+            ("service.name".into(), "traefik".into())
+        );
+    }
+}
