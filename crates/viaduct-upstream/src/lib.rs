@@ -15,6 +15,7 @@ mod composite;
 mod error;
 mod h1;
 pub mod health;
+pub mod readiness;
 mod schedule;
 mod server;
 mod service;

@@ -9,6 +9,7 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use viaduct_upstream::readiness::read_into;
 
 /// How much room a read makes when the buffer is nearly full: heads are small, and bodies are
 /// handed on as they arrive.
@@ -26,7 +27,7 @@ pub(crate) fn poll_fill(
     }
     loop {
         ready!(stream.poll_read_ready(cx))?;
-        match stream.try_read_buf(buf) {
+        match read_into(stream, buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             result => return Poll::Ready(result),
         }
@@ -48,7 +49,7 @@ pub(crate) async fn client_closed(stream: &TcpStream, buf: &mut BytesMut, limit:
         if buf.capacity() - buf.len() < MIN_SPARE {
             buf.reserve(4096);
         }
-        match stream.try_read_buf(buf) {
+        match read_into(stream, buf) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

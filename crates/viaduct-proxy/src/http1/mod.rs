@@ -251,7 +251,7 @@ async fn next_head(
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(if idle { 4096 } else { io::READ_CHUNK });
         }
-        match stream.try_read_buf(buf) {
+        match viaduct_upstream::readiness::read_into(stream, buf) {
             Ok(0) => return Next::Closed,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

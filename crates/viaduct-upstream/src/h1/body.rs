@@ -182,7 +182,7 @@ fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
     }
     loop {
         ready!(conn.stream.poll_read_ready(cx))?;
-        match conn.stream.try_read_buf(&mut conn.read_buf) {
+        match crate::readiness::read_into(&conn.stream, &mut conn.read_buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             result => return Poll::Ready(result),
         }

@@ -3,7 +3,6 @@
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode, Version};
-use tokio::io::AsyncReadExt;
 
 use super::pool::Conn;
 use super::H1Error;
@@ -65,7 +64,16 @@ pub(crate) async fn read_head(
         if conn.read_buf.capacity() - conn.read_buf.len() < READ_CHUNK / 2 {
             conn.read_buf.reserve(READ_CHUNK);
         }
-        match conn.stream.read_buf(&mut conn.read_buf).await {
+        let read = loop {
+            if let Err(e) = conn.stream.readable().await {
+                break Err(e);
+            }
+            match crate::readiness::read_into(&conn.stream, &mut conn.read_buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                result => break result,
+            }
+        };
+        match read {
             Ok(0) if received_any => return Err(H1Error::Malformed("connection closed mid-head")),
             Ok(0) => return Err(H1Error::ClosedBeforeResponse(None)),
             Ok(_) => {}
