@@ -197,6 +197,7 @@ fn transport_settings(tls: Option<&TlsOptions>, name: &str) -> Result<TransportS
         read_idle_timeout: None,
         ping_timeout: Some(Duration::from_secs(15)),
         disable_http2: false,
+        peer_cert_uri: None,
         use_hyper_client: false,
     })
 }

@@ -74,18 +74,16 @@ pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-    } else if settings.root_cas.is_empty() {
-        builder.with_root_certificates(system_roots())
+    } else if let Some(uri) = &settings.peer_cert_uri {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PeerUriVerifier {
+                roots: roots(settings)?,
+                uri: uri.clone(),
+                provider: provider(),
+            }))
     } else {
-        let mut store = RootCertStore::empty();
-        for source in &settings.root_cas {
-            for cert in read_certificates(source)? {
-                store
-                    .add(cert)
-                    .map_err(|e| TransportError::Tls(format!("root CA in {source}: {e}")))?;
-            }
-        }
-        builder.with_root_certificates(store)
+        builder.with_root_certificates(roots(settings)?)
     };
     let config = match settings.certificates.first() {
         Some((cert, key)) => builder
@@ -94,6 +92,107 @@ pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig
         None => builder.with_no_client_auth(),
     };
     Ok(config)
+}
+
+/// The trust anchors: `rootCAs`, or the system's.
+fn roots(settings: &TransportSettings) -> Result<Arc<RootCertStore>, TransportError> {
+    if settings.root_cas.is_empty() {
+        return Ok(system_roots());
+    }
+    let mut store = RootCertStore::empty();
+    for source in &settings.root_cas {
+        for cert in read_certificates(source)? {
+            store
+                .add(cert)
+                .map_err(|e| TransportError::Tls(format!("root CA in {source}: {e}")))?;
+        }
+    }
+    Ok(Arc::new(store))
+}
+
+/// `peerCertURI`, as Traefik checks it: the chain must lead to a trusted root, and the leaf
+/// must name the URI among its subject alternative names; the DNS name is not checked (the
+/// URI identifies the peer, as in SPIFFE-style service identities).
+#[derive(Debug)]
+pub(crate) struct PeerUriVerifier {
+    pub(crate) roots: Arc<RootCertStore>,
+    pub(crate) uri: String,
+    pub(crate) provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PeerUriVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        if certificate_has_uri(end_entity, &self.uri) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "the backend's certificate does not name {} (peerCertURI)",
+                self.uri
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// True when `cert` lists `uri` among its URI subject alternative names.
+fn certificate_has_uri(cert: &CertificateDer<'_>, uri: &str) -> bool {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return false;
+    };
+    let Ok(Some(san)) = parsed.subject_alternative_name() else {
+        return false;
+    };
+    san.value.general_names.iter().any(
+        |name| matches!(name, x509_parser::extensions::GeneralName::URI(found) if *found == uri),
+    )
 }
 
 /// `insecureSkipVerify`: signatures are still checked (so the handshake is a real one), but
@@ -143,5 +242,61 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+
+    use super::*;
+
+    const URI: &str = "spiffe://example.test/backend";
+
+    /// A CA, and a leaf it signed for `backend.test` naming `URI`.
+    fn chain() -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::new(vec!["backend.test".to_string()]).unwrap();
+        leaf.subject_alt_names
+            .push(SanType::URI(URI.try_into().unwrap()));
+        let leaf_cert = leaf
+            .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+            .unwrap();
+        (ca_cert.der().clone(), leaf_cert.der().clone())
+    }
+
+    fn verifier(ca: Option<&CertificateDer<'static>>, uri: &str) -> PeerUriVerifier {
+        let mut roots = RootCertStore::empty();
+        if let Some(ca) = ca {
+            roots.add(ca.clone()).unwrap();
+        }
+        PeerUriVerifier {
+            roots: Arc::new(roots),
+            uri: uri.to_string(),
+            provider: provider(),
+        }
+    }
+
+    fn verify(verifier: &PeerUriVerifier, leaf: &CertificateDer<'_>) -> bool {
+        // The name asked for is not the certificate's: only the URI identifies the peer.
+        let name = ServerName::try_from("10.0.0.7").unwrap();
+        verifier
+            .verify_server_cert(leaf, &[], &name, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    #[test]
+    fn peer_cert_uri_needs_a_trusted_chain_and_the_uri() {
+        let (ca, leaf) = chain();
+        assert!(verify(&verifier(Some(&ca), URI), &leaf));
+        assert!(
+            !verify(&verifier(Some(&ca), "spiffe://example.test/other"), &leaf),
+            "another URI"
+        );
+        assert!(!verify(&verifier(None, URI), &leaf), "an untrusted chain");
     }
 }

@@ -40,6 +40,9 @@ pub struct TransportSettings {
     pub read_idle_timeout: Option<Duration>,
     pub ping_timeout: Option<Duration>,
     pub disable_http2: bool,
+    /// `peerCertURI`: the backend's certificate must carry this URI among its subject
+    /// alternative names (its chain is still verified; its DNS name is not).
+    pub peer_cert_uri: Option<String>,
     /// Sends plain-`http` HTTP/1.1 requests through hyper-util's pooled client rather than
     /// the inline client (which is the default). Not a Traefik option: for comparisons.
     pub use_hyper_client: bool,
@@ -92,6 +95,7 @@ impl TransportSettings {
             read_idle_timeout: read_idle.and_then(GoDuration::positive),
             ping_timeout: ping.and_then(GoDuration::positive),
             disable_http2: false,
+            peer_cert_uri: None,
             use_hyper_client: hyper_client_requested(),
         }
     }
@@ -115,6 +119,7 @@ impl TransportSettings {
             read_idle_timeout: read_idle.and_then(GoDuration::positive),
             ping_timeout: ping.and_then(GoDuration::positive),
             disable_http2: config.disable_http2,
+            peer_cert_uri: (!config.peer_cert_uri.is_empty()).then(|| config.peer_cert_uri.clone()),
             use_hyper_client: hyper_client_requested(),
         }
     }

@@ -24,6 +24,7 @@ fn settings() -> TransportSettings {
         read_idle_timeout: None,
         ping_timeout: None,
         disable_http2: false,
+        peer_cert_uri: None,
         use_hyper_client: false,
     }
 }
