@@ -84,8 +84,12 @@ pub(crate) async fn serve(
 ) -> Outcome {
     let stream = Arc::new(stream);
     let mut buf = BytesMut::new();
+    // One timer for the connection's life, moved rather than replaced: registering a new timer
+    // per request woke the runtime's driver through its eventfd (a system call per request).
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
     loop {
-        let head = match next_head(&stream, &mut buf, &conn, &mut shutdown).await {
+        let head = match next_head(&stream, &mut buf, &conn, &mut shutdown, timer.as_mut()).await {
             Next::Head(head) => head,
             Next::Closed => return Outcome::Closed,
             Next::Reject(status) => {
@@ -207,6 +211,7 @@ async fn next_head(
     buf: &mut BytesMut,
     conn: &ConnectionContext,
     shutdown: &mut Shutdown,
+    mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
 ) -> Next {
     let ep = &conn.entry_point;
     let mut deadline: Option<Option<Instant>> = None;
@@ -246,7 +251,7 @@ async fn next_head(
                 }
             }
             _ = shutdown.wait_for(|stop| *stop), if idle => return Next::Closed,
-            _ = until(limit) => return Next::Closed,
+            _ = until(limit, timer.as_mut()) => return Next::Closed,
         }
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(if idle { 4096 } else { io::READ_CHUNK });
@@ -260,9 +265,15 @@ async fn next_head(
     }
 }
 
-async fn until(deadline: Option<Instant>) {
+/// Waits for `deadline` on the connection's timer (never, when there is none).
+async fn until(deadline: Option<Instant>, mut timer: std::pin::Pin<&mut tokio::time::Sleep>) {
     match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => {
+            if timer.deadline() != at {
+                timer.as_mut().reset(at);
+            }
+            timer.await
+        }
         None => std::future::pending().await,
     }
 }
