@@ -123,6 +123,9 @@ impl DnsProvider {
     }
 }
 
+/// `ETXTBSY` on Linux.
+const TEXT_FILE_BUSY: i32 = 26;
+
 async fn exec(path: &str, raw: bool, action: &str, record: &DnsRecord) -> Result<(), String> {
     let mut command = tokio::process::Command::new(path);
     command.arg(action);
@@ -131,11 +134,20 @@ async fn exec(path: &str, raw: bool, action: &str, record: &DnsRecord) -> Result
     } else {
         command.args([record.fqdn(), record.value.clone()]);
     }
-    let output = command
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| format!("cannot run {path}: {e}"))?;
+    command.kill_on_drop(true);
+    // A program written just before it is run can be briefly "busy" (ETXTBSY) while another
+    // thread's fork still holds the writer's descriptor, before that child's exec closes it.
+    // It passes within milliseconds: try a few times.
+    let mut attempt = 0;
+    let output = loop {
+        match command.output().await {
+            Err(e) if e.raw_os_error() == Some(TEXT_FILE_BUSY) && attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            result => break result.map_err(|e| format!("cannot run {path}: {e}"))?,
+        }
+    };
     if output.status.success() {
         return Ok(());
     }
