@@ -73,13 +73,18 @@ pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig
     let builder = if settings.insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_custom_certificate_verifier(Arc::new(BackendVerifier {
+                check: Check::Nothing,
+                provider: provider(),
+            }))
     } else if let Some(uri) = &settings.peer_cert_uri {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PeerUriVerifier {
-                roots: roots(settings)?,
-                uri: uri.clone(),
+            .with_custom_certificate_verifier(Arc::new(BackendVerifier {
+                check: Check::PeerUri {
+                    roots: roots(settings)?,
+                    uri: uri.clone(),
+                },
                 provider: provider(),
             }))
     } else {
@@ -110,17 +115,28 @@ fn roots(settings: &TransportSettings) -> Result<Arc<RootCertStore>, TransportEr
     Ok(Arc::new(store))
 }
 
-/// `peerCertURI`, as Traefik checks it: the chain must lead to a trusted root, and the leaf
-/// must name the URI among its subject alternative names; the DNS name is not checked (the
-/// URI identifies the peer, as in SPIFFE-style service identities).
+/// The backend certificate checks that are not rustls' usual ones. Handshake signatures are
+/// verified either way, so the handshake is a real one.
 #[derive(Debug)]
-pub(crate) struct PeerUriVerifier {
-    pub(crate) roots: Arc<RootCertStore>,
-    pub(crate) uri: String,
+pub(crate) struct BackendVerifier {
+    pub(crate) check: Check,
     pub(crate) provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PeerUriVerifier {
+#[derive(Debug)]
+pub(crate) enum Check {
+    /// `insecureSkipVerify`: neither the chain nor the name.
+    Nothing,
+    /// `peerCertURI`, as Traefik checks it: the chain must lead to a trusted root, and the
+    /// leaf must name the URI among its subject alternative names; the DNS name is not
+    /// checked (the URI identifies the peer, as in SPIFFE-style service identities).
+    PeerUri {
+        roots: Arc<RootCertStore>,
+        uri: String,
+    },
+}
+
+impl ServerCertVerifier for BackendVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -129,20 +145,22 @@ impl ServerCertVerifier for PeerUriVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Check::PeerUri { roots, uri } = &self.check else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
         rustls::client::verify_server_cert_signed_by_trust_anchor(
             &parsed,
-            &self.roots,
+            roots,
             intermediates,
             now,
             self.provider.signature_verification_algorithms.all,
         )?;
-        if certificate_has_uri(end_entity, &self.uri) {
+        if certificate_has_uri(end_entity, uri) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
-                "the backend's certificate does not name {} (peerCertURI)",
-                self.uri
+                "the backend's certificate does not name {uri} (peerCertURI)"
             )))
         }
     }
@@ -195,56 +213,6 @@ fn certificate_has_uri(cert: &CertificateDer<'_>, uri: &str) -> bool {
     )
 }
 
-/// `insecureSkipVerify`: signatures are still checked (so the handshake is a real one), but
-/// the certificate chain and name are not.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
@@ -269,19 +237,21 @@ mod tests {
         (ca_cert.der().clone(), leaf_cert.der().clone())
     }
 
-    fn verifier(ca: Option<&CertificateDer<'static>>, uri: &str) -> PeerUriVerifier {
+    fn verifier(ca: Option<&CertificateDer<'static>>, uri: &str) -> BackendVerifier {
         let mut roots = RootCertStore::empty();
         if let Some(ca) = ca {
             roots.add(ca.clone()).unwrap();
         }
-        PeerUriVerifier {
-            roots: Arc::new(roots),
-            uri: uri.to_string(),
+        BackendVerifier {
+            check: Check::PeerUri {
+                roots: Arc::new(roots),
+                uri: uri.to_string(),
+            },
             provider: provider(),
         }
     }
 
-    fn verify(verifier: &PeerUriVerifier, leaf: &CertificateDer<'_>) -> bool {
+    fn verify(verifier: &BackendVerifier, leaf: &CertificateDer<'_>) -> bool {
         // The name asked for is not the certificate's: only the URI identifies the peer.
         let name = ServerName::try_from("10.0.0.7").unwrap();
         verifier
