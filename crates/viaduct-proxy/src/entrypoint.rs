@@ -41,6 +41,9 @@ pub struct EntryPointRuntime {
     pub encode_query_semicolons: bool,
     /// `X-Forwarded-Server`: this machine's host name.
     pub hostname: HeaderValue,
+    /// The port this entry point listens on, as a header value: most `Host` headers name it,
+    /// and `X-Forwarded-Port` then shares this value instead of allocating its own.
+    pub port_value: HeaderValue,
     /// Metrics and access log of this entry point (observes nothing by default).
     pub observer: viaduct_observe::EntryPointObserver,
 }
@@ -101,6 +104,7 @@ impl EntryPointRuntime {
             encode_query_semicolons: config.http.encode_query_semicolons,
             hostname: HeaderValue::from_str(&hostname)
                 .unwrap_or(HeaderValue::from_static("viaduct")),
+            port_value: HeaderValue::from(address.port()),
             observer: viaduct_observe::EntryPointObserver::default(),
         })
     }

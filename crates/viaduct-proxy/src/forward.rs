@@ -89,8 +89,11 @@ pub(crate) async fn forward(
         Target::Internal(internal @ (InternalService::Ping | InternalService::Prometheus)) => {
             crate::internal::answer(internal, conn)
         }
-        Target::Mirror(mirroring) => mirror(request, mirroring, router, conn).await,
-        Target::Failover(failover) => fail_over_on_status(request, failover, router, conn).await,
+        // Boxed, as rare paths: inline, their futures would enlarge every request's.
+        Target::Mirror(mirroring) => Box::pin(mirror(request, mirroring, router, conn)).await,
+        Target::Failover(failover) => {
+            Box::pin(fail_over_on_status(request, failover, router, conn)).await
+        }
         Target::Unavailable => responses::for_status(StatusCode::SERVICE_UNAVAILABLE),
     };
     // The cookie is set whatever the answer, as Traefik writes it before proxying.
@@ -347,67 +350,74 @@ async fn proxy(
         }
     });
 
-    let (mut parts, body) = request.into_parts();
     let ep = &conn.entry_point;
+    // The request is changed in place: taking it apart and rebuilding it would copy it twice.
     // A `headers` middleware that emptied X-Forwarded-For asks for none at all (Go's
     // reverse proxy skips a header set to nil).
     if !ep.not_append_x_forwarded_for
-        && parts
-            .extensions
+        && request
+            .extensions()
             .get::<viaduct_middlewares::SuppressForwardedFor>()
             .is_none()
     {
-        forwarded::append_forwarded_for(&mut parts.headers, &conn.peer_value);
+        forwarded::append_forwarded_for(request.headers_mut(), &conn.peer_value);
     }
-    parts.version = Version::HTTP_11;
-    announce_empty_body(&mut parts, &body);
+    *request.version_mut() = Version::HTTP_11;
+    announce_empty_body(&mut request);
     // A bodiless request refused at connection can go to another server: kept only for
     // balancers that asked for health checking, so the common path copies nothing.
     let replay = (client_upgrade.is_none()
         && balancer.retries_refused_connections()
-        && http_body::Body::is_end_stream(&body))
+        && http_body::Body::is_end_stream(request.body()))
     .then(|| {
         (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.headers.clone(),
+            request.method().clone(),
+            request.uri().clone(),
+            request.headers().clone(),
         )
     });
-    let Some(upstream_request) = for_server(parts, body, balancer, server, conn) else {
+    if for_server(&mut request, balancer, server, conn).is_none() {
         return responses::bad_request();
-    };
+    }
 
     let sent_at = ep.observer.wants_upstream().then(std::time::Instant::now);
     let mut server = server;
-    let mut in_flight = balancer
-        .counts_in_flight()
-        .then(|| server.state.start_request());
-    let mut result = send_counted(balancer, server, upstream_request).await;
-    if let (Err(err), Some((method, uri, headers))) = (&result, replay) {
-        let refused = err.retryable && err.blame == Blame::Upstream;
-        if let Some(other) = balancer.pick_excluding(server).filter(|_| refused) {
-            tracing::debug!(service = %balancer.name, from = %server.url, to = %other.url, error = %err, "connection refused: sending the request to another server");
-            let mut retry = Request::new(Body::Empty);
-            *retry.method_mut() = method;
-            *retry.uri_mut() = uri;
-            *retry.headers_mut() = headers;
-            let (parts, body) = retry.into_parts();
-            if let Some(request) = for_server(parts, body, balancer, other, conn) {
-                // The client now sticks to the server that answered.
-                if let Some(cookie) = balancer.sticky_cookie_for(server) {
-                    set_cookies.retain(|c| c != cookie);
-                }
-                if let Some(cookie) = balancer.sticky_cookie_for(other) {
-                    set_cookies.push(cookie.clone());
-                }
-                server = other;
-                in_flight = balancer
-                    .counts_in_flight()
-                    .then(|| server.state.start_request());
-                result = send_counted(balancer, server, request).await;
-            }
+    let mut request = request;
+    let mut replay = replay;
+    // One await in a loop rather than a second call for the retry: each awaited call holds
+    // its own slot in this function's future, which every request allocates.
+    let (result, in_flight) = loop {
+        let in_flight = balancer
+            .counts_in_flight()
+            .then(|| server.state.start_request());
+        let result = send_counted(balancer, server, request).await;
+        let retry = match (&result, replay.take()) {
+            (Err(err), Some(copy)) if err.retryable && err.blame == Blame::Upstream => balancer
+                .pick_excluding(server)
+                .map(|other| (err, copy, other)),
+            _ => None,
+        };
+        let Some((err, (method, uri, headers), other)) = retry else {
+            break (result, in_flight);
+        };
+        tracing::debug!(service = %balancer.name, from = %server.url, to = %other.url, error = %err, "connection refused: sending the request to another server");
+        let mut again = Request::new(Body::Empty);
+        *again.method_mut() = method;
+        *again.uri_mut() = uri;
+        *again.headers_mut() = headers;
+        if for_server(&mut again, balancer, other, conn).is_none() {
+            break (result, in_flight);
         }
-    }
+        // The client now sticks to the server that answered.
+        if let Some(cookie) = balancer.sticky_cookie_for(server) {
+            set_cookies.retain(|c| c != cookie);
+        }
+        if let Some(cookie) = balancer.sticky_cookie_for(other) {
+            set_cookies.push(cookie.clone());
+        }
+        server = other;
+        request = again;
+    };
     let mut response = match result {
         Ok(response) => response,
         Err(err) => {
@@ -440,14 +450,12 @@ async fn proxy(
     if let Some(sent_at) = sent_at {
         crate::internal::note_upstream(&mut response, server, sent_at);
     }
-    let (mut parts, body) = response.into_parts();
-    hop::remove_connection_listed(&mut parts.headers, |_| false);
-    hop::strip_hop_by_hop(&mut parts.headers, None);
-    let body = match in_flight {
-        Some(in_flight) => body.counted(in_flight),
-        None => body,
-    };
-    Response::from_parts(parts, body)
+    hop::remove_connection_listed(response.headers_mut(), |_| false);
+    hop::strip_hop_by_hop(response.headers_mut(), None);
+    match in_flight {
+        Some(in_flight) => response.map(|body| body.counted(in_flight)),
+        None => response,
+    }
 }
 
 /// Where the client side of an upgraded connection comes from: hyper's server, or ours.
@@ -488,22 +496,26 @@ where
     let _ = tokio::io::copy_bidirectional(a, b).await;
 }
 
-/// The request as `server` must receive it: its URI, and its Host unless `passHostHeader`.
+/// Makes the request what `server` must receive: its URI, and its Host unless
+/// `passHostHeader`. `None` when the URI cannot be built.
 fn for_server(
-    mut parts: http::request::Parts,
-    body: Body,
+    request: &mut Request<Body>,
     balancer: &LoadBalancer,
     server: &Server,
     conn: &ConnectionContext,
-) -> Option<Request<Body>> {
+) -> Option<()> {
     if !balancer.pass_host_header {
-        parts
-            .headers
+        request
+            .headers_mut()
             .insert(header::HOST, server.host_header.clone());
     }
-    parts.uri = upstream_uri(&parts.uri, server, conn.entry_point.encode_query_semicolons)?;
-    parts.version = Version::HTTP_11;
-    Some(Request::from_parts(parts, body))
+    *request.uri_mut() = upstream_uri(
+        request.uri(),
+        server,
+        conn.entry_point.encode_query_semicolons,
+    )?;
+    *request.version_mut() = Version::HTTP_11;
+    Some(())
 }
 
 /// Sends to `server`, counting the outcome for passive health checking.
@@ -545,19 +557,19 @@ async fn send_counted(
 
 /// An empty POST, PUT or PATCH is sent with `Content-Length: 0`, as Go (and so Traefik) does:
 /// some backends refuse such a request without a length (411).
-fn announce_empty_body(parts: &mut http::request::Parts, body: &Body) {
+fn announce_empty_body(request: &mut Request<Body>) {
     use http_body::Body as _;
     let expects_body = matches!(
-        parts.method,
+        *request.method(),
         http::Method::POST | http::Method::PUT | http::Method::PATCH
     );
     if expects_body
-        && body.is_end_stream()
-        && !parts.headers.contains_key(header::CONTENT_LENGTH)
-        && !parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && request.body().is_end_stream()
+        && !request.headers().contains_key(header::CONTENT_LENGTH)
+        && !request.headers().contains_key(header::TRANSFER_ENCODING)
     {
-        parts
-            .headers
+        request
+            .headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
 }

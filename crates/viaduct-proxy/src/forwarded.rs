@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
 
 use crate::entrypoint::EntryPointRuntime;
 
@@ -67,32 +67,31 @@ pub fn rewrite(headers: &mut HeaderMap, ep: &EntryPointRuntime, facts: &ForwardF
         remove_managed(headers);
     }
 
-    if !headers.contains_key(&X_REAL_IP) {
-        headers.insert(X_REAL_IP, facts.peer_value.clone());
+    // One lookup per header (`entry`), not a lookup and then an insertion.
+    if let Entry::Vacant(slot) = headers.entry(X_REAL_IP) {
+        slot.insert(facts.peer_value.clone());
     }
 
-    let proto = match headers.get(&X_FORWARDED_PROTO) {
-        Some(existing) => existing.clone(),
-        None => {
+    let proto = match headers.entry(X_FORWARDED_PROTO) {
+        Entry::Occupied(existing) => existing.get().clone(),
+        Entry::Vacant(slot) => {
             let proto = match (facts.websocket, facts.tls) {
                 (true, true) => "wss",
                 (true, false) => "ws",
                 (false, true) => "https",
                 (false, false) => "http",
             };
-            let value = HeaderValue::from_static(proto);
-            headers.insert(X_FORWARDED_PROTO, value.clone());
-            value
+            slot.insert(HeaderValue::from_static(proto)).clone()
         }
     };
 
-    if !headers.contains_key(&X_FORWARDED_PORT) {
-        headers.insert(X_FORWARDED_PORT, forwarded_port(facts, &proto));
+    if let Entry::Vacant(slot) = headers.entry(X_FORWARDED_PORT) {
+        slot.insert(forwarded_port(facts, &proto, &ep.port_value));
     }
 
-    if !headers.contains_key(&X_FORWARDED_HOST) {
-        if let Some(host) = facts.host.filter(|h| !h.is_empty()) {
-            headers.insert(X_FORWARDED_HOST, host.clone());
+    if let Some(host) = facts.host.filter(|h| !h.is_empty()) {
+        if let Entry::Vacant(slot) = headers.entry(X_FORWARDED_HOST) {
+            slot.insert(host.clone());
         }
     }
 
@@ -133,14 +132,18 @@ pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
     }
 }
 
-fn forwarded_port(facts: &ForwardFacts<'_>, proto: &HeaderValue) -> HeaderValue {
-    if let Some(port) = facts
-        .host
-        .and_then(|h| h.to_str().ok())
-        .and_then(port_of)
-        .and_then(|p| HeaderValue::from_str(p).ok())
-    {
-        return port;
+fn forwarded_port(
+    facts: &ForwardFacts<'_>,
+    proto: &HeaderValue,
+    own_port: &HeaderValue,
+) -> HeaderValue {
+    if let Some(port) = facts.host.and_then(|h| h.to_str().ok()).and_then(port_of) {
+        if port.as_bytes() == own_port.as_bytes() {
+            return own_port.clone();
+        }
+        if let Ok(port) = HeaderValue::from_str(port) {
+            return port;
+        }
     }
     if proto == "https" || proto == "wss" || facts.tls {
         HeaderValue::from_static("443")

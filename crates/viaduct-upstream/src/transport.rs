@@ -233,7 +233,16 @@ impl Transport {
         let host = self
             .goes_inline(&request, server.scheme == Scheme::HTTP, server.h2c)
             .then(|| self.inline.host_for(server));
-        self.dispatch(request, server.h2c, host).await
+        // The common case, inline without a header timeout, awaits the client directly: every
+        // layer of future between here and the socket is one more copy of the request.
+        match host {
+            Some(host) if self.settings.response_header_timeout.is_none() => {
+                h1::send(host, request).await
+            }
+            // Boxed: hyper's client future is several KiB, and inline it would make every
+            // request's future that much larger.
+            host => Box::pin(self.dispatch(request, server.h2c, host)).await,
+        }
     }
 
     /// Upgrades need hyper's connection hand-over, and TLS and HTTP/2 are hyper's too.

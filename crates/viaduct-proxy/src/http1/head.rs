@@ -20,6 +20,31 @@ pub(crate) struct RequestHead {
     /// The framing was ambiguous enough (`Transfer-Encoding` with `Content-Length`) that the
     /// connection must not carry another request.
     pub must_close: bool,
+    /// What the connection-level fields asked for, noted while the fields were parsed so that
+    /// the server looks none of them up again.
+    pub asks: Asks,
+}
+
+/// What a request's connection-level fields ask of the server.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Asks {
+    /// `Connection: close`.
+    pub close: bool,
+    /// `Connection: upgrade` with an `Upgrade` field (whatever the protocol, h2c included).
+    pub upgrade: bool,
+    /// The first `Upgrade` value is `h2c`.
+    pub h2c: bool,
+    /// `Expect: 100-continue`.
+    pub continue_first: bool,
+}
+
+/// The fields the server acts on itself, recognised by their raw (any-case) names.
+#[derive(Default)]
+struct Seen {
+    upgrade_token: bool,
+    upgrade_field: bool,
+    transfer_encoding: bool,
+    content_length: bool,
 }
 
 /// Why the buffer holds no request yet.
@@ -81,15 +106,20 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, ParseErro
     // Room for the forwarded headers the proxy adds, so that adding them does not regrow
     // (and rehash) the map.
     let mut headers = HeaderMap::with_capacity(count + 8);
+    let mut asks = Asks::default();
+    let mut seen = Seen::default();
     for &((name_start, name_end), (value_start, value_end)) in &spans[..count] {
-        let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
-            .map_err(|_| bad())?;
+        let raw_name = &head[name_start as usize..name_end as usize];
+        let raw_value = &head[value_start as usize..value_end as usize];
+        note(raw_name, raw_value, &mut asks, &mut seen);
+        let name = HeaderName::from_bytes(raw_name).map_err(|_| bad())?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(value_start as usize..value_end as usize))
                 .map_err(|_| bad())?;
         headers.append(name, value);
     }
-    let (body, must_close) = framing(&mut headers)?;
+    asks.upgrade = seen.upgrade_token && seen.upgrade_field;
+    let (body, must_close) = framing(&mut headers, &seen)?;
     Ok(Some(RequestHead {
         method,
         uri,
@@ -97,16 +127,46 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, ParseErro
         headers,
         body,
         must_close,
+        asks,
     }))
+}
+
+/// Notes what a field asks of the server, if it is one the server acts on.
+fn note(name: &[u8], value: &[u8], asks: &mut Asks, seen: &mut Seen) {
+    let is = |expected: &[u8]| name.eq_ignore_ascii_case(expected);
+    match name.len() {
+        10 if is(b"connection") => {
+            for token in value.split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                asks.close |= token.eq_ignore_ascii_case(b"close");
+                seen.upgrade_token |= token.eq_ignore_ascii_case(b"upgrade");
+            }
+        }
+        7 if is(b"upgrade") => {
+            if !seen.upgrade_field {
+                asks.h2c = value.eq_ignore_ascii_case(b"h2c");
+            }
+            seen.upgrade_field = true;
+        }
+        6 if is(b"expect") => {
+            asks.continue_first |= value.eq_ignore_ascii_case(b"100-continue");
+        }
+        14 if is(b"content-length") => seen.content_length = true,
+        17 if is(b"transfer-encoding") => seen.transfer_encoding = true,
+        _ => {}
+    }
 }
 
 /// RFC 9112 §6.3: `Transfer-Encoding` wins over `Content-Length` (which is removed, and the
 /// connection closed after the exchange: the two together smell of request smuggling); a
 /// final coding other than `chunked` leaves the length unknowable (400); `Content-Length`
 /// must be one number, repeated identically if repeated.
-fn framing(headers: &mut HeaderMap) -> Result<(Option<BodyDecoder>, bool), ParseError> {
+fn framing(
+    headers: &mut HeaderMap,
+    seen: &Seen,
+) -> Result<(Option<BodyDecoder>, bool), ParseError> {
     let bad = ParseError::Reject(StatusCode::BAD_REQUEST);
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if seen.transfer_encoding {
         let last = headers
             .get_all(TRANSFER_ENCODING)
             .iter()
@@ -119,6 +179,9 @@ fn framing(headers: &mut HeaderMap) -> Result<(Option<BodyDecoder>, bool), Parse
         }
         let had_length = headers.remove(CONTENT_LENGTH).is_some();
         return Ok((Some(BodyDecoder::chunked()), had_length));
+    }
+    if !seen.content_length {
+        return Ok((None, false));
     }
     let mut length: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {
@@ -166,6 +229,35 @@ mod tests {
         assert_eq!(head.headers["x-y"], "1");
         assert!(head.body.is_none());
         assert_eq!(&buf[..], b"NEXT");
+    }
+
+    #[test]
+    fn connection_level_asks_are_noted() {
+        let head = parsed(
+            "GET / HTTP/1.1\r\nHost: x\r\nCONNECTION: keep-alive, Upgrade\r\nupgrade: websocket\r\nConnection: close\r\n\r\n",
+        )
+        .ok()
+        .flatten()
+        .unwrap();
+        assert_eq!(
+            head.asks,
+            Asks {
+                close: true,
+                upgrade: true,
+                h2c: false,
+                continue_first: false
+            }
+        );
+        let head = parsed(
+            "POST / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+        )
+        .ok()
+        .flatten()
+        .unwrap();
+        // An Upgrade field that Connection does not name asks for nothing.
+        assert!(
+            !head.asks.upgrade && head.asks.h2c && head.asks.continue_first && !head.asks.close
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub(crate) async fn client_closed(stream: &TcpStream, buf: &mut BytesMut, limit:
         if buf.len() >= limit {
             return std::future::pending().await;
         }
-        if stream.readable().await.is_err() {
+        if std::future::poll_fn(|cx| stream.poll_read_ready(cx))
+            .await
+            .is_err()
+        {
             return;
         }
         if buf.capacity() - buf.len() < MIN_SPARE {
@@ -74,11 +77,15 @@ pub(crate) async fn write_all(stream: &TcpStream, parts: &[&[u8]]) -> io::Result
             slices[i] = IoSlice::new(if i == 0 { &part[offset..] } else { part });
             n = i + 1;
         }
-        stream.writable().await?;
+        // Written at once: a socket is nearly always writable, and waiting first would cost a
+        // readiness check on every response.
         let written = match stream.try_write_vectored(&slices[..n]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(w) => w,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::future::poll_fn(|cx| stream.poll_write_ready(cx)).await?;
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let mut left = written;

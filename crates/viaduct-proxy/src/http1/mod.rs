@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::header::{CONNECTION, EXPECT};
 use http::{Method, Request, StatusCode, Version};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -30,7 +29,6 @@ use tokio::time::Instant;
 use viaduct_upstream::Body;
 
 use crate::handler::{self, ConnectionContext};
-use crate::hop;
 use crate::listener::Shutdown;
 use body::RequestBody;
 use head::{ParseError, RequestHead};
@@ -47,6 +45,8 @@ const BODY_RETURN_WAIT: Duration = Duration::from_secs(1);
 /// client could lose the response.
 const DRAIN_LIMIT: usize = 256 * 1024;
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
+/// The buffer made for the first bytes of a request head.
+const FIRST_READ: usize = 1024;
 
 /// Put in a request's extensions when it asks for an upgrade: resolves to the client
 /// connection once the 101 has been sent. (Extensions must be `Clone`; the receiver is taken
@@ -108,13 +108,12 @@ pub(crate) async fn serve(
             head_request: head.method == Method::HEAD,
             keep_alive: head.version == Version::HTTP_11
                 && !head.must_close
-                && !asks_to_close(&head)
+                && !head.asks.close
                 && !*shutdown.borrow(),
         };
-        let upgrade = head.version == Version::HTTP_11
-            && hop::requested_upgrade(&head.headers)
-                .is_some_and(|p| !p.as_bytes().eq_ignore_ascii_case(b"h2c"));
-        let continue_first = head.body.is_some() && expects_continue(&head);
+        let http11 = head.version == Version::HTTP_11;
+        let upgrade = http11 && head.asks.upgrade && !head.asks.h2c;
+        let continue_first = http11 && head.body.is_some() && head.asks.continue_first;
 
         let (body, returned) = match head.body {
             None => (Body::Empty, None),
@@ -245,7 +244,8 @@ async fn next_head(
         };
         tokio::select! {
             biased;
-            ready = stream.readable() => {
+            // The stream's own waker slot, not `readable()`'s queue of waiters: one task reads.
+            ready = std::future::poll_fn(|cx| stream.poll_read_ready(cx)) => {
                 if ready.is_err() {
                     return Next::Closed;
                 }
@@ -253,8 +253,13 @@ async fn next_head(
             _ = shutdown.wait_for(|stop| *stop), if idle => return Next::Closed,
             _ = until(limit, timer.as_mut()) => return Next::Closed,
         }
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(if idle { 4096 } else { io::READ_CHUNK });
+        // A head's first read gets 1 KiB, as nginx's `client_header_buffer_size`: it holds
+        // most heads, and an allocation that small is served from the allocator's
+        // thread cache. A longer head grows the buffer on the next read.
+        if idle {
+            buf.reserve(FIRST_READ);
+        } else if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(io::READ_CHUNK);
         }
         match viaduct_upstream::readiness::read_into(stream, buf) {
             Ok(0) => return Next::Closed,
@@ -309,19 +314,4 @@ async fn drain(
     tokio::time::timeout(DRAIN_WAIT, work)
         .await
         .unwrap_or(false)
-}
-
-fn asks_to_close(head: &RequestHead) -> bool {
-    head.headers.get_all(CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-    })
-}
-
-fn expects_continue(head: &RequestHead) -> bool {
-    head.version == Version::HTTP_11
-        && head
-            .headers
-            .get(EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }

@@ -26,7 +26,7 @@ const MIN_SPARE: usize = 4 * 1024;
 /// A response body read from a pooled HTTP/1.1 connection.
 pub struct UpstreamBody {
     /// `None` once the body is complete or failed.
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     host: Arc<HostPool>,
     decoder: BodyDecoder,
     keep_alive: bool,
@@ -56,7 +56,7 @@ pub enum UpstreamBodyError {
 impl UpstreamBody {
     /// `framing` must not be [`ResponseFraming::Empty`]: empty bodies need no connection.
     pub(crate) fn new(
-        conn: Conn,
+        conn: Box<Conn>,
         host: Arc<HostPool>,
         framing: ResponseFraming,
         keep_alive: bool,

@@ -99,7 +99,7 @@ pub(crate) async fn send(
 
 fn respond(
     host: Arc<HostPool>,
-    conn: Conn,
+    conn: Box<Conn>,
     head: ResponseHead,
     request_close: bool,
 ) -> Response<Body> {

@@ -46,8 +46,8 @@ pub(crate) async fn read_head(
     loop {
         if !conn.read_buf.is_empty() {
             received_any = true;
-            if let Some(response) = parse_head(&mut conn.read_buf)? {
-                let status = response.status();
+            if let Some(parsed) = parse_head(&mut conn.read_buf)? {
+                let status = parsed.response.status();
                 if status.is_informational() {
                     if status == StatusCode::SWITCHING_PROTOCOLS {
                         return Err(H1Error::Upgrade);
@@ -58,14 +58,15 @@ pub(crate) async fn read_head(
                     }
                     continue;
                 }
-                return finish_head(response, head_request);
+                return finish_head(parsed, head_request);
             }
         }
         if conn.read_buf.capacity() - conn.read_buf.len() < READ_CHUNK / 2 {
             conn.read_buf.reserve(READ_CHUNK);
         }
         let read = loop {
-            if let Err(e) = conn.stream.readable().await {
+            // The stream's own waker slot, not `readable()`'s queue of waiters: one task reads.
+            if let Err(e) = std::future::poll_fn(|cx| conn.stream.poll_read_ready(cx)).await {
                 break Err(e);
             }
             match crate::readiness::read_into(&conn.stream, &mut conn.read_buf) {
@@ -98,9 +99,27 @@ pub(crate) fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// A response head as parsed, with what its connection-level fields said. Those fields
+/// (`Connection` with only `close`/`keep-alive`, `Keep-Alive`, `Proxy-Connection`) describe
+/// this connection alone and are left out of the headers: the proxy would strip them anyway,
+/// and not inserting them is cheaper than removing them.
+#[derive(Debug)]
+pub(crate) struct ParsedHead {
+    pub response: Response<()>,
+    /// A `Connection: close` token was present.
+    pub close: bool,
+    /// A `Connection: keep-alive` token was present.
+    pub keep_alive: bool,
+    /// A `Transfer-Encoding` field was present.
+    pub transfer_encoding: bool,
+}
+
+/// Header fields whose offsets are kept on the stack; a head with more takes the slow path.
+const INLINE_FIELDS: usize = 32;
+
 /// Parses one response head from the front of `buf`, consuming it. `None` asks for more
 /// bytes. Header values share the head's buffer rather than being copied one by one.
-fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
+fn parse_head(buf: &mut BytesMut) -> Result<Option<ParsedHead>, H1Error> {
     // Left uninitialised: zeroing 128 slots per response cost more than parsing them.
     let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
@@ -130,50 +149,114 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // Offsets rather than slices, so that the head can be split off the buffer first.
+    // Offsets rather than slices, so that the head can be split off the buffer first. u32: a
+    // head is at most MAX_HEAD bytes. Most heads fit the array on the stack.
     let base = buf.as_ptr() as usize;
-    // u32: a head is at most MAX_HEAD bytes, and half the size is half the zeroing.
-    let mut fields = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-    let count = parsed.headers.len();
-    for (slot, field) in fields.iter_mut().zip(parsed.headers.iter()) {
-        let name = field.name.as_ptr() as usize - base;
-        let value = field.value.as_ptr() as usize - base;
-        *slot = (
-            name as u32,
+    let offsets = |field: &httparse::Header<'_>| {
+        (
+            (field.name.as_ptr() as usize - base) as u32,
             field.name.len() as u32,
-            value as u32,
+            (field.value.as_ptr() as usize - base) as u32,
             field.value.len() as u32,
-        );
-    }
+        )
+    };
+    let count = parsed.headers.len();
+    let mut inline = [(0u32, 0u32, 0u32, 0u32); INLINE_FIELDS];
+    let spilled: Vec<(u32, u32, u32, u32)>;
+    let fields: &[(u32, u32, u32, u32)] = if count <= INLINE_FIELDS {
+        for (slot, field) in inline.iter_mut().zip(parsed.headers.iter()) {
+            *slot = offsets(field);
+        }
+        &inline[..count]
+    } else {
+        spilled = parsed.headers.iter().map(offsets).collect();
+        &spilled
+    };
     let head: Bytes = buf.split_to(head_len).freeze();
     let mut response = Response::new(());
     *response.status_mut() = status;
     *response.version_mut() = version;
+    let mut close = false;
+    let mut keep_alive = false;
+    let mut transfer_encoding = false;
     let map = response.headers_mut();
     map.reserve(count);
-    for &(name, name_len, value, value_len) in &fields[..count] {
+    for &(name, name_len, value, value_len) in fields {
         let (name, name_len) = (name as usize, name_len as usize);
         let (value, value_len) = (value as usize, value_len as usize);
-        let name = HeaderName::from_bytes(&head[name..name + name_len])
+        let raw_name = &head[name..name + name_len];
+        match connection_field(raw_name) {
+            Some(ConnectionField::Connection) => {
+                let mut other = false;
+                for token in head[value..value + value_len].split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        keep_alive = true;
+                    } else if !token.is_empty() {
+                        other = true;
+                    }
+                }
+                // Other tokens name fields to remove; the proxy does that from the header.
+                if !other {
+                    continue;
+                }
+            }
+            Some(ConnectionField::Dropped) => continue,
+            Some(ConnectionField::TransferEncoding) => transfer_encoding = true,
+            None => {}
+        }
+        let name = HeaderName::from_bytes(raw_name)
             .map_err(|_| H1Error::Malformed("invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
             .map_err(|_| H1Error::Malformed("invalid header value"))?;
         map.append(name, value);
     }
-    Ok(Some(response))
+    Ok(Some(ParsedHead {
+        response,
+        close,
+        keep_alive,
+        transfer_encoding,
+    }))
 }
 
-fn finish_head(mut response: Response<()>, head_request: bool) -> Result<ResponseHead, H1Error> {
+enum ConnectionField {
+    Connection,
+    /// Hop-by-hop fields with nothing to act on: not kept.
+    Dropped,
+    TransferEncoding,
+}
+
+/// Recognises the fields that concern the connection, by their raw (any-case) name.
+fn connection_field(name: &[u8]) -> Option<ConnectionField> {
+    let field = match name.len() {
+        10 if name.eq_ignore_ascii_case(b"connection") => ConnectionField::Connection,
+        10 if name.eq_ignore_ascii_case(b"keep-alive") => ConnectionField::Dropped,
+        16 if name.eq_ignore_ascii_case(b"proxy-connection") => ConnectionField::Dropped,
+        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => ConnectionField::TransferEncoding,
+        _ => return None,
+    };
+    Some(field)
+}
+
+fn finish_head(parsed: ParsedHead, head_request: bool) -> Result<ResponseHead, H1Error> {
+    let ParsedHead {
+        mut response,
+        close,
+        keep_alive: keep_alive_token,
+        transfer_encoding,
+    } = parsed;
     let status = response.status();
     let mut keep_alive = match response.version() {
-        Version::HTTP_10 => has_connection_token(response.headers(), "keep-alive"),
-        _ => !wants_close(response.headers()),
+        Version::HTTP_10 => keep_alive_token,
+        _ => !close,
     };
     let headers = response.headers_mut();
     let framing =
         if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
             ResponseFraming::Empty
-        } else if headers.contains_key(header::TRANSFER_ENCODING) {
+        } else if transfer_encoding {
             if headers.remove(header::CONTENT_LENGTH).is_some() {
                 // Both framings at once smells of response splitting: use the connection no more.
                 keep_alive = false;
@@ -215,8 +298,10 @@ fn final_coding_is_chunked(headers: &HeaderMap) -> bool {
 fn content_length(headers: &mut HeaderMap) -> Result<Option<u64>, H1Error> {
     let mut length = None;
     let mut fields = 0;
+    let mut listed = false;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         fields += 1;
+        listed |= value.as_bytes().contains(&b',');
         for item in value.as_bytes().split(|b| *b == b',') {
             let n = parse_decimal(item.trim_ascii())
                 .ok_or(H1Error::Malformed("invalid Content-Length"))?;
@@ -229,11 +314,7 @@ fn content_length(headers: &mut HeaderMap) -> Result<Option<u64>, H1Error> {
         }
     }
     if let Some(n) = length {
-        let single = fields == 1
-            && headers
-                .get(header::CONTENT_LENGTH)
-                .is_some_and(|v| !v.as_bytes().contains(&b','));
-        if !single {
+        if fields > 1 || listed {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
     }
@@ -261,7 +342,7 @@ fn is_reset(err: &std::io::Error) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(bytes: &[u8]) -> Result<Option<Response<()>>, H1Error> {
+    fn parse(bytes: &[u8]) -> Result<Option<ParsedHead>, H1Error> {
         parse_head(&mut BytesMut::from(bytes))
     }
 
@@ -274,11 +355,42 @@ mod tests {
     fn parses_a_head_and_leaves_the_body() {
         let mut buf =
             BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok"[..]);
-        let response = parse_head(&mut buf).unwrap().unwrap();
+        let response = parse_head(&mut buf).unwrap().unwrap().response;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-a"], "b");
         assert_eq!(&buf[..], b"ok");
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap().is_none());
+    }
+
+    #[test]
+    fn connection_fields_are_read_and_left_out() {
+        let parsed = parse(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nProxy-Connection: x\r\nX-A: b\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert!(parsed.keep_alive && !parsed.close);
+        let names: Vec<_> = parsed
+            .response
+            .headers()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(names, ["x-a"]);
+        // A field named for removal must reach the proxy, which removes it.
+        let listed =
+            parse(b"HTTP/1.1 200 OK\r\nCONNECTION: close, X-Secret\r\nX-Secret: 1\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert!(listed.close);
+        assert_eq!(listed.response.headers()["connection"], "close, X-Secret");
+        let closing = framing_of(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n",
+            false,
+        )
+        .unwrap();
+        assert!(!closing.keep_alive);
+        assert!(closing.response.headers().get("connection").is_none());
     }
 
     #[test]
