@@ -17,7 +17,7 @@ use viaduct_config::static_config::DockerProvider as DockerOptions;
 use viaduct_config::DynamicConfig;
 use viaduct_providers::ProviderMessage;
 
-use crate::settings::{refuse_swarm_options, request_timeout_secs};
+use crate::settings::request_timeout_secs;
 use crate::{
     build_configuration, BuildSettings, Container, DockerError, Endpoint, DOCKER_PROVIDER_NAME,
 };
@@ -62,7 +62,6 @@ struct Published {
 impl DockerProvider {
     /// Checks the static options (endpoint, TLS files named, constraints, `defaultRule`).
     pub fn new(options: &DockerOptions) -> Result<DockerProvider, DockerError> {
-        refuse_swarm_options(options)?;
         Ok(DockerProvider {
             endpoint: Endpoint::new(options)?,
             settings: BuildSettings::new(options)?,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use viaduct_config::static_config::DockerProvider as DockerOptions;
+use viaduct_config::static_config::{ClientTls, DockerProvider as DockerOptions};
 
 use crate::{Constraint, ConstraintError, RuleTemplate, TemplateError};
 
@@ -52,8 +52,6 @@ pub enum DockerError {
     DefaultRule(#[from] TemplateError),
     #[error("providers.docker.tls: {0}")]
     Tls(String),
-    #[error("providers.docker: {0} is a Docker Swarm option; use providers.swarm")]
-    SwarmOnly(&'static str),
 }
 
 impl BuildSettings {
@@ -123,38 +121,14 @@ pub(crate) fn request_timeout_secs(options: &DockerOptions) -> u64 {
     }
 }
 
-pub(crate) fn refuse_swarm_options(options: &DockerOptions) -> Result<(), DockerError> {
-    if options.username.as_deref().is_some_and(|u| !u.is_empty()) {
-        return Err(DockerError::SwarmOnly("username"));
-    }
-    if options.password.as_deref().is_some_and(|p| !p.is_empty()) {
-        return Err(DockerError::SwarmOnly("password"));
-    }
-    Ok(())
-}
-
-fn tls_files(tls: &serde_json::Value) -> Result<TlsFiles, DockerError> {
-    let field = |name: &str| -> Option<PathBuf> {
-        tls.as_object()?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.as_str())
+fn tls_files(tls: &ClientTls) -> Result<TlsFiles, DockerError> {
+    let path = |value: &Option<String>| {
+        value
+            .as_deref()
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    let skip_verify = tls
-        .as_object()
-        .and_then(|o| {
-            o.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("insecureSkipVerify"))
-        })
-        .is_some_and(|(_, v)| v.as_bool() == Some(true) || v.as_str() == Some("true"));
-    if skip_verify {
-        return Err(DockerError::Tls(
-            "insecureSkipVerify is not supported".into(),
-        ));
-    }
-    match (field("ca"), field("cert"), field("key")) {
+    match (path(&tls.ca), path(&tls.cert), path(&tls.key)) {
         (Some(ca), Some(cert), Some(key)) => Ok(TlsFiles { ca, cert, key }),
         _ => Err(DockerError::Tls(
             "ca, cert and key are all required (client certificate authentication)".into(),
