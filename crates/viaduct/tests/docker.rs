@@ -370,3 +370,30 @@ async fn a_bad_label_is_reported_and_the_other_routers_serve() {
             .unwrap();
     }
 }
+
+/// `viaduct check` validates the provider's options without an engine.
+#[tokio::test]
+async fn check_rejects_bad_docker_options() {
+    if common::kind().is_traefik() {
+        eprintln!("skipped: `check` is Viaduct's own command");
+        return;
+    }
+    for (options, needle) in [
+        ("    constraints: 'Label(`a`)'", "constraints"),
+        ("    defaultRule: 'Host(`{{default_rule}}`)'", "defaultrule"),
+        ("    endpoint: 'ftp://x'", "endpoint"),
+    ] {
+        let yaml = static_config(options).replace("    endpoint: \"{{docker_endpoint}}\"\n", "");
+        let proxy = viaduct_testkit::Launch::new(common::kind())
+            .arg("check")
+            .static_yaml(&yaml)
+            .dynamic_yaml("")
+            .var("default_rule", "{{ printf .Name }}")
+            .spawn_only()
+            .unwrap();
+        let status = proxy.wait_exit(ROUTING_TIMEOUT).await.unwrap();
+        let logs = proxy.logs().to_ascii_lowercase();
+        assert!(!status.success(), "{options}: accepted\n{logs}");
+        assert!(logs.contains(needle), "{options}: {needle} not in\n{logs}");
+    }
+}
