@@ -30,7 +30,7 @@ pub(crate) fn container_config(
     if !keep(container, &read, settings) {
         return None;
     }
-    let mut fail = |reason: String| {
+    let report = |errors: &mut Vec<BuildError>, reason: String| {
         errors.push(BuildError::Container {
             container: container.name.clone(),
             reason,
@@ -54,15 +54,26 @@ pub(crate) fn container_config(
     };
     let name = service_name(container);
 
-    let tcp = config.tcp.as_mut().filter(|tcp| !tcp.is_empty());
     let mut tcp_or_udp = false;
-    if let Some(tcp) = tcp {
+    if let Some(tcp) = config.tcp.as_mut().filter(|tcp| !tcp.is_empty()) {
         tcp_or_udp = true;
-        build_tcp(tcp, &name, &endpoint).map_err(&mut fail).ok()?;
+        match build_tcp(tcp, &name, &endpoint) {
+            Ok(dropped) => dropped.into_iter().for_each(|r| report(errors, r)),
+            Err(reason) => {
+                report(errors, reason);
+                return None;
+            }
+        }
     }
     if let Some(udp) = config.udp.as_mut().filter(|udp| !udp.is_empty()) {
         tcp_or_udp = true;
-        build_udp(udp, &name, &endpoint).map_err(&mut fail).ok()?;
+        match build_udp(udp, &name, &endpoint) {
+            Ok(dropped) => dropped.into_iter().for_each(|r| report(errors, r)),
+            Err(reason) => {
+                report(errors, reason);
+                return None;
+            }
+        }
     }
     let http_given = config.http.as_ref().is_some_and(|http| {
         !http.routers.is_empty() || !http.services.is_empty() || !http.middlewares.is_empty()
@@ -71,9 +82,10 @@ pub(crate) fn container_config(
         return Some(config);
     }
     let http = config.http.get_or_insert_with(HttpConfig::default);
-    build_http_services(http, &name, &endpoint)
-        .map_err(&mut fail)
-        .ok()?;
+    if let Err(reason) = build_http_services(http, &name, &endpoint) {
+        report(errors, reason);
+        return None;
+    }
     let data = TemplateData {
         name: &name,
         container_name: &container.name,
@@ -271,7 +283,12 @@ fn build_http_routers(
     }
 }
 
-fn build_tcp(tcp: &mut TcpConfig, name: &str, endpoint: &Endpoint<'_>) -> Result<(), String> {
+/// `Ok` holds the routers dropped because they cannot be linked to a service.
+fn build_tcp(
+    tcp: &mut TcpConfig,
+    name: &str,
+    endpoint: &Endpoint<'_>,
+) -> Result<Vec<String>, String> {
     if tcp.services.is_empty() {
         tcp.services.insert(name.to_owned(), Default::default());
         if let Some(service) = tcp.services.get_mut(name) {
@@ -297,16 +314,24 @@ fn build_tcp(tcp: &mut TcpConfig, name: &str, endpoint: &Endpoint<'_>) -> Result
             balancer.servers[0].address = Endpoint::join(&ip, &port);
         }
     }
-    link_routers(
+    let unlinked = link_routers(
         tcp.routers.iter_mut().map(|(n, r)| (n, &mut r.service)),
         &single_key(&tcp.services),
-    )
-    .map_err(|router| {
-        format!("TCP router {router}: cannot be linked automatically with several services")
-    })
+    );
+    Ok(unlinked
+        .into_iter()
+        .map(|router| {
+            tcp.routers.remove(&router);
+            format!("TCP router {router}: cannot be linked automatically with several services")
+        })
+        .collect())
 }
 
-fn build_udp(udp: &mut UdpConfig, name: &str, endpoint: &Endpoint<'_>) -> Result<(), String> {
+fn build_udp(
+    udp: &mut UdpConfig,
+    name: &str,
+    endpoint: &Endpoint<'_>,
+) -> Result<Vec<String>, String> {
     if udp.services.is_empty() {
         udp.services.insert(name.to_owned(), Default::default());
         if let Some(service) = udp.services.get_mut(name) {
@@ -332,26 +357,34 @@ fn build_udp(udp: &mut UdpConfig, name: &str, endpoint: &Endpoint<'_>) -> Result
             balancer.servers[0].address = Endpoint::join(&ip, &port);
         }
     }
-    link_routers(
+    let unlinked = link_routers(
         udp.routers.iter_mut().map(|(n, r)| (n, &mut r.service)),
         &single_key(&udp.services),
-    )
-    .map_err(|router| {
-        format!("UDP router {router}: cannot be linked automatically with several services")
-    })
+    );
+    Ok(unlinked
+        .into_iter()
+        .map(|router| {
+            udp.routers.remove(&router);
+            format!("UDP router {router}: cannot be linked automatically with several services")
+        })
+        .collect())
 }
 
-/// Gives routers without a service the only service; `Err(router)` when there are several.
+/// Gives routers without a service the only service; returns those left without one.
 fn link_routers<'a>(
     routers: impl Iterator<Item = (&'a String, &'a mut String)>,
     only_service: &Option<String>,
-) -> Result<(), String> {
+) -> Vec<String> {
+    let mut unlinked = Vec::new();
     for (router, service) in routers {
         if service.is_empty() {
-            *service = only_service.clone().ok_or_else(|| router.clone())?;
+            match only_service {
+                Some(only) => *service = only.clone(),
+                None => unlinked.push(router.clone()),
+            }
         }
     }
-    Ok(())
+    unlinked
 }
 
 fn single_key<T>(map: &BTreeMap<String, T>) -> Option<String> {

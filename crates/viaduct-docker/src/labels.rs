@@ -55,14 +55,27 @@ pub(crate) fn read(
 
 /// Decodes the configuration labels, dropping the objects whose labels are bad one at a time.
 fn decode_tolerant(container: &Container, errors: &mut Vec<BuildError>) -> DynamicConfig {
-    let mut labels: BTreeMap<String, String> = container.labels.clone();
+    // Only Traefik's labels: another tool's oddly spelled key must not fail the decoding.
+    let mut labels: BTreeMap<String, String> = container
+        .labels
+        .iter()
+        .filter(|(label, _)| is_configuration_label(label))
+        .map(|(label, value)| (label.clone(), value.clone()))
+        .collect();
     // Each round removes at least one label, so this ends.
     loop {
         let error = match decode_labels(&labels, ROOT) {
             Ok(config) => return config,
             Err(error) => error,
         };
-        let error_path = segments(&error.key);
+        let mut error_path = segments(&error.key);
+        // Key syntax errors name the whole label, decoding errors the path under `traefik.`.
+        if error_path
+            .first()
+            .is_some_and(|s| s.eq_ignore_ascii_case(ROOT))
+        {
+            error_path.remove(0);
+        }
         let object: Vec<String> = error_path.iter().take(3).cloned().collect();
         let offending = labels
             .keys()
@@ -201,6 +214,26 @@ mod tests {
                 .contains("traefik.http.services.s.loadbalancer.server.weight"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn malformed_keys_drop_their_object_and_other_tools_labels_are_ignored() {
+        let mut errors = Vec::new();
+        let read = read(
+            &container(&[
+                ("traefik.http.routers.a..rule", "Host(`a`)"),
+                ("traefik.http.routers.b.rule", "Host(`b`)"),
+                ("org.example.[odd", "x"),
+            ]),
+            &mut errors,
+        )
+        .unwrap();
+        let routers = read.config.http.unwrap().routers;
+        assert_eq!(routers.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0]
+            .to_string()
+            .contains("traefik.http.routers.a..rule"));
     }
 
     #[test]

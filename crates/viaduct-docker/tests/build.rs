@@ -285,3 +285,26 @@ fn missing_port_drops_the_container_with_an_error() {
             && errors[0].to_string().contains("port is missing")
     );
 }
+
+#[test]
+fn tcp_router_without_service_among_several_is_dropped_alone() {
+    let mut app = fixture("inspect_compose_healthy.json");
+    app.labels.retain(|k, _| !k.starts_with("traefik."));
+    for (key, value) in [
+        ("traefik.tcp.routers.db.rule", "HostSNI(`*`)"),
+        ("traefik.tcp.routers.pinned.rule", "HostSNI(`a`)"),
+        ("traefik.tcp.routers.pinned.service", "one"),
+        ("traefik.tcp.services.one.loadbalancer.server.port", "5432"),
+        ("traefik.tcp.services.two.loadbalancer.server.port", "5433"),
+    ] {
+        app.labels.insert(key.into(), value.into());
+    }
+    let (config, errors) = build(&[app], &settings(|_| {}));
+    let tcp = config.tcp.unwrap();
+    assert_eq!(tcp.routers.keys().collect::<Vec<_>>(), ["pinned"]);
+    assert_eq!(tcp.services.len(), 2);
+    assert!(
+        errors[0].to_string().contains("TCP router db"),
+        "{errors:?}"
+    );
+}
