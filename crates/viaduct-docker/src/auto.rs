@@ -20,7 +20,7 @@ pub(crate) fn container_config(
     settings: &BuildSettings,
     errors: &mut Vec<BuildError>,
 ) -> Option<DynamicConfig> {
-    let read = match labels::read(container, errors) {
+    let read = match labels::read(container) {
         Ok(read) => read,
         Err(error) => {
             errors.push(error);
@@ -37,7 +37,6 @@ pub(crate) fn container_config(
         })
     };
     let ContainerLabels {
-        mut config,
         network,
         allow_non_running,
         ..
@@ -45,6 +44,7 @@ pub(crate) fn container_config(
     if !container.is_running() && !allow_non_running {
         return None;
     }
+    let mut config = labels::decode(container, errors);
     let endpoint = Endpoint {
         container,
         network: network.as_deref().or(settings.network.as_deref()),

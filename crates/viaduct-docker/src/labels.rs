@@ -13,10 +13,9 @@ use crate::{BuildError, Container};
 /// The label prefix every Traefik label starts with.
 const ROOT: &str = "traefik";
 
-/// What a container's labels say.
+/// What a container's provider labels say.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ContainerLabels {
-    pub config: DynamicConfig,
     /// `traefik.enable`, when set.
     pub enable: Option<bool>,
     /// `traefik.docker.network`, when set.
@@ -25,13 +24,9 @@ pub(crate) struct ContainerLabels {
     pub allow_non_running: bool,
 }
 
-/// Reads the labels. Errors in the provider labels (`traefik.enable`, `traefik.docker.*`)
-/// make the whole container unusable and are returned as `Err`; errors in configuration labels
-/// are pushed to `errors` and only drop their object.
-pub(crate) fn read(
-    container: &Container,
-    errors: &mut Vec<BuildError>,
-) -> Result<ContainerLabels, BuildError> {
+/// Reads the provider labels (`traefik.enable`, `traefik.docker.*`); a bad one makes the
+/// whole container unusable.
+pub(crate) fn read(container: &Container) -> Result<ContainerLabels, BuildError> {
     let mut read = ContainerLabels::default();
     for (label, value) in &container.labels {
         let key = label.to_ascii_lowercase();
@@ -49,12 +44,12 @@ pub(crate) fn read(
                 parse_go_bool(value).ok_or_else(|| bad("expected a boolean"))?;
         }
     }
-    read.config = decode_tolerant(container, errors);
     Ok(read)
 }
 
-/// Decodes the configuration labels, dropping the objects whose labels are bad one at a time.
-fn decode_tolerant(container: &Container, errors: &mut Vec<BuildError>) -> DynamicConfig {
+/// Decodes the configuration labels, dropping the objects whose labels are bad one at a time
+/// (each with an error in `errors`).
+pub(crate) fn decode(container: &Container, errors: &mut Vec<BuildError>) -> DynamicConfig {
     // Only Traefik's labels: another tool's oddly spelled key must not fail the decoding.
     let mut labels: BTreeMap<String, String> = container
         .labels
@@ -169,7 +164,7 @@ mod tests {
     #[test]
     fn a_bad_label_drops_only_its_object() {
         let mut errors = Vec::new();
-        let read = read(
+        let config = decode(
             &container(&[
                 ("traefik.http.routers.good.rule", "Host(`a`)"),
                 ("traefik.http.routers.bad.rule", "Host(`b`)"),
@@ -178,9 +173,8 @@ mod tests {
                 ("traefik.http.services.s.loadbalancer.server.port", "80"),
             ]),
             &mut errors,
-        )
-        .unwrap();
-        let http = read.config.http.unwrap();
+        );
+        let http = config.http.unwrap();
         assert_eq!(http.routers.keys().collect::<Vec<_>>(), ["good"]);
         assert!(http.services.contains_key("s"));
         assert_eq!(errors.len(), 2, "{errors:?}");
@@ -196,7 +190,7 @@ mod tests {
     #[test]
     fn a_bad_server_label_is_named() {
         let mut errors = Vec::new();
-        let read = read(
+        let config = decode(
             &container(&[
                 (
                     "traefik.http.services.s.loadbalancer.server.weight",
@@ -205,9 +199,8 @@ mod tests {
                 ("traefik.http.routers.r.rule", "Host(`a`)"),
             ]),
             &mut errors,
-        )
-        .unwrap();
-        assert!(read.config.http.unwrap().routers.contains_key("r"));
+        );
+        assert!(config.http.unwrap().routers.contains_key("r"));
         assert!(
             errors[0]
                 .to_string()
@@ -219,16 +212,15 @@ mod tests {
     #[test]
     fn malformed_keys_drop_their_object_and_other_tools_labels_are_ignored() {
         let mut errors = Vec::new();
-        let read = read(
+        let config = decode(
             &container(&[
                 ("traefik.http.routers.a..rule", "Host(`a`)"),
                 ("traefik.http.routers.b.rule", "Host(`b`)"),
                 ("org.example.[odd", "x"),
             ]),
             &mut errors,
-        )
-        .unwrap();
-        let routers = read.config.http.unwrap().routers;
+        );
+        let routers = config.http.unwrap().routers;
         assert_eq!(routers.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0]
@@ -238,21 +230,16 @@ mod tests {
 
     #[test]
     fn provider_labels() {
-        let mut errors = Vec::new();
-        let read = read(
-            &container(&[
-                ("traefik.enable", "true"),
-                ("traefik.docker.network", "front"),
-                ("traefik.docker.allownonrunning", "1"),
-            ]),
-            &mut errors,
-        )
+        let read = read(&container(&[
+            ("traefik.enable", "true"),
+            ("traefik.docker.network", "front"),
+            ("traefik.docker.allownonrunning", "1"),
+        ]))
         .unwrap();
         assert_eq!(read.enable, Some(true));
         assert_eq!(read.network.as_deref(), Some("front"));
         assert!(read.allow_non_running);
-        assert!(errors.is_empty());
-        let err = super::read(&container(&[("traefik.enable", "yes")]), &mut errors).unwrap_err();
+        let err = super::read(&container(&[("traefik.enable", "yes")])).unwrap_err();
         assert!(err.to_string().contains("traefik.enable"));
     }
 }

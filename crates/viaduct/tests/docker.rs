@@ -371,6 +371,31 @@ async fn a_bad_label_is_reported_and_the_other_routers_serve() {
     }
 }
 
+#[tokio::test]
+#[ignore = "needs dockerd"]
+async fn a_container_is_served_once_healthy() {
+    let engine = Dockerd::start().await;
+    let proxy = start_proxy(&engine, "", "").await;
+    let port = free_port().unwrap();
+    engine.run_httpd_with(
+        "checked",
+        port,
+        &[
+            ("traefik.http.routers.checked.rule", "Host(`checked.test`)"),
+            (
+                "traefik.http.services.checked.loadbalancer.server.port",
+                &port_label(port),
+            ),
+        ],
+        &["--health-cmd", "test -f /w/ok", "--health-interval", "1s"],
+    );
+    // Starting, then unhealthy: not served.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_status(&proxy, "checked.test", 404).await;
+    engine.docker(&["exec", "checked", "/bin/sh", "-c", "echo > /w/ok"]);
+    wait_served(&proxy, "checked.test", "/", "checked", ROUTING_TIMEOUT).await;
+}
+
 /// `viaduct check` validates the provider's options without an engine.
 #[tokio::test]
 async fn check_rejects_bad_docker_options() {
