@@ -113,6 +113,12 @@ impl DockerProvider {
         backoff: &mut Duration,
     ) -> Result<(), SessionError> {
         let docker = self.connect()?.negotiate_version().await?;
+        tracing::info!(
+            provider = DOCKER_PROVIDER_NAME,
+            endpoint = ?self.endpoint,
+            api_version = %docker.client_version(),
+            "connected to the Docker engine"
+        );
         // The stream starts when first polled, after the listing: asking for the events
         // since just before it means none in between is missed.
         let since = SystemTime::now()

@@ -396,6 +396,41 @@ async fn a_container_is_served_once_healthy() {
     wait_served(&proxy, "checked.test", "/", "checked", ROUTING_TIMEOUT).await;
 }
 
+#[tokio::test]
+#[ignore = "needs dockerd"]
+async fn without_watch_the_containers_are_read_once() {
+    let engine = Dockerd::start().await;
+    let port = free_port().unwrap();
+    engine.run_httpd(
+        "early",
+        port,
+        &[
+            ("traefik.http.routers.early.rule", "Host(`early.test`)"),
+            (
+                "traefik.http.services.early.loadbalancer.server.port",
+                &port_label(port),
+            ),
+        ],
+    );
+    let proxy = start_proxy(&engine, "    watch: false", "").await;
+    wait_served(&proxy, "early.test", "/", "early", ROUTING_TIMEOUT).await;
+    let port = free_port().unwrap();
+    engine.run_httpd(
+        "late",
+        port,
+        &[
+            ("traefik.http.routers.late.rule", "Host(`late.test`)"),
+            (
+                "traefik.http.services.late.loadbalancer.server.port",
+                &port_label(port),
+            ),
+        ],
+    );
+    tokio::time::sleep(LIVE).await;
+    let client = HttpClient::http1();
+    assert_eq!(get(&proxy, &client, "late.test", "/").await.status, 404);
+}
+
 /// `viaduct check` validates the provider's options without an engine.
 #[tokio::test]
 async fn check_rejects_bad_docker_options() {
