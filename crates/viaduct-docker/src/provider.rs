@@ -45,7 +45,7 @@ const ACTIONS: [&str; 9] = [
 
 /// Why a connection to the engine ended.
 #[derive(Debug, thiserror::Error)]
-enum SessionError {
+enum ConnectionError {
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("the events stream ended")]
@@ -83,7 +83,7 @@ impl DockerProvider {
         let mut backoff = INITIAL_BACKOFF;
         loop {
             let outcome = tokio::select! {
-                outcome = self.session(&tx, &mut published, &mut backoff) => outcome,
+                outcome = self.connection(&tx, &mut published, &mut backoff) => outcome,
                 _ = tx.closed() => return,
             };
             let Err(error) = outcome else {
@@ -106,12 +106,12 @@ impl DockerProvider {
 
     /// One connection: a full read, then (when watching) a re-read after each burst of
     /// events. `Ok` only when not watching.
-    async fn session(
+    async fn connection(
         &self,
         tx: &mpsc::Sender<ProviderMessage>,
         published: &mut Published,
         backoff: &mut Duration,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), ConnectionError> {
         let docker = self.connect()?.negotiate_version().await?;
         tracing::info!(
             provider = DOCKER_PROVIDER_NAME,
@@ -256,9 +256,9 @@ async fn read_containers(docker: &Docker) -> Result<Vec<Container>, ApiError> {
 /// Waits for the next event that can change the configuration.
 async fn next_relevant(
     events: &mut (impl Stream<Item = Result<EventMessage, ApiError>> + Unpin),
-) -> Result<(), SessionError> {
+) -> Result<(), ConnectionError> {
     loop {
-        let event = events.next().await.ok_or(SessionError::StreamEnded)??;
+        let event = events.next().await.ok_or(ConnectionError::StreamEnded)??;
         let action = event.action.unwrap_or_default();
         if ACTIONS.contains(&action.as_str()) || action.starts_with("health_status") {
             return Ok(());
