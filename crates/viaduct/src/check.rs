@@ -1,4 +1,5 @@
-//! `viaduct check`: validate the static and file-provider configuration without serving.
+//! `viaduct check`: validate the static and file-provider configuration (and the Docker
+//! provider's options) without serving.
 
 use std::process::ExitCode;
 
@@ -43,6 +44,13 @@ pub fn run(args: &[String]) -> ExitCode {
                 dynamic = viaduct_providers::merge(&by_provider);
             }
             Err(e) => errors.push(format!("providers.file: {e}")),
+        }
+    }
+
+    if let Some(docker) = &config.providers.docker {
+        // Containers are only known at run time; the options are checked here.
+        if let Err(e) = viaduct_docker::DockerProvider::new(docker) {
+            errors.push(e.to_string());
         }
     }
 

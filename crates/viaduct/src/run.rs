@@ -8,6 +8,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use viaduct_acme::AcmeService;
 use viaduct_config::StaticConfig;
+use viaduct_docker::DockerProvider;
 use viaduct_providers::{Aggregator, FileProvider, MergedConfig, ProviderMessage, ReloadHandle};
 use viaduct_proxy::{compile, CompileContext, ObjectStatus, Protocol, Snapshot, SnapshotHandle};
 
@@ -102,6 +103,10 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
     if let Some(file) = &config.providers.file {
         let provider = FileProvider::new(file).context("providers.file")?;
         reload = Some(provider.reload_handle());
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
+    if let Some(docker) = &config.providers.docker {
+        let provider = DockerProvider::new(docker)?;
         tokio::spawn(provider.run(provider_tx.clone()));
     }
     drop(provider_tx);

@@ -1,7 +1,6 @@
 //! `providers`: the throttle, precedence, and one block per provider.
 //!
-//! Only the file provider is built; Docker is typed because its provider is next. Other
-//! provider blocks are kept as option trees so real configurations load (and are reported by
+//! The file and Docker providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
 //! [`super::StaticConfig::unsupported_keys`]).
 
 use std::collections::BTreeMap;
@@ -54,9 +53,10 @@ pub struct FileProvider {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DockerProvider {
     pub endpoint: String,
+    /// Basic authentication to the endpoint; not built (reported as unsupported).
     pub username: Option<String>,
     pub password: Option<String>,
-    pub tls: Option<serde_json::Value>,
+    pub tls: Option<ClientTls>,
     #[serde(rename = "useBindPortIP")]
     pub use_bind_port_ip: bool,
     pub exposed_by_default: bool,
@@ -66,6 +66,16 @@ pub struct DockerProvider {
     pub watch: bool,
     pub constraints: Option<String>,
     pub allow_empty_services: bool,
+}
+
+/// A provider's TLS client settings for its endpoint (`providers.docker.tls`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ClientTls {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub insecure_skip_verify: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,8 @@ impl StaticConfig {
     ///
     /// Built: `entryPoints.<n>.{address, asDefault, forwardedHeaders, transport.respondingTimeouts,
     /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
-    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file}`,
+    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker}` (without docker's `username`, `password`,
+    /// `tls.insecureSkipVerify`),
     /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
     /// `core.defaultRuleSyntax: v3`, `certificatesResolvers.<n>.acme`. `global.checkNewVersion`/`sendAnonymousUsage` set to
     /// false match Viaduct's behaviour and are not reported.
@@ -88,9 +89,24 @@ impl StaticConfig {
         let mut keys: Vec<String> = providers
             .provider_blocks()
             .into_iter()
-            .filter(|(name, set)| *set && *name != "file")
+            .filter(|(name, set)| *set && !["file", "docker"].contains(name))
             .map(|(name, _)| format!("providers.{name}"))
             .collect();
+        if let Some(docker) = &providers.docker {
+            let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+            for (unbuilt, key) in [
+                (set(&docker.username), "providers.docker.username"),
+                (set(&docker.password), "providers.docker.password"),
+                (
+                    docker.tls.as_ref().is_some_and(|t| t.insecure_skip_verify),
+                    "providers.docker.tls.insecureSkipVerify",
+                ),
+            ] {
+                if unbuilt {
+                    keys.push(key.into());
+                }
+            }
+        }
         if !providers.precedence.is_empty() {
             keys.push("providers.precedence".into());
         }
