@@ -197,15 +197,7 @@ async fn mirror(
         );
         let node = mirror.node.clone();
         let router = router.to_string();
-        let copy_conn = ConnectionContext {
-            entry_point: conn.entry_point.clone(),
-            snapshots: conn.snapshots.clone(),
-            peer: conn.peer,
-            peer_value: conn.peer_value.clone(),
-            tls: conn.tls,
-            client_certificates: conn.client_certificates.clone(),
-            tls_labels: conn.tls_labels,
-        };
+        let copy_conn = conn.clone();
         let name = mirror.name.clone();
         tokio::spawn(async move {
             let response = forward_boxed(copy, &node, &router, &copy_conn).await;

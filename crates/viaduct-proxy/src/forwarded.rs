@@ -153,10 +153,12 @@ fn forwarded_port(
 }
 
 /// The port of `host[:port]` / `[v6]:port`, if any.
+/// That is the digits after the last `:`, when nothing but digits follows it (so `[v6]`
+/// alone has no port). One backward scan: this runs on every request.
 fn port_of(host: &str) -> Option<&str> {
-    let after_bracket = host.rfind(']').map(|i| &host[i..]).unwrap_or(host);
-    let (_, port) = after_bracket.rsplit_once(':')?;
-    (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
+    let digits = host.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let colon = host.len().checked_sub(digits + 1)?;
+    (digits > 0 && host.as_bytes()[colon] == b':').then(|| &host[colon + 1..])
 }
 
 /// A peer address as a header value (IPv4-mapped IPv6 shown as IPv4).
@@ -273,5 +275,9 @@ mod tests {
         assert_eq!(port_of("[::1]:82"), Some("82"));
         assert_eq!(port_of("[::1]"), None);
         assert_eq!(port_of("a.com"), None);
+        assert_eq!(port_of("a.com:"), None);
+        assert_eq!(port_of("8080"), None);
+        assert_eq!(port_of(":80"), Some("80"));
+        assert_eq!(port_of("[::1:2]"), None);
     }
 }

@@ -16,6 +16,7 @@ use crate::snapshot::{Route, SnapshotHandle};
 use crate::{responses, validate};
 
 /// What every request on one connection shares.
+#[derive(Clone)]
 pub(crate) struct ConnectionContext {
     pub entry_point: Arc<EntryPointRuntime>,
     pub snapshots: SnapshotHandle,
@@ -27,6 +28,9 @@ pub(crate) struct ConnectionContext {
     pub client_certificates: Option<Arc<[CertificateDer<'static>]>>,
     /// TLS version and cipher, for the `*_requests_tls_total` metrics.
     pub tls_labels: Option<viaduct_observe::TlsLabels>,
+    /// The server that parsed this connection's requests already refused what
+    /// [`validate::check`] refuses (Viaduct's own HTTP/1.1 server does, while parsing).
+    pub heads_checked: bool,
 }
 
 pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>) -> Response<Body> {
@@ -51,8 +55,10 @@ async fn respond(
     request: Request<Body>,
     conn: &ConnectionContext,
 ) -> (Response<Body>, Option<Arc<Route>>) {
-    if let Err(rejection) = validate::check(&request) {
-        return (responses::for_status(rejection.status()), None);
+    if !conn.heads_checked {
+        if let Err(rejection) = validate::check(&request) {
+            return (responses::for_status(rejection.status()), None);
+        }
     }
     if let Some(answer) = crate::acme_challenge::answer(&request, conn) {
         return (answer, None);

@@ -158,18 +158,27 @@ async fn serve_connection(
             tls: is_tls,
             client_certificates,
             tls_labels,
+            heads_checked: false,
         })
     };
     if !is_tls {
-        let conn = context(None, None);
+        let mut conn = context(None, None);
         // The hyper and TLS paths are boxed: an idle connection's task is only as large as
         // the path it is on.
         let Some(shutdown) = shutdown else {
             Box::pin(serve_http(TokioIo::new(stream), conn, builder, watcher)).await;
             return;
         };
+        if let Some(own) = Arc::get_mut(&mut conn) {
+            own.heads_checked = true;
+        }
         // `watcher` stays held while the connection lives: graceful shutdown waits for it.
         if let Outcome::Http2(io) = http1::serve(stream, conn.clone(), shutdown).await {
+            // hyper's HTTP/2 server checks less than ours: the handler checks again.
+            let conn = Arc::new(ConnectionContext {
+                heads_checked: false,
+                ..(*conn).clone()
+            });
             Box::pin(serve_http(TokioIo::new(io), conn, builder, watcher)).await;
         }
         return;

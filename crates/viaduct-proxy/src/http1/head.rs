@@ -41,6 +41,7 @@ pub(crate) struct Asks {
 /// The fields the server acts on itself, recognised by their raw (any-case) names.
 #[derive(Default)]
 struct Seen {
+    hosts: u8,
     upgrade_token: bool,
     upgrade_field: bool,
     transfer_encoding: bool,
@@ -119,6 +120,13 @@ pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, ParseErro
         headers.append(name, value);
     }
     asks.upgrade = seen.upgrade_token && seen.upgrade_field;
+    // RFC 9112 §3.2: one Host, and none missing from an HTTP/1.1 origin-form request. (The
+    // handler's `validate::check` applies the same rules to requests from other servers.)
+    if seen.hosts > 1
+        || (seen.hosts == 0 && version == Version::HTTP_11 && uri.authority().is_none())
+    {
+        return Err(bad());
+    }
     let (body, must_close) = framing(&mut headers, &seen)?;
     Ok(Some(RequestHead {
         method,
@@ -151,6 +159,7 @@ fn note(name: &[u8], value: &[u8], asks: &mut Asks, seen: &mut Seen) {
         6 if is(b"expect") => {
             asks.continue_first |= value.eq_ignore_ascii_case(b"100-continue");
         }
+        4 if is(b"host") => seen.hosts = seen.hosts.saturating_add(1),
         14 if is(b"content-length") => seen.content_length = true,
         17 if is(b"transfer-encoding") => seen.transfer_encoding = true,
         _ => {}
@@ -176,6 +185,17 @@ fn framing(
             .map(str::trim);
         if !last.is_some_and(|c| c.eq_ignore_ascii_case("chunked")) {
             return Err(bad);
+        }
+        // Framed by chunked, but with a coding the proxy does not implement: forwarding would
+        // strip the header and hand the backend bytes it was not told about (§6.1).
+        let only_chunked = headers.get_all(TRANSFER_ENCODING).iter().all(|v| {
+            v.as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .all(|c| c.is_empty() || c.eq_ignore_ascii_case(b"chunked"))
+        });
+        if !only_chunked {
+            return Err(ParseError::Reject(StatusCode::NOT_IMPLEMENTED));
         }
         let had_length = headers.remove(CONTENT_LENGTH).is_some();
         return Ok((Some(BodyDecoder::chunked()), had_length));

@@ -80,7 +80,7 @@ pub(crate) fn enabled() -> bool {
 pub(crate) async fn serve(
     stream: TcpStream,
     conn: Arc<ConnectionContext>,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Outcome {
     let stream = Arc::new(stream);
     let mut buf = BytesMut::new();
@@ -88,21 +88,26 @@ pub(crate) async fn serve(
     // per request woke the runtime's driver through its eventfd (a system call per request).
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    // Likewise one wait for shutdown: a new `wait_for` per request registered anew with the
+    // channel each time.
+    let stopping = stopping(shutdown.clone());
+    tokio::pin!(stopping);
     loop {
-        let head = match next_head(&stream, &mut buf, &conn, &mut shutdown, timer.as_mut()).await {
-            Next::Head(head) => head,
-            Next::Closed => return Outcome::Closed,
-            Next::Reject(status) => {
-                let _ = write::write_status(&stream, status).await;
-                return Outcome::Closed;
-            }
-            Next::Http2 => {
-                return match HandedOn::new(std::mem::take(&mut buf), stream) {
-                    Some(io) => Outcome::Http2(io),
-                    None => Outcome::Closed,
+        let head =
+            match next_head(&stream, &mut buf, &conn, stopping.as_mut(), timer.as_mut()).await {
+                Next::Head(head) => head,
+                Next::Closed => return Outcome::Closed,
+                Next::Reject(status) => {
+                    let _ = write::write_status(&stream, status).await;
+                    return Outcome::Closed;
                 }
-            }
-        };
+                Next::Http2 => {
+                    return match HandedOn::new(std::mem::take(&mut buf), stream) {
+                        Some(io) => Outcome::Http2(io),
+                        None => Outcome::Closed,
+                    }
+                }
+            };
         let exchange = Exchange {
             version: head.version,
             head_request: head.method == Method::HEAD,
@@ -153,8 +158,7 @@ pub(crate) async fn serve(
             exchange_future.await
         };
 
-        // Sized for a typical head, so that encoding it does not regrow the buffer.
-        let mut wbuf = Vec::with_capacity(1024);
+        let mut wbuf = write::lend_buffer();
         if let (StatusCode::SWITCHING_PROTOCOLS, Some(upgraded)) = (response.status(), upgraded) {
             let switching = Exchange {
                 keep_alive: true,
@@ -176,6 +180,7 @@ pub(crate) async fn serve(
             write::write_response(&stream, &mut wbuf, response, &exchange, watch).await,
             Ok(true)
         );
+        write::give_back(wbuf);
         if let Some(returned) = returned {
             match tokio::time::timeout(BODY_RETURN_WAIT, returned).await {
                 Ok(Ok(back)) => {
@@ -209,7 +214,7 @@ async fn next_head(
     stream: &TcpStream,
     buf: &mut BytesMut,
     conn: &ConnectionContext,
-    shutdown: &mut Shutdown,
+    mut stopping: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
 ) -> Next {
     let ep = &conn.entry_point;
@@ -250,7 +255,8 @@ async fn next_head(
                     return Next::Closed;
                 }
             }
-            _ = shutdown.wait_for(|stop| *stop), if idle => return Next::Closed,
+            // Never polled again once it has completed: the connection closes then.
+            () = stopping.as_mut(), if idle => return Next::Closed,
             _ = until(limit, timer.as_mut()) => return Next::Closed,
         }
         // A head's first read gets 1 KiB, as nginx's `client_header_buffer_size`: it holds
@@ -268,6 +274,11 @@ async fn next_head(
             Err(_) => return Next::Closed,
         }
     }
+}
+
+/// Resolves once shutdown begins (or the listener is gone).
+async fn stopping(mut shutdown: Shutdown) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Waits for `deadline` on the connection's timer (never, when there is none).

@@ -2,7 +2,7 @@
 //! chunks, flushed whenever the body has nothing ready so that streams reach the client as
 //! they are produced.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -23,6 +23,33 @@ use super::io::{client_closed, write_all};
 const COPY_LIMIT: usize = 16 * 1024;
 /// The write buffer is flushed once it holds this much.
 const FLUSH_AT: usize = 64 * 1024;
+
+/// The capacity a lent write buffer starts with: a typical head fits without regrowing.
+const LENT_CAPACITY: usize = 1024;
+
+thread_local! {
+    /// A write buffer lent to one response at a time on this thread, so that most responses
+    /// allocate none. A response being written while another holds it gets a new one.
+    static SPARE_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A write buffer for one response; [`give_back`] it when the response is written.
+pub(crate) fn lend_buffer() -> Vec<u8> {
+    let buf = SPARE_BUFFER.take();
+    if buf.capacity() == 0 {
+        Vec::with_capacity(LENT_CAPACITY)
+    } else {
+        buf
+    }
+}
+
+/// Keeps `buf` for the next response on this thread, unless a large body grew it.
+pub(crate) fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() <= FLUSH_AT + COPY_LIMIT {
+        buf.clear();
+        SPARE_BUFFER.set(buf);
+    }
+}
 
 /// What the request decided about its response.
 pub(crate) struct Exchange {
