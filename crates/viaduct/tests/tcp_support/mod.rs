@@ -168,6 +168,7 @@ pub async fn plain_exchange(addr: SocketAddr, payload: &[u8]) -> std::io::Result
 pub struct TlsExchange {
     pub certificate: Vec<u8>,
     pub alpn: Option<Vec<u8>>,
+    /// The echo, or `error: …` when the exchange after the handshake failed.
     pub answer: String,
 }
 
@@ -207,7 +208,10 @@ pub async fn tls_exchange(
             .map(|c| c.to_vec())
             .unwrap_or_default();
         let alpn = session.alpn_protocol().map(|p| p.to_vec());
-        let answer = exchange(tls, payload).await?;
+        // A relay that cuts the end of the stream still shows which server answered.
+        let answer = exchange(tls, payload)
+            .await
+            .unwrap_or_else(|e| format!("error: {e}"));
         Ok(TlsExchange {
             certificate,
             alpn,
