@@ -187,6 +187,17 @@ impl Definition<TcpServiceNode> for TcpService {
                     }
                     None => builder.default_transport.clone(),
                 };
+                let transport = if lb.proxy_protocol.is_some() || lb.termination_delay.is_some() {
+                    let overridden = transport
+                        .with_load_balancer_overrides(
+                            lb.proxy_protocol.as_ref(),
+                            lb.termination_delay,
+                        )
+                        .map_err(|e| e.to_string())?;
+                    Arc::new(overridden)
+                } else {
+                    transport
+                };
                 Ok(TcpServiceNode::LoadBalancer {
                     servers,
                     schedule,

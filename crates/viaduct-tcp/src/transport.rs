@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use viaduct_config::{GoDuration, TcpServersTransport};
+use viaduct_config::{GoDuration, ProxyProtocolVersion, TcpServersTransport};
 
 use crate::proxy_protocol;
 use crate::stream::BackendStream;
@@ -35,6 +35,7 @@ pub struct TcpTransport {
     tls: Option<BackendTls>,
 }
 
+#[derive(Clone)]
 struct BackendTls {
     config: Arc<ClientConfig>,
     /// `serverName`; else the backend address's host.
@@ -78,14 +79,7 @@ impl TcpTransport {
         config: &TcpServersTransport,
         base: &TcpTransportDefaults,
     ) -> Result<TcpTransport, TcpTransportError> {
-        let proxy_protocol = match &config.proxy_protocol {
-            None => None,
-            // Traefik's default when the section is present without a version.
-            Some(p) => match p.version.unwrap_or(2) {
-                v @ (1 | 2) => Some(v as u8),
-                other => return Err(TcpTransportError::ProxyProtocolVersion(other)),
-            },
-        };
+        let proxy_protocol = proxy_protocol_version(config.proxy_protocol.as_ref())?;
         if config.tls.as_ref().is_some_and(|t| t.spiffe.is_some()) {
             return Err(TcpTransportError::Spiffe);
         }
@@ -112,6 +106,29 @@ impl TcpTransport {
             termination_delay: duration_or(config.termination_delay, base.termination_delay),
             proxy_protocol,
             tls,
+        })
+    }
+
+    /// This transport with a load balancer's deprecated `proxyProtocol` and `terminationDelay`
+    /// (milliseconds) applied over it, as Traefik still honours them.
+    pub fn with_load_balancer_overrides(
+        &self,
+        proxy_protocol: Option<&ProxyProtocolVersion>,
+        termination_delay_ms: Option<i64>,
+    ) -> Result<TcpTransport, TcpTransportError> {
+        let termination_delay = match termination_delay_ms {
+            None => self.termination_delay,
+            Some(ms) => u64::try_from(ms).ok().map(Duration::from_millis),
+        };
+        Ok(TcpTransport {
+            dial_timeout: self.dial_timeout,
+            dial_keep_alive: self.dial_keep_alive,
+            termination_delay,
+            proxy_protocol: match proxy_protocol {
+                Some(_) => proxy_protocol_version(proxy_protocol)?,
+                None => self.proxy_protocol,
+            },
+            tls: self.tls.clone(),
         })
     }
 
@@ -230,6 +247,18 @@ impl TcpTransportDefaults {
             ),
             tls: defaults.tls,
         }
+    }
+}
+
+/// `proxyProtocol.version`: 2 when the section is there without one, as in Traefik.
+fn proxy_protocol_version(
+    section: Option<&ProxyProtocolVersion>,
+) -> Result<Option<u8>, TcpTransportError> {
+    match section.map(|p| p.version.unwrap_or(2)) {
+        None => Ok(None),
+        Some(1) => Ok(Some(1)),
+        Some(2) => Ok(Some(2)),
+        Some(other) => Err(TcpTransportError::ProxyProtocolVersion(other)),
     }
 }
 

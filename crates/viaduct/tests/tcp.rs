@@ -751,3 +751,61 @@ tcp:
     assert_eq!(report.header("x-forwarded-for"), Some("127.0.0.3"));
     haproxy.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_router_for_a_host_wins_over_the_tcp_catch_all() {
+    let backend = TcpBackend::tls("catchall", &["any.test"]).await;
+    let http = EchoBackend::start("http").await.unwrap();
+    let dynamic = r#"
+http:
+  routers:
+    app:
+      rule: "Host(`app.test`)"
+      service: http
+      tls: {}
+  services:
+    http:
+      loadBalancer:
+        servers:
+          - url: "{{http}}"
+tcp:
+  routers:
+    everything:
+      rule: "HostSNI(`*`)"
+      service: tls
+      tls:
+        passthrough: true
+  services:
+    tls:
+      loadBalancer:
+        servers:
+          - address: "{{tls}}"
+"#;
+    let proxy = common::start_with(
+        &static_config(&["web"], ""),
+        dynamic,
+        &[("tls", backend.addr.to_string()), ("http", http.url())],
+    )
+    .await;
+    let addr = proxy.addr("web");
+    let certificate = backend.certificate.clone().unwrap();
+    eventually("the TCP catch-all", || async {
+        tls_exchange(addr, "other.test", &[], b"x")
+            .await
+            .ok()
+            .filter(|e| e.certificate == certificate)
+    })
+    .await;
+    // The HTTPS router's host is served by the HTTPS side, with the proxy's certificate.
+    let before = backend.connections();
+    let seen = tls_exchange(
+        addr,
+        "app.test",
+        &[],
+        b"GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    assert_ne!(seen.certificate, certificate);
+    assert_eq!(backend.connections(), before);
+}

@@ -9,6 +9,8 @@ mod routers;
 mod services;
 mod tcp;
 #[cfg(test)]
+mod tcp_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -140,6 +142,7 @@ pub fn compile(
                     options: t.options.clone(),
                 })
         })
+        .chain(tcp::tls_routes(config))
         .collect();
     let (tls, issues) = TlsRuntime::build(config.tls.as_ref(), &tls_routes, &ctx.tls);
     for issue in issues {

@@ -14,7 +14,7 @@ use viaduct_tcp::{
     qualify, HttpsClaims, RouterLifetime, TcpEntryPointRoutes, TcpMiddleware, TcpRoute,
     TcpRouterTable, TcpServiceBuilder, TcpTransport, TlsMode, UdpRoute, UdpServiceBuilder,
 };
-use viaduct_tls::TlsRuntime;
+use viaduct_tls::{TlsRoute, TlsRuntime};
 
 use super::routers::{tie_break, CompiledRouter};
 use super::{CompileContext, ObjectStatus, TieBreak, DEFAULT_TRANSPORT};
@@ -49,6 +49,28 @@ pub(super) fn https_claims(compiled: &[CompiledRouter], entry_points: usize) -> 
     claims
 }
 
+/// The TLS options TCP routers that terminate TLS ask for, by the server names of their
+/// `HostSNI` matchers (Traefik applies a TCP router's options only when its rule names hosts).
+pub(super) fn tls_routes(config: &DynamicConfig) -> Vec<TlsRoute> {
+    let Some(tcp) = &config.tcp else {
+        return Vec::new();
+    };
+    tcp.routers
+        .values()
+        .filter_map(|router| {
+            let tls = router.tls.as_ref()?;
+            if tls.passthrough || tls.options.is_empty() {
+                return None;
+            }
+            let hosts = sni_hosts(&router.rule);
+            (!hosts.is_empty()).then(|| TlsRoute {
+                hosts,
+                options: tls.options.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Compiles the TCP and UDP sections. The result has one entry per entry point; `None` when the
 /// entry point has neither TCP nor UDP routers (its connections then skip the TCP side).
 pub(super) fn compile_tcp(
@@ -78,9 +100,23 @@ pub(super) fn compile_tcp(
         }
     }
     let mut services = TcpServiceBuilder::new(&tcp.services, &transports, &default_transport);
-    for name in tcp.services.keys() {
+    for (name, definition) in &tcp.services {
         if let Err(message) = services.build(name) {
             status.error(format!("tcp.services.{name}"), message);
+        }
+        let health_check = definition
+            .load_balancer
+            .as_ref()
+            .is_some_and(|lb| lb.health_check.is_some())
+            || definition
+                .weighted
+                .as_ref()
+                .is_some_and(|w| w.health_check.is_some());
+        if health_check {
+            status.warn(
+                format!("tcp.services.{name}"),
+                "healthCheck is not supported for TCP services yet: every server is used".into(),
+            );
         }
     }
 
@@ -338,4 +374,27 @@ fn names_a_server(rule: &str) -> bool {
         .iter()
         .fold(lowered, |text, catch_all| text.replace(catch_all, ""));
     rest.contains("hostsni")
+}
+
+/// The arguments of a rule's `HostSNI` matchers (lower-cased, trailing dot dropped), except
+/// the catch-all.
+pub(super) fn sni_hosts(rule: &str) -> Vec<String> {
+    let lowered = rule.to_ascii_lowercase();
+    let mut hosts = Vec::new();
+    let mut rest = lowered.as_str();
+    while let Some(at) = rest.find("hostsni(") {
+        rest = &rest[at + "hostsni(".len()..];
+        let Some(quote) = rest.chars().next().filter(|c| matches!(c, '`' | '"')) else {
+            continue;
+        };
+        let Some(end) = rest[1..].find(quote) else {
+            break;
+        };
+        let host = rest[1..1 + end].trim_end_matches('.');
+        if host != "*" && !host.is_empty() {
+            hosts.push(host.to_string());
+        }
+        rest = &rest[1 + end..];
+    }
+    hosts
 }
