@@ -141,8 +141,9 @@ async fn peek_client_hello(stream: &TcpStream, limit: Duration) -> Option<Hello>
         let mut acceptor = rustls::server::Acceptor::default();
         let mut reader = &buf[..n];
         while !reader.is_empty() {
-            if acceptor.read_tls(&mut reader).is_err() {
-                return None;
+            match acceptor.read_tls(&mut reader) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
             }
         }
         match acceptor.accept() {
