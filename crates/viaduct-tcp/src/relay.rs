@@ -66,6 +66,9 @@ where
     }
 }
 
+/// The buffer of each direction.
+const COPY_BUFFER: usize = 64 * 1024;
+
 enum Either {
     Upstream,
     Downstream,
@@ -76,8 +79,71 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    if let Err(e) = tokio::io::copy(from, to).await {
+    // Larger reads than `copy`'s 8 KiB: fewer system calls per byte on bulk transfers.
+    let mut from = tokio::io::BufReader::with_capacity(COPY_BUFFER, from);
+    if let Err(e) = tokio::io::copy_buf(&mut from, to).await {
         tracing::trace!(error = %e, "TCP relay direction ended with an error");
     }
     let _ = to.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn half_close_reaches_the_backend_and_the_answer_comes_back() {
+        let (client, mut client_far) = tokio::io::duplex(1024);
+        let (backend, mut backend_far) = tokio::io::duplex(1024);
+        let (_alive, watch) = watch::channel(());
+        let relaying = tokio::spawn(relay(
+            client,
+            backend,
+            Some(Duration::from_secs(5)),
+            watch,
+            Duration::ZERO,
+        ));
+        client_far.write_all(b"question").await.unwrap();
+        client_far.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        backend_far.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"question");
+        backend_far.write_all(b"answer").await.unwrap();
+        backend_far.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        client_far.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, b"answer");
+        assert_eq!(relaying.await.unwrap(), RelayEnd::Closed);
+    }
+
+    #[tokio::test]
+    async fn termination_delay_bounds_the_other_direction() {
+        let (client, mut client_far) = tokio::io::duplex(1024);
+        let (backend, _backend_far) = tokio::io::duplex(1024);
+        let (_alive, watch) = watch::channel(());
+        client_far.shutdown().await.unwrap();
+        let started = tokio::time::Instant::now();
+        let end = relay(
+            client,
+            backend,
+            Some(Duration::from_millis(50)),
+            watch,
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(end, RelayEnd::Closed);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_removed_router_ends_the_relay_after_the_grace() {
+        let (client, _client_far) = tokio::io::duplex(1024);
+        let (backend, _backend_far) = tokio::io::duplex(1024);
+        let (alive, watch) = watch::channel(());
+        drop(alive);
+        let end = relay(client, backend, None, watch, Duration::from_millis(10)).await;
+        assert_eq!(end, RelayEnd::RouterRemoved);
+    }
 }
