@@ -196,6 +196,11 @@ pub fn compile(
             });
         }
     }
+    certificate_requests.extend(
+        tcp::certificate_requests(config)
+            .iter()
+            .filter_map(|request| uncovered(request, &tls)),
+    );
     certificate_requests.extend(default_generated_cert(config));
     redirect::add_entry_point_redirections(ctx, &mut http_tables, &mut status);
     for (name, message) in middlewares.check_all(&mut services) {

@@ -14,7 +14,7 @@ use viaduct_tcp::{
     qualify, HttpsClaims, RouterLifetime, TcpEntryPointRoutes, TcpMiddleware, TcpRoute,
     TcpRouterTable, TcpServiceBuilder, TcpTransport, TlsMode, UdpRoute, UdpServiceBuilder,
 };
-use viaduct_tls::{TlsRoute, TlsRuntime};
+use viaduct_tls::{CertificateRequest, TlsRoute, TlsRuntime};
 
 use super::routers::{tie_break, CompiledRouter};
 use super::{CompileContext, ObjectStatus, TieBreak, DEFAULT_TRANSPORT};
@@ -69,6 +69,46 @@ pub(super) fn tls_routes(config: &DynamicConfig) -> Vec<TlsRoute> {
             })
         })
         .collect()
+}
+
+/// What TCP routers with a `tls.certResolver` that terminate TLS ask their resolver for: one
+/// certificate per `tls.domains` entry, else one for the exact hosts of their `HostSNI`
+/// matchers (the first is the main domain), as for HTTPS routers.
+pub(super) fn certificate_requests(config: &DynamicConfig) -> Vec<CertificateRequest> {
+    let Some(tcp) = &config.tcp else {
+        return Vec::new();
+    };
+    let mut requests = Vec::new();
+    for router in tcp.routers.values() {
+        let Some(tls) = router.tls.as_ref() else {
+            continue;
+        };
+        if tls.passthrough || tls.cert_resolver.is_empty() {
+            continue;
+        }
+        let request = |main: &str, sans: &[String]| CertificateRequest {
+            resolver: tls.cert_resolver.clone(),
+            main: main.to_ascii_lowercase(),
+            sans: sans.iter().map(|s| s.to_ascii_lowercase()).collect(),
+        };
+        if !tls.domains.is_empty() {
+            requests.extend(
+                tls.domains
+                    .iter()
+                    .filter(|d| !d.main.is_empty())
+                    .map(|d| request(&d.main, &d.sans)),
+            );
+            continue;
+        }
+        let hosts: Vec<String> = sni_hosts(&router.rule)
+            .into_iter()
+            .filter(|h| !h.starts_with("*."))
+            .collect();
+        if let Some((main, sans)) = hosts.split_first() {
+            requests.push(request(main, sans));
+        }
+    }
+    requests
 }
 
 /// Compiles the TCP and UDP sections. The result has one entry per entry point; `None` when the

@@ -141,3 +141,29 @@ fn sni_hosts_of_rules() {
     );
     assert!(tcp::sni_hosts("ALPN(`h2`)").is_empty());
 }
+
+#[test]
+fn tcp_routers_ask_their_resolver_for_their_hosts() {
+    let yaml = r#"
+tcp:
+  routers:
+    db@file: {rule: "HostSNI(`DB.test`) || HostSNI(`db2.test`)", service: t, tls: {certResolver: le}}
+    listed@file: {rule: "HostSNI(`*`)", service: t, tls: {certResolver: le, domains: [{main: x.test, sans: [y.test]}]}}
+    passthrough@file: {rule: "HostSNI(`p.test`)", service: t, tls: {certResolver: le, passthrough: true}}
+  services:
+    t@file: {loadBalancer: {servers: [{address: "127.0.0.1:2"}]}}
+"#;
+    let snapshot = compile_yaml(yaml, None);
+    let requests: Vec<(String, Vec<String>)> = snapshot
+        .certificate_requests
+        .iter()
+        .map(|r| (r.main.clone(), r.sans.clone()))
+        .collect();
+    assert_eq!(
+        requests,
+        vec![
+            ("db.test".to_string(), vec!["db2.test".to_string()]),
+            ("x.test".to_string(), vec!["y.test".to_string()]),
+        ]
+    );
+}
