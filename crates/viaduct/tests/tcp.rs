@@ -809,3 +809,71 @@ tcp:
     assert_ne!(seen.certificate, certificate);
     assert_eq!(backend.connections(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_backends_through_servers_transports() {
+    let verified = TcpBackend::tls("verified", &["backend.internal"]).await;
+    let unverified = TcpBackend::tls("unverified", &["whatever"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, verified.certificate_pem.as_ref().unwrap()).unwrap();
+    let dynamic = r#"
+tcp:
+  routers:
+    verified:
+      entryPoints: [web]
+      rule: "HostSNI(`*`)"
+      service: verified
+    unverified:
+      entryPoints: [other]
+      rule: "HostSNI(`*`)"
+      service: unverified
+  services:
+    verified:
+      loadBalancer:
+        serversTransport: ca
+        servers:
+          - address: "{{verified}}"
+            tls: true
+    unverified:
+      loadBalancer:
+        serversTransport: insecure
+        servers:
+          - address: "{{unverified}}"
+            tls: true
+  serversTransports:
+    ca:
+      tls:
+        serverName: backend.internal
+        rootCAs: ["{{ca}}"]
+    insecure:
+      tls:
+        insecureSkipVerify: true
+"#;
+    let proxy = common::start_with(
+        &static_config(&["web", "other"], ""),
+        dynamic,
+        &[
+            ("verified", verified.addr.to_string()),
+            ("unverified", unverified.addr.to_string()),
+            ("ca", ca.display().to_string()),
+        ],
+    )
+    .await;
+    let web = proxy.addr("web");
+    let other = proxy.addr("other");
+    eventually("TLS to the verified backend", || async {
+        plain_exchange(web, b"v")
+            .await
+            .ok()
+            .filter(|a| a == "v|verified")
+    })
+    .await;
+    eventually("TLS to the unverified backend", || async {
+        plain_exchange(other, b"u")
+            .await
+            .ok()
+            .filter(|a| a == "u|unverified")
+    })
+    .await;
+}

@@ -27,6 +27,8 @@ pub struct TcpBackend {
     pub addr: SocketAddr,
     /// DER of the certificate a TLS backend serves.
     pub certificate: Option<Vec<u8>>,
+    /// The same certificate as PEM (a CA a client can trust).
+    pub certificate_pem: Option<String>,
     received: Arc<Mutex<Vec<Vec<u8>>>>,
     accept_loop: AbortHandle,
 }
@@ -43,6 +45,7 @@ impl TcpBackend {
         )
         .unwrap();
         let der = certified.cert.der().to_vec();
+        let pem = certified.cert.pem();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
             certified.signing_key.serialize_der(),
         ));
@@ -56,6 +59,7 @@ impl TcpBackend {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let mut backend = Self::start(name, Some(acceptor)).await;
         backend.certificate = Some(der);
+        backend.certificate_pem = Some(pem);
         backend
     }
 
@@ -91,6 +95,7 @@ impl TcpBackend {
             name: name.to_string(),
             addr,
             certificate: None,
+            certificate_pem: None,
             received,
             accept_loop: task.abort_handle(),
         }
