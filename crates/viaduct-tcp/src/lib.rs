@@ -6,6 +6,7 @@
 //! [`TcpEntryPointRoutes`] where it goes, and hands it to [`serve_route`]; everything here
 //! is compiled once per configuration and read without locks per connection.
 
+mod health;
 mod middleware;
 pub mod proxy_protocol;
 mod relay;
@@ -15,6 +16,7 @@ mod stream;
 mod transport;
 mod udp;
 
+pub use health::{HealthState, TcpHealthCheck};
 pub use middleware::{admit, InFlightConn, InFlightGuard, Refusal, TcpMiddleware};
 pub use proxy_protocol::{ProxyHeader, ProxyProtocolError};
 pub use relay::{relay, RelayEnd};

@@ -215,7 +215,10 @@ pub async fn serve_route<C>(
             return;
         }
     };
-    let (server, transport) = route.service.pick();
+    let Some((server, transport)) = route.service.pick() else {
+        tracing::debug!(router = %route.name, "no TCP server is up; closing the connection");
+        return;
+    };
     let backend = match transport
         .dial(&server.address, server.tls, client_addr, local_addr)
         .await

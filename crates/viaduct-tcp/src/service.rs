@@ -7,6 +7,7 @@ use std::sync::Arc;
 use viaduct_config::{TcpService, UdpService, WeightedService};
 use viaduct_upstream::WeightedSchedule;
 
+use crate::health::{HealthState, TcpHealthCheck};
 use crate::transport::TcpTransport;
 
 /// A compiled TCP service.
@@ -15,10 +16,14 @@ pub enum TcpServiceNode {
         servers: Vec<TcpServer>,
         schedule: WeightedSchedule,
         transport: Arc<TcpTransport>,
+        /// Set with `healthCheck`: servers that are down are skipped.
+        health: Option<Arc<HealthState>>,
     },
     Weighted {
         children: Vec<Arc<TcpServiceNode>>,
         schedule: WeightedSchedule,
+        /// `healthCheck: {}`: children without a server up are skipped.
+        skip_down: bool,
     },
 }
 
@@ -43,15 +48,45 @@ pub enum UdpServiceNode {
 }
 
 impl TcpServiceNode {
-    /// The next server and the transport to dial it with.
-    pub fn pick(&self) -> (&TcpServer, &Arc<TcpTransport>) {
+    /// The next server that is up and the transport to dial it with; `None` when every
+    /// server is down.
+    pub fn pick(&self) -> Option<(&TcpServer, &Arc<TcpTransport>)> {
         match self {
             TcpServiceNode::LoadBalancer {
                 servers,
                 schedule,
                 transport,
-            } => (&servers[schedule.pick()], transport),
-            TcpServiceNode::Weighted { children, schedule } => children[schedule.pick()].pick(),
+                health,
+            } => (0..schedule.len())
+                .map(|_| schedule.pick())
+                .find(|index| health.as_ref().is_none_or(|h| h.is_up(*index)))
+                .map(|index| (&servers[index], transport)),
+            TcpServiceNode::Weighted {
+                children,
+                schedule,
+                skip_down,
+            } => {
+                for _ in 0..schedule.len() {
+                    let child = &children[schedule.pick()];
+                    if *skip_down && !child.is_available() {
+                        continue;
+                    }
+                    return child.pick();
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether some server of this service is up (as far as health checks know).
+    fn is_available(&self) -> bool {
+        match self {
+            TcpServiceNode::LoadBalancer { health, .. } => {
+                health.as_ref().is_none_or(|h| h.any_up())
+            }
+            TcpServiceNode::Weighted { children, .. } => {
+                children.iter().any(|child| child.is_available())
+            }
         }
     }
 }
@@ -198,15 +233,31 @@ impl Definition<TcpServiceNode> for TcpService {
                 } else {
                     transport
                 };
+                let health = match &lb.health_check {
+                    Some(options) => {
+                        let check = TcpHealthCheck::from_config(options)?;
+                        Some(HealthState::start(
+                            check,
+                            servers.clone(),
+                            transport.clone(),
+                        ))
+                    }
+                    None => None,
+                };
                 Ok(TcpServiceNode::LoadBalancer {
                     servers,
                     schedule,
                     transport,
+                    health,
                 })
             }
             (None, Some(weighted)) => {
                 let (children, schedule) = builder.weighted(name, &weighted.services)?;
-                Ok(TcpServiceNode::Weighted { children, schedule })
+                Ok(TcpServiceNode::Weighted {
+                    children,
+                    schedule,
+                    skip_down: weighted.health_check.is_some(),
+                })
             }
             (None, None) => Err("the service defines no kind (loadBalancer or weighted)".into()),
             (Some(_), Some(_)) => Err("the service defines more than one kind".into()),

@@ -155,6 +155,25 @@ impl TcpTransport {
         client: SocketAddr,
         local: SocketAddr,
     ) -> Result<BackendStream, DialError> {
+        let header = self.proxy_protocol.map(|version| match version {
+            1 => proxy_protocol::encode_v1(client, local),
+            _ => proxy_protocol::encode_v2(client, local),
+        });
+        self.connect(address, tls, header.as_deref()).await
+    }
+
+    /// Connects as [`TcpTransport::dial`] does but without a PROXY header: Viaduct's own
+    /// connection (health checks).
+    pub async fn dial_own(&self, address: &str, tls: bool) -> Result<BackendStream, DialError> {
+        self.connect(address, tls, None).await
+    }
+
+    async fn connect(
+        &self,
+        address: &str,
+        tls: bool,
+        proxy_header: Option<&[u8]>,
+    ) -> Result<BackendStream, DialError> {
         let connect = TcpStream::connect(address);
         let mut stream = match tokio::time::timeout(self.dial_timeout, connect).await {
             Ok(Ok(stream)) => stream,
@@ -182,12 +201,8 @@ impl TcpTransport {
             address: address.to_string(),
             source,
         };
-        if let Some(version) = self.proxy_protocol {
-            let header = match version {
-                1 => proxy_protocol::encode_v1(client, local),
-                _ => proxy_protocol::encode_v2(client, local),
-            };
-            stream.write_all(&header).await.map_err(io_error)?;
+        if let Some(header) = proxy_header {
+            stream.write_all(header).await.map_err(io_error)?;
         }
         if !tls {
             return Ok(BackendStream::Plain(stream));

@@ -951,3 +951,52 @@ tcp:
     let seen = tls_exchange(relay, "split.test", &[], b"x").await.unwrap();
     assert_eq!(seen.certificate, certificate);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_take_dead_servers_out() {
+    let alive = TcpBackend::plain("alive").await;
+    let dead = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let dynamic = r#"
+tcp:
+  routers:
+    pair:
+      rule: "HostSNI(`*`)"
+      service: pair
+  services:
+    pair:
+      loadBalancer:
+        healthCheck:
+          interval: 100ms
+          timeout: 500ms
+        servers:
+          - address: "{{alive}}"
+          - address: "{{dead}}"
+"#;
+    let proxy = common::start_with(
+        &static_config(&["web"], ""),
+        dynamic,
+        &[
+            ("alive", alive.addr.to_string()),
+            ("dead", dead.to_string()),
+        ],
+    )
+    .await;
+    let web = proxy.addr("web");
+    // Once the dead server is found down, every connection goes to the live one.
+    eventually("the dead server to be taken out", || async {
+        for i in 0..6 {
+            let payload = format!("probe-{i}");
+            let _ = plain_exchange(web, payload.as_bytes()).await;
+            // Judged by what the live server received: the proxy's own probes reach it too.
+            let received = alive.received();
+            if !received.iter().any(|bytes| bytes == payload.as_bytes()) {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+}

@@ -140,23 +140,9 @@ pub(super) fn compile_tcp(
         }
     }
     let mut services = TcpServiceBuilder::new(&tcp.services, &transports, &default_transport);
-    for (name, definition) in &tcp.services {
+    for name in tcp.services.keys() {
         if let Err(message) = services.build(name) {
             status.error(format!("tcp.services.{name}"), message);
-        }
-        let health_check = definition
-            .load_balancer
-            .as_ref()
-            .is_some_and(|lb| lb.health_check.is_some())
-            || definition
-                .weighted
-                .as_ref()
-                .is_some_and(|w| w.health_check.is_some());
-        if health_check {
-            status.warn(
-                format!("tcp.services.{name}"),
-                "healthCheck is not supported for TCP services yet: every server is used".into(),
-            );
         }
     }
 
