@@ -174,3 +174,47 @@ async fn probe(check: &TcpHealthCheck, server: &TcpServer, transport: &TcpTransp
         Ok(Some(()))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::transport::TcpTransportDefaults;
+
+    async fn answering(reply: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = [0u8; 16];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(reply).await;
+            }
+        });
+        addr.to_string()
+    }
+
+    #[tokio::test]
+    async fn send_and_expect() {
+        let transport = TcpTransport::from_defaults(&TcpTransportDefaults {
+            tls: None,
+            ..Default::default()
+        });
+        let check = TcpHealthCheck::from_config(
+            &serde_json::json!({"send": "PING", "expect": "PONG", "timeout": "1s"}),
+        )
+        .unwrap();
+        let server = |address: String| TcpServer {
+            address,
+            tls: false,
+        };
+        assert!(probe(&check, &server(answering(b"PONG").await), &transport).await);
+        assert!(!probe(&check, &server(answering(b"NOPE").await), &transport).await);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert!(!probe(&check, &server(closed.to_string()), &transport).await);
+        assert!(TcpHealthCheck::from_config(&serde_json::json!({"unknown": 1})).is_err());
+    }
+}
