@@ -17,6 +17,23 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::task::AbortHandle;
 
+/// Entry points `names` (each on `{{addr:NAME}}`), `extra` YAML appended to every one of them
+/// (6-space indent), and the watched file provider.
+pub fn static_config(names: &[&str], extra: &str) -> String {
+    let mut yaml = String::from(
+        "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\nlog:\n  level: DEBUG\nentryPoints:\n",
+    );
+    for name in names {
+        yaml.push_str(&format!(
+            "  {name}:\n    address: \"{{{{addr:{name}}}}}\"\n{extra}\n"
+        ));
+    }
+    yaml.push_str(
+        "providers:\n  providersThrottleDuration: 100ms\n  file:\n    filename: \"{{dynamic_file}}\"\n    watch: true\n",
+    );
+    yaml
+}
+
 /// Bounds every exchange in these suites.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
