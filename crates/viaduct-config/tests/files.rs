@@ -252,9 +252,8 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
     for expected in [
         "global.checkNewVersion",
         "serversTransport.spiffe",
-        "tcpServersTransport",
+        "tcpServersTransport.tls",
         "entryPoints.web.reusePort",
-        "entryPoints.web.proxyProtocol",
         "entryPoints.web.http3",
         "providers.kubernetesCRD",
         "providers.zooKeeper",

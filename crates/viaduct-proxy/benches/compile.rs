@@ -75,6 +75,7 @@ fn context() -> CompileContext {
         tls: Arc::new(TlsShared::new().unwrap()),
         api: None,
         observe: Default::default(),
+        tcp_transport: Default::default(),
     }
 }
 

@@ -46,6 +46,42 @@ pub struct EntryPointRuntime {
     pub port_value: HeaderValue,
     /// Metrics and access log of this entry point (observes nothing by default).
     pub observer: viaduct_observe::EntryPointObserver,
+    /// `proxyProtocol`: whose PROXY headers are read; `None` when the section is absent.
+    pub proxy_protocol: Option<ProxyProtocolTrust>,
+    /// `udp.timeout`: how long a UDP session lives without traffic.
+    pub udp_timeout: Duration,
+}
+
+/// `entryPoints.<name>.proxyProtocol`.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyProtocolTrust {
+    pub trusted_ips: Vec<IpNet>,
+    pub insecure: bool,
+}
+
+impl ProxyProtocolTrust {
+    /// Whether a PROXY header from `peer` is believed.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.insecure
+            || self
+                .trusted_ips
+                .iter()
+                .any(|net| net.contains(&normalize(peer)))
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct ProxyProtocolOptions {
+    #[serde(rename = "trustedIPs")]
+    trusted_ips: Vec<String>,
+    insecure: bool,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct UdpOptions {
+    timeout: Option<viaduct_config::GoDuration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +94,12 @@ pub enum EntryPointError {
     },
     #[error("entry point {name}: invalid forwardedHeaders.trustedIPs entry {value:?}")]
     TrustedIp { name: String, value: String },
+    #[error("entry point {name}: invalid {section}: {reason}")]
+    Section {
+        name: String,
+        section: &'static str,
+        reason: String,
+    },
 }
 
 impl EntryPointRuntime {
@@ -106,6 +148,8 @@ impl EntryPointRuntime {
                 .unwrap_or(HeaderValue::from_static("viaduct")),
             port_value: HeaderValue::from(address.port()),
             observer: viaduct_observe::EntryPointObserver::default(),
+            proxy_protocol: proxy_protocol(name, config.proxy_protocol.as_ref())?,
+            udp_timeout: udp_timeout(name, config.udp.as_ref())?,
         })
     }
 
@@ -117,6 +161,53 @@ impl EntryPointRuntime {
                 .iter()
                 .any(|net| net.contains(&normalize(peer)))
     }
+}
+
+fn section<T: serde::de::DeserializeOwned + Default>(
+    name: &str,
+    section: &'static str,
+    value: Option<&serde_json::Value>,
+) -> Result<Option<T>, EntryPointError> {
+    let Some(value) = value else { return Ok(None) };
+    if value.is_null() {
+        return Ok(Some(T::default()));
+    }
+    viaduct_config::decode_value(value.clone(), viaduct_config::Origin::Inline("entry point"))
+        .map(Some)
+        .map_err(|e| EntryPointError::Section {
+            name: name.to_string(),
+            section,
+            reason: e.to_string(),
+        })
+}
+
+fn proxy_protocol(
+    name: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<Option<ProxyProtocolTrust>, EntryPointError> {
+    let Some(options) = section::<ProxyProtocolOptions>(name, "proxyProtocol", value)? else {
+        return Ok(None);
+    };
+    let mut trusted_ips = Vec::new();
+    for value in &options.trusted_ips {
+        trusted_ips.push(parse_net(value).ok_or_else(|| EntryPointError::Section {
+            name: name.to_string(),
+            section: "proxyProtocol",
+            reason: format!("invalid trustedIPs entry {value:?}"),
+        })?);
+    }
+    Ok(Some(ProxyProtocolTrust {
+        trusted_ips,
+        insecure: options.insecure,
+    }))
+}
+
+fn udp_timeout(name: &str, value: Option<&serde_json::Value>) -> Result<Duration, EntryPointError> {
+    let options = section::<UdpOptions>(name, "udp", value)?.unwrap_or_default();
+    Ok(options
+        .timeout
+        .and_then(|t| t.positive())
+        .unwrap_or(viaduct_tcp::DEFAULT_UDP_TIMEOUT))
 }
 
 /// IPv4-mapped IPv6 peers (from dual-stack sockets) are compared as IPv4.

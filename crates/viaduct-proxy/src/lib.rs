@@ -20,12 +20,15 @@ mod listener;
 mod redirect;
 mod responses;
 mod snapshot;
+mod tcp_entry;
 mod validate;
 mod whoami;
 
 pub use compile::{compile, CompileContext, EntryPointInfo, ObjectStatus};
-pub use entrypoint::{EntryPointError, EntryPointRuntime, Protocol};
+pub use entrypoint::{EntryPointError, EntryPointRuntime, Protocol, ProxyProtocolTrust};
 pub use http1::SERVER_ENV as HTTP1_SERVER_ENV;
 pub use listener::{bind, serve, Shutdown};
 pub use redirect::Redirect;
 pub use snapshot::{Snapshot, SnapshotHandle};
+pub use tcp_entry::{bind_udp, serve_udp};
+pub use viaduct_tcp::TcpTransportDefaults;

@@ -18,6 +18,7 @@ use crate::entrypoint::EntryPointRuntime;
 use crate::handler::{self, ConnectionContext};
 use crate::http1::{self, Outcome};
 use crate::snapshot::SnapshotHandle;
+use crate::tcp_entry;
 
 /// Tells entry points to stop accepting and drain. Send `true` once.
 pub type Shutdown = watch::Receiver<bool>;
@@ -131,8 +132,8 @@ async fn serve_connection(
     watcher: Watcher,
 ) {
     let Accepted {
-        stream,
-        peer,
+        mut stream,
+        mut peer,
         entry_point,
         snapshots,
         shutdown,
@@ -143,6 +144,26 @@ async fn serve_connection(
     let limit = entry_point
         .read_timeout
         .map_or(HANDSHAKE_TIMEOUT, |t| t.min(HANDSHAKE_TIMEOUT));
+    // From here on `peer` is the real client: the HTTP side sees it as such.
+    if let Some(trust) = &entry_point.proxy_protocol {
+        match tcp_entry::proxy_header(&mut stream, peer, trust, limit).await {
+            Some(client) => peer = client,
+            None => return,
+        }
+    }
+    let tcp_routes = snapshots
+        .load()
+        .entry_points
+        .get(entry_point.index)
+        .and_then(|routes| routes.tcp.clone())
+        .filter(|routes| !routes.is_empty());
+    if let Some(routes) = tcp_routes {
+        // `watcher` stays held while a TCP router relays: graceful shutdown waits for it too.
+        match Box::pin(tcp_entry::dispatch(stream, peer, routes, &snapshots, limit)).await {
+            Some(http) => stream = http,
+            None => return,
+        }
+    }
     // Every entry point takes both plain HTTP and TLS, as Traefik's do: the first byte tells.
     let mut first = [0u8; 1];
     let is_tls = match tokio::time::timeout(limit, stream.peek(&mut first)).await {
@@ -234,7 +255,7 @@ async fn serve_tls(
 
 /// Reads the ClientHello, picks the configuration for its SNI from the current snapshot
 /// (certificate and options), and completes the handshake.
-async fn tls_handshake(
+pub(crate) async fn tls_handshake(
     stream: TcpStream,
     snapshots: &SnapshotHandle,
 ) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {

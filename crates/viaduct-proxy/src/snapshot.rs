@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub certificate_requests: Vec<viaduct_tls::CertificateRequest>,
     /// Middleware state (rate-limit buckets, breakers…) for the next compile to carry over.
     pub middleware_state: StateStore,
+    /// TCP middleware state and router lifetimes for the next compile to carry over.
+    pub(crate) tcp_state: crate::compile::TcpState,
     /// What the compiler found wrong, per object (the API reports this).
     pub status: ObjectStatus,
     /// What `api@internal` serves for this configuration; `None` without the static `api`
@@ -72,6 +74,9 @@ pub struct EntryPointRoutes {
     pub routers: RouterTable<Arc<Route>>,
     /// Routers for TLS connections (routers with `tls`, or on an entry point with `http.tls`).
     pub tls_routers: RouterTable<Arc<Route>>,
+    /// TCP and UDP routers; `None` when the entry point has none, so that its connections
+    /// skip the TCP side entirely.
+    pub tcp: Option<Arc<viaduct_tcp::TcpEntryPointRoutes>>,
 }
 
 impl std::fmt::Debug for EntryPointRoutes {
@@ -79,6 +84,7 @@ impl std::fmt::Debug for EntryPointRoutes {
         f.debug_struct("EntryPointRoutes")
             .field("routers", &self.routers.len())
             .field("tls_routers", &self.tls_routers.len())
+            .field("tcp", &self.tcp)
             .finish()
     }
 }

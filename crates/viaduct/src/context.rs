@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use viaduct_api::ApiInfo;
 use viaduct_config::StaticConfig;
 use viaduct_observe::{EntryPointObserver, Hub};
-use viaduct_proxy::{CompileContext, EntryPointInfo, EntryPointRuntime};
+use viaduct_proxy::{CompileContext, EntryPointInfo, EntryPointRuntime, TcpTransportDefaults};
 use viaduct_tls::TlsShared;
 use viaduct_upstream::TransportSettings;
 
@@ -44,6 +44,11 @@ pub fn build(
         tls: Arc::new(tls),
         api: ApiInfo::from_static(config, SystemTime::now()).map(Arc::new),
         observe,
+        tcp_transport: config
+            .tcp_servers_transport
+            .as_ref()
+            .map(TcpTransportDefaults::from_static)
+            .unwrap_or_default(),
     };
     Ok((runtimes, ctx))
 }

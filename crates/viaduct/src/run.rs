@@ -80,9 +80,17 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
 
     // Bind every listener before anything else, so a port in use fails the start at once.
     let mut listeners = Vec::new();
+    let mut udp_sockets = Vec::new();
     for ep in &entry_points {
         if ep.protocol == Protocol::Udp {
-            tracing::warn!(entry_point = %ep.name, "UDP entry points are not supported yet; not listening");
+            let socket = viaduct_proxy::bind_udp(ep).with_context(|| {
+                format!(
+                    "entry point {}: cannot listen on {}/udp",
+                    ep.name, ep.address
+                )
+            })?;
+            tracing::info!(entry_point = %ep.name, address = %socket.local_addr()?, "listening (UDP)");
+            udp_sockets.push((socket, ep.clone()));
             continue;
         }
         let listener = viaduct_proxy::bind(ep)
@@ -134,6 +142,14 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
     for (listener, ep) in listeners {
         servers.push(tokio::spawn(viaduct_proxy::serve(
             listener,
+            ep,
+            snapshots.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    for (socket, ep) in udp_sockets {
+        servers.push(tokio::spawn(viaduct_proxy::serve_udp(
+            socket,
             ep,
             snapshots.clone(),
             stop_rx.clone(),

@@ -41,7 +41,12 @@ impl StaticConfig {
             self.servers_transport.spiffe.is_some(),
             "serversTransport.spiffe",
         );
-        flag(self.tcp_servers_transport.is_some(), "tcpServersTransport");
+        flag(
+            self.tcp_servers_transport
+                .as_ref()
+                .is_some_and(|t| t.tls.is_some()),
+            "tcpServersTransport.tls",
+        );
         for (name, entry_point) in &self.entry_points {
             keys.extend(
                 unsupported_entry_point_options(entry_point)
@@ -149,12 +154,9 @@ impl StaticConfig {
 fn unsupported_entry_point_options(entry_point: &EntryPoint) -> Vec<&'static str> {
     let http = &entry_point.http;
     let transport = &entry_point.transport;
-    let is_udp = entry_point.address.to_ascii_lowercase().ends_with("/udp");
     [
-        (is_udp, "address"),
         (entry_point.reuse_port, "reusePort"),
         (entry_point.allow_acme_by_pass, "allowACMEByPass"),
-        (entry_point.proxy_protocol.is_some(), "proxyProtocol"),
         (
             transport.keep_alive_max_requests != 0,
             "transport.keepAliveMaxRequests",
@@ -170,7 +172,6 @@ fn unsupported_entry_point_options(entry_point: &EntryPoint) -> Vec<&'static str
         ),
         (entry_point.http2.is_some(), "http2"),
         (entry_point.http3.is_some(), "http3"),
-        (entry_point.udp.is_some(), "udp"),
         (entry_point.observability.is_some(), "observability"),
     ]
     .into_iter()

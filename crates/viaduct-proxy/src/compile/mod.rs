@@ -7,6 +7,9 @@
 mod redirect;
 mod routers;
 mod services;
+mod tcp;
+#[cfg(test)]
+mod tcp_tests;
 #[cfg(test)]
 mod tests;
 
@@ -25,6 +28,7 @@ use crate::entrypoint::Protocol;
 use crate::snapshot::{EntryPointRoutes, Route, Snapshot};
 use routers::{compile_router, tie_break, CompiledRouter};
 use services::{build_transports, ServiceBuilder};
+pub(crate) use tcp::TcpState;
 
 const DEFAULT_TRANSPORT: &str = "default@internal";
 
@@ -40,6 +44,8 @@ pub struct CompileContext {
     pub api: Option<Arc<ApiInfo>>,
     /// Metrics registry, access log and ping: routers resolve their metric handles here.
     pub observe: Arc<viaduct_observe::Hub>,
+    /// The static `tcpServersTransport`: what TCP servers transports default to.
+    pub tcp_transport: viaduct_tcp::TcpTransportDefaults,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +142,7 @@ pub fn compile(
                     options: t.options.clone(),
                 })
         })
+        .chain(tcp::tls_routes(config))
         .collect();
     let (tls, issues) = TlsRuntime::build(config.tls.as_ref(), &tls_routes, &ctx.tls);
     for issue in issues {
@@ -145,6 +152,10 @@ pub fn compile(
             status.warn(issue.object, issue.message);
         }
     }
+
+    let claims = tcp::https_claims(&compiled, ctx.entry_points.len());
+    let (tcp_routes, tcp_state) =
+        tcp::compile_tcp(config, ctx, previous, claims, &tls, &mut status);
 
     let mut certificate_requests: Vec<CertificateRequest> = Vec::new();
     let mut http_tables: Vec<Vec<TableEntry>> =
@@ -185,6 +196,11 @@ pub fn compile(
             });
         }
     }
+    certificate_requests.extend(
+        tcp::certificate_requests(config)
+            .iter()
+            .filter_map(|request| uncovered(request, &tls)),
+    );
     certificate_requests.extend(default_generated_cert(config));
     redirect::add_entry_point_redirections(ctx, &mut http_tables, &mut status);
     for (name, message) in middlewares.check_all(&mut services) {
@@ -235,9 +251,11 @@ pub fn compile(
         entry_points: http_tables
             .into_iter()
             .zip(https_tables)
-            .map(|(http, https)| EntryPointRoutes {
+            .zip(tcp_routes)
+            .map(|((http, https), tcp)| EntryPointRoutes {
                 routers: RouterTable::new(http),
                 tls_routers: RouterTable::new(https),
+                tcp,
             })
             .collect(),
         services: built,
@@ -249,6 +267,7 @@ pub fn compile(
             certificate_requests
         },
         middleware_state,
+        tcp_state,
         status,
         observe: ctx.observe.clone(),
     }

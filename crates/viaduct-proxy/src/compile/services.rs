@@ -387,6 +387,7 @@ mod tests {
             tls: Arc::new(TlsShared::new().unwrap()),
             api: None,
             observe: Default::default(),
+            tcp_transport: Default::default(),
         }
     }
 

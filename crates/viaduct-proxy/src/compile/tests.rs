@@ -18,6 +18,7 @@ fn ctx(eps: &[(&str, bool)]) -> CompileContext {
         tls: Arc::new(TlsShared::new().unwrap()),
         api: None,
         observe: Default::default(),
+        tcp_transport: Default::default(),
     }
 }
 
