@@ -14,7 +14,9 @@ mod support;
 use std::time::Duration;
 
 use pebble::{served_chain, wait_certificate, Pebble, PebbleOptions};
-use support::{dynamic_config, start_proxy, static_config, stop, stored, ISSUE_TIMEOUT};
+use support::{
+    dynamic_config, start_proxy, start_proxy_under_test, static_config, stop, stored, ISSUE_TIMEOUT,
+};
 use viaduct_testkit::EchoBackend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +351,8 @@ async fn an_ip_address_host_gets_an_ip_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn preferred_chain_picks_the_alternate_chain_of_the_named_root() {
-    // Root 0 issues the default chain, root 1 an alternate one, offered in a `Link: rel="alternate"` header.
+    // Root 0 issues the default chain, root 1 an alternate one, offered in a `Link: rel="alternate"` header. Traefik
+    // passes too (VIADUCT_E2E_PROXY=traefik), including the stored chain.
     let pebble = Pebble::start(PebbleOptions {
         alternate_roots: 1,
         ..PebbleOptions::default()
@@ -374,7 +377,7 @@ async fn preferred_chain_picks_the_alternate_chain_of_the_named_root() {
             "      keyType: EC256\n      tlsChallenge: {{}}\n      preferredChain: \"{preferred}\""
         );
         let dynamic = dynamic_config(&format!("Host(`{host}`)"), "{certResolver: le}");
-        let proxy = start_proxy(
+        let proxy = start_proxy_under_test(
             &pebble,
             &static_config(&pebble, &storage, &acme),
             &dynamic,
