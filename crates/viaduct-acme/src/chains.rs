@@ -106,6 +106,11 @@ pub async fn prefer(
     for url in &alternates {
         match download(account, downloads, url).await {
             Ok(alternate) if issued_under(&alternate.body, preferred) => {
+                // Another leaf would not match the key this order generated.
+                if leaf(&alternate.body) != leaf(default_chain.as_bytes()) {
+                    tracing::warn!(url = %url, "an alternate chain carries another certificate; it is ignored");
+                    continue;
+                }
                 tracing::debug!(url = %url, preferred_chain = %preferred, "alternate chain chosen");
                 return String::from_utf8_lossy(&alternate.body).into_owned();
             }
@@ -150,9 +155,7 @@ async fn download(account: &Account, downloads: &Downloads, url: &str) -> Result
 
 /// The Common Name of the issuer of the last certificate of a PEM chain of two or more.
 fn topmost_issuer(chain: &[u8]) -> Option<String> {
-    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain)
-        .collect::<Result<_, _>>()
-        .ok()?;
+    let certificates = certificates(chain)?;
     if certificates.len() < 2 {
         return None;
     }
@@ -160,6 +163,16 @@ fn topmost_issuer(chain: &[u8]) -> Option<String> {
     // Go's pkix.Name keeps the last CN attribute; lego compares that one.
     let common_name = topmost.issuer().iter_common_name().last()?;
     common_name.as_str().ok().map(str::to_string)
+}
+
+fn leaf(chain: &[u8]) -> Option<CertificateDer<'static>> {
+    certificates(chain)?.into_iter().next()
+}
+
+fn certificates(chain: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_slice_iter(chain)
+        .collect::<Result<_, _>>()
+        .ok()
 }
 
 /// The `rel="alternate"` targets of the `Link` headers, made absolute against `base`.
@@ -293,6 +306,18 @@ mod tests {
         assert!(!issued_under(leaf_only.as_bytes(), "Intermediate"));
         assert!(!issued_under(b"not a certificate", "Root"));
         assert!(!issued_under(b"", ""));
+    }
+
+    #[test]
+    fn chains_of_one_certificate_share_its_leaf() {
+        let (root_a, root_b) = (ca("Root CA A", None), ca("Root CA B", None));
+        let default = chain(&ca("Intermediate A", Some(&root_a)));
+        let (default_leaf, _) = default.split_once("-----END CERTIFICATE-----\n").unwrap();
+        let alternate = format!("{default_leaf}-----END CERTIFICATE-----\n{}", root_b.pem);
+        assert_eq!(leaf(default.as_bytes()), leaf(alternate.as_bytes()));
+        let other = chain(&ca("Intermediate B", Some(&root_b)));
+        assert_ne!(leaf(default.as_bytes()), leaf(other.as_bytes()));
+        assert!(leaf(default.as_bytes()).is_some());
     }
 
     #[test]
