@@ -1,6 +1,7 @@
 //! The HTTPS client that talks to the ACME server, trusting what Traefik's client (lego) trusts: `caCertificates` and
 //! `LEGO_CA_CERTIFICATES` (PEM files) instead of, or with `caSystemCertPool` on top of, the system roots;
-//! `caServerName` / `LEGO_CA_SERVER_NAME` as the name the server's certificate must carry.
+//! `caServerName` / `LEGO_CA_SERVER_NAME` as the name the server's certificate must carry. The responses to the URLs
+//! [`Downloads`] watches are recorded on their way (certificate downloads, for `preferredChain`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,10 +17,14 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
+use crate::chains::Downloads;
 use crate::settings::AcmeSettings;
 use crate::AcmeError;
 
-pub fn build(settings: &AcmeSettings) -> Result<Box<dyn HttpClient>, AcmeError> {
+pub fn build(
+    settings: &AcmeSettings,
+    downloads: &Downloads,
+) -> Result<Box<dyn HttpClient>, AcmeError> {
     let mut files: Vec<String> = settings.ca_certificates.clone();
     if let Ok(paths) = std::env::var("LEGO_CA_CERTIFICATES") {
         files.extend(
@@ -84,13 +89,15 @@ pub fn build(settings: &AcmeSettings) -> Result<Box<dyn HttpClient>, AcmeError> 
     Ok(Box::new(TimedClient {
         inner: client,
         response_header_timeout: settings.client_response_header_timeout,
+        downloads: downloads.clone(),
     }))
 }
 
-/// Bounds how long the ACME server may take to answer (`clientResponseHeaderTimeout`).
+/// Bounds how long the ACME server may take to answer (`clientResponseHeaderTimeout`), and records watched downloads.
 struct TimedClient<C> {
     inner: C,
     response_header_timeout: Duration,
+    downloads: Downloads,
 }
 
 impl<C: HttpClient> HttpClient for TimedClient<C> {
@@ -98,10 +105,22 @@ impl<C: HttpClient> HttpClient for TimedClient<C> {
         &self,
         request: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let watched = self
+            .downloads
+            .is_watched(request.uri())
+            .then(|| request.uri().clone());
         let response = self.inner.request(request);
         let limit = self.response_header_timeout;
+        let downloads = self.downloads.clone();
         Box::pin(async move {
-            match tokio::time::timeout(limit, response).await {
+            let answer = async move {
+                let response = response.await?;
+                match watched {
+                    Some(uri) => downloads.record(&uri, response).await,
+                    None => Ok(response),
+                }
+            };
+            match tokio::time::timeout(limit, answer).await {
                 Ok(result) => result,
                 Err(_) => Err(instant_acme::Error::Other(
                     format!("the ACME server did not answer within {limit:?}").into(),

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod certificate;
+mod chains;
 mod client;
 mod dns;
 mod error;

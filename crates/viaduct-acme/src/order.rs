@@ -7,6 +7,7 @@ use instant_acme::{
 };
 use viaduct_tls::AcmeState;
 
+use crate::chains::{self, Downloads};
 use crate::dns::{DnsProvider, DnsRecord};
 use crate::keys::{alpn_challenge_certificate, csr};
 use crate::settings::AcmeSettings;
@@ -26,6 +27,7 @@ enum Published {
 /// Orders a certificate for `domain` (main first, then SANs) and returns it in storage form.
 pub async fn obtain(
     account: &Account,
+    downloads: &Downloads,
     domain: &StoredDomain,
     settings: &AcmeSettings,
     dns: Option<&DnsProvider>,
@@ -45,7 +47,15 @@ pub async fn obtain(
     let mut published = Vec::new();
     let result = tokio::time::timeout(
         ORDER_TIMEOUT,
-        run_order(account, &names, settings, dns, state, &mut published),
+        run_order(
+            account,
+            downloads,
+            &names,
+            settings,
+            dns,
+            state,
+            &mut published,
+        ),
     )
     .await;
     for item in published {
@@ -66,6 +76,7 @@ pub async fn obtain(
 /// Returns the PEM chain and the PEM (PKCS#8) key.
 async fn run_order(
     account: &Account,
+    downloads: &Downloads,
     names: &[String],
     settings: &AcmeSettings,
     dns: Option<&DnsProvider>,
@@ -192,6 +203,12 @@ async fn run_order(
         .poll_certificate(&issuance)
         .await
         .map_err(|e| format!("downloading the certificate: {e}"))?;
+    let chain = match order.state().certificate.clone() {
+        Some(url) if !settings.preferred_chain.is_empty() => {
+            chains::prefer(account, downloads, &url, chain, &settings.preferred_chain).await
+        }
+        _ => chain,
+    };
     Ok((
         chain,
         pem("PRIVATE KEY", key.pkcs8.secret_pkcs8_der()).into_bytes(),

@@ -13,6 +13,7 @@ use viaduct_config::static_config::CertificatesResolver;
 use viaduct_tls::{AcmeCertificate, AcmeState, CertificateRequest};
 
 use crate::certificate::LoadedCertificate;
+use crate::chains::Downloads;
 use crate::dns::DnsProvider;
 use crate::settings::AcmeSettings;
 use crate::storage::{
@@ -41,6 +42,8 @@ struct Resolver {
     /// Parallel to `data.certificates`; `None` for an entry that does not parse (kept in storage, not served).
     loaded: Vec<Option<LoadedCertificate>>,
     account: Option<Account>,
+    /// Shared with the account's HTTP client, which records the certificate downloads `preferredChain` reads.
+    downloads: Downloads,
     failures: HashMap<StoredDomain, Failure>,
     next_renewal_check: Instant,
 }
@@ -129,6 +132,7 @@ impl AcmeService {
                 data,
                 loaded,
                 account: None,
+                downloads: Downloads::new(),
                 failures: HashMap::new(),
                 next_renewal_check: Instant::now(),
             });
@@ -287,6 +291,7 @@ impl Resolver {
             Ok(account) => {
                 order::obtain(
                     &account,
+                    &self.downloads,
                     domain,
                     &self.settings,
                     self.dns.as_ref(),
@@ -371,7 +376,8 @@ impl Resolver {
                 usable.then_some((uri, key))
             });
         if let Some((uri, key)) = stored {
-            let builder = Account::builder_with_http(client::build(&self.settings)?);
+            let builder =
+                Account::builder_with_http(client::build(&self.settings, &self.downloads)?);
             let account = builder
                 .from_parts(uri, key, server.clone())
                 .await
@@ -401,7 +407,7 @@ impl Resolver {
             }
             None => None,
         };
-        let builder = Account::builder_with_http(client::build(&self.settings)?);
+        let builder = Account::builder_with_http(client::build(&self.settings, &self.downloads)?);
         let (account, credentials) = builder
             .create(&new_account, server.clone(), eab.as_ref())
             .await

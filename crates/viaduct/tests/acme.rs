@@ -1,6 +1,7 @@
 //! Automatic certificates over ACME against Pebble, Let's Encrypt's test CA: HTTP-01, TLS-ALPN-01 and DNS-01 (the
 //! `exec` provider publishing through Pebble's fake DNS), `tls.domains` with SANs, a wildcard, renewal of a
-//! short-lived certificate, Pebble's bad-nonce rejections, external account binding, failures.
+//! short-lived certificate, Pebble's bad-nonce rejections, external account binding, failures, `preferredChain`
+//! among Pebble's alternate chains.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
@@ -12,8 +13,10 @@ mod support;
 
 use std::time::Duration;
 
-use pebble::{wait_certificate, Pebble, PebbleOptions};
-use support::{dynamic_config, start_proxy, static_config, stop, stored, ISSUE_TIMEOUT};
+use pebble::{served_chain, wait_certificate, Pebble, PebbleOptions};
+use support::{
+    dynamic_config, start_proxy, start_proxy_under_test, static_config, stop, stored, ISSUE_TIMEOUT,
+};
 use viaduct_testkit::EchoBackend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,4 +346,71 @@ async fn an_ip_address_host_gets_an_ip_certificate() {
     let (_, status) = wait_certificate(pebble.tls_port, "127.0.0.1", &root, ISSUE_TIMEOUT).await;
     assert!(status.contains(" 200"), "{status}");
     stop(proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pebble"]
+async fn preferred_chain_picks_the_alternate_chain_of_the_named_root() {
+    // Root 0 issues the default chain, root 1 an alternate one, offered in a `Link: rel="alternate"` header. Traefik
+    // passes too (VIADUCT_E2E_PROXY=traefik), including the stored chain.
+    let pebble = Pebble::start(PebbleOptions {
+        alternate_roots: 1,
+        ..PebbleOptions::default()
+    })
+    .await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let (default_root, alternate_root) = (pebble.root(0), pebble.root(1));
+    let (default_name, alternate_name) = (subject_cn(&default_root), subject_cn(&alternate_root));
+    assert_ne!(default_name, alternate_name);
+    let cases = [
+        (
+            alternate_name.as_str(),
+            &alternate_root,
+            "alternate.test.example",
+        ),
+        ("No Such Root CA", &default_root, "default.test.example"),
+    ];
+    for (preferred, root, host) in cases {
+        let scratch = tempfile::tempdir().unwrap();
+        let storage = scratch.path().join("acme.json");
+        let acme = format!(
+            "      keyType: EC256\n      tlsChallenge: {{}}\n      preferredChain: \"{preferred}\""
+        );
+        let dynamic = dynamic_config(&format!("Host(`{host}`)"), "{certResolver: le}");
+        let proxy = start_proxy_under_test(
+            &pebble,
+            &static_config(&pebble, &storage, &acme),
+            &dynamic,
+            &echo,
+        )
+        .await;
+        // Verified against that root alone: the served intermediate is the one it issued.
+        wait_certificate(pebble.tls_port, host, root, ISSUE_TIMEOUT).await;
+        let chain = served_chain(pebble.tls_port, host, root).await.unwrap();
+        assert_eq!(chain.len(), 2, "{preferred}: leaf and intermediate");
+        let (_, top) = x509_parser::parse_x509_certificate(chain[1].as_ref()).unwrap();
+        let issuer = top.issuer().iter_common_name().next().unwrap();
+        assert_eq!(issuer.as_str().unwrap(), subject_cn(root), "{preferred}");
+        // What is stored is the chosen chain, so a restart serves it too.
+        let stored = stored(&storage);
+        let encoded = stored["le"]["Certificates"][0]["certificate"]
+            .as_str()
+            .unwrap();
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        use rustls::pki_types::pem::PemObject;
+        let stored_chain: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored_chain, chain, "{preferred}: stored and served chains");
+        stop(proxy).await;
+    }
+}
+
+fn subject_cn(certificate: &rustls::pki_types::CertificateDer<'_>) -> String {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).unwrap();
+    let name = parsed.subject().iter_common_name().next().unwrap();
+    name.as_str().unwrap().to_string()
 }

@@ -37,6 +37,8 @@ pub struct PebbleOptions {
     pub validity: Option<u64>,
     /// External account binding required, with this key id and base64url HMAC key.
     pub eab: Option<(String, String)>,
+    /// `PEBBLE_ALTERNATE_ROOTS`: roots besides the default one, each offered as an alternate chain (`/roots/<n>`).
+    pub alternate_roots: u32,
 }
 
 impl Pebble {
@@ -80,6 +82,10 @@ impl Pebble {
             .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", options.nonce_reject.to_string())
+            .env(
+                "PEBBLE_ALTERNATE_ROOTS",
+                options.alternate_roots.to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(log("pebble.log"))
             .stderr(log("pebble.err"))
@@ -122,16 +128,21 @@ impl Pebble {
         self.dir.path().join("ca.pem")
     }
 
-    /// The root issued certificates chain to (new on every Pebble start).
+    /// The root issued certificates chain to by default (new on every Pebble start).
     pub fn issuing_root(&self) -> CertificateDer<'static> {
+        self.root(0)
+    }
+
+    /// Root `index`: 0 is the default chain's, the others the alternate chains' (`alternate_roots`).
+    pub fn root(&self, index: u32) -> CertificateDer<'static> {
         let output = Command::new("curl")
             .args([
                 "-sSk",
-                &format!("https://127.0.0.1:{}/roots/0", self.management_port),
+                &format!("https://127.0.0.1:{}/roots/{index}", self.management_port),
             ])
             .output()
             .unwrap();
-        assert!(output.status.success(), "fetching Pebble's root");
+        assert!(output.status.success(), "fetching Pebble's root {index}");
         use rustls::pki_types::pem::PemObject;
         CertificateDer::from_pem_slice(&output.stdout).unwrap()
     }
@@ -191,6 +202,34 @@ pub async fn verified_get(
     name: &str,
     root: &CertificateDer<'static>,
 ) -> Result<(CertificateDer<'static>, String), String> {
+    let mut tls = connect(port, name, root).await?;
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let request = format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.lines().next().unwrap_or("").to_string();
+    Ok((leaf, status))
+}
+
+/// The chain served for SNI `name` on `port` (leaf first), verified against `root`.
+pub async fn served_chain(
+    port: u16,
+    name: &str,
+    root: &CertificateDer<'static>,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let tls = connect(port, name, root).await?;
+    Ok(tls.get_ref().1.peer_certificates().unwrap().to_vec())
+}
+
+async fn connect(
+    port: u16,
+    name: &str,
+    root: &CertificateDer<'static>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.clone()).map_err(|e| e.to_string())?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -205,20 +244,10 @@ pub async fn verified_get(
         .await
         .map_err(|e| e.to_string())?;
     let server_name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
-    let mut tls = tokio::time::timeout(Duration::from_secs(5), connector.connect(server_name, tcp))
+    tokio::time::timeout(Duration::from_secs(5), connector.connect(server_name, tcp))
         .await
         .map_err(|_| "handshake timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
-    let request = format!("GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
-    tls.write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut response)).await;
-    let text = String::from_utf8_lossy(&response);
-    let status = text.lines().next().unwrap_or("").to_string();
-    Ok((leaf, status))
+        .map_err(|e| e.to_string())
 }
 
 /// Waits (bounded) until `name` is served on `port` with a certificate chaining to `root`.

@@ -65,13 +65,34 @@ http:
     )
 }
 
+/// Starts Viaduct.
 pub async fn start_proxy(
     pebble: &Pebble,
     static_yaml: &str,
     dynamic: &str,
     echo: &EchoBackend,
 ) -> ProxyUnderTest {
-    Launch::new(common::viaduct())
+    start_kind(common::viaduct(), pebble, static_yaml, dynamic, echo).await
+}
+
+/// Starts the proxy under test: Viaduct, or Traefik with `VIADUCT_E2E_PROXY=traefik` (for behaviour Traefik shares).
+pub async fn start_proxy_under_test(
+    pebble: &Pebble,
+    static_yaml: &str,
+    dynamic: &str,
+    echo: &EchoBackend,
+) -> ProxyUnderTest {
+    start_kind(common::kind(), pebble, static_yaml, dynamic, echo).await
+}
+
+async fn start_kind(
+    kind: viaduct_testkit::ProxyKind,
+    pebble: &Pebble,
+    static_yaml: &str,
+    dynamic: &str,
+    echo: &EchoBackend,
+) -> ProxyUnderTest {
+    Launch::new(kind)
         .static_yaml(static_yaml)
         .dynamic_yaml(dynamic)
         .var("echo", echo.url())
