@@ -358,7 +358,7 @@ async fn proxy(
     announce_empty_body(&mut request);
     // A bodiless request refused at connection can go to another server: kept only for
     // balancers that asked for health checking, so the common path copies nothing.
-    let replay = (client_upgrade.is_none()
+    let mut replay = (client_upgrade.is_none()
         && balancer.retries_refused_connections()
         && http_body::Body::is_end_stream(request.body()))
     .then(|| {
@@ -374,8 +374,6 @@ async fn proxy(
 
     let sent_at = ep.observer.wants_upstream().then(std::time::Instant::now);
     let mut server = server;
-    let mut request = request;
-    let mut replay = replay;
     // One await in a loop rather than a second call for the retry: each awaited call holds
     // its own slot in this function's future, which every request allocates.
     let (result, in_flight) = loop {

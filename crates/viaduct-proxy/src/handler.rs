@@ -33,7 +33,12 @@ pub(crate) struct ConnectionContext {
     pub heads_checked: bool,
 }
 
-pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>) -> Response<Body> {
+// Parameters are `mut` rather than rebound: in an async fn each rebinding is another copy of
+// the request in its future.
+pub(crate) async fn handle(
+    mut request: Request<Body>,
+    conn: Arc<ConnectionContext>,
+) -> Response<Body> {
     // Observation costs one branch when neither metrics nor an access log are on.
     let Some(exchange) =
         conn.entry_point
@@ -42,7 +47,6 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
     else {
         return respond(request, &conn).await.0;
     };
-    let mut request = request;
     if let Some(traceparent) = exchange.traceparent() {
         request.headers_mut().insert("traceparent", traceparent);
     }
@@ -52,7 +56,7 @@ pub(crate) async fn handle(request: Request<Body>, conn: Arc<ConnectionContext>)
 
 /// The answer, and the route that gave it (for accounting).
 async fn respond(
-    request: Request<Body>,
+    mut request: Request<Body>,
     conn: &ConnectionContext,
 ) -> (Response<Body>, Option<Arc<Route>>) {
     if !conn.heads_checked {
@@ -75,7 +79,6 @@ async fn respond(
                 route: &route,
                 answered: false,
             };
-            let mut request = request;
             if let Some(path) = sanitized_path {
                 if forward::set_path(request.uri_mut(), &path).is_err() {
                     gone.answered = true;

@@ -214,10 +214,11 @@ impl Transport {
         h2c: bool,
     ) -> Result<Response<Body>, ProxyError> {
         let plain_http = request.uri().scheme() == Some(&Scheme::HTTP);
-        let host = match request.uri().authority() {
-            Some(authority) if self.goes_inline(&request, plain_http, h2c) => {
-                Some(self.inline.host(authority))
-            }
+        let host = match (
+            request.uri().authority(),
+            self.inline_close(&request, plain_http, h2c),
+        ) {
+            (Some(authority), Some(close)) => Some((self.inline.host(authority), close)),
             _ => None,
         };
         self.dispatch(request, h2c, host).await
@@ -231,13 +232,13 @@ impl Transport {
         server: &Server,
     ) -> Result<Response<Body>, ProxyError> {
         let host = self
-            .goes_inline(&request, server.scheme == Scheme::HTTP, server.h2c)
-            .then(|| self.inline.host_for(server));
+            .inline_close(&request, server.scheme == Scheme::HTTP, server.h2c)
+            .map(|close| (self.inline.host_for(server), close));
         // The common case, inline without a header timeout, awaits the client directly: every
         // layer of future between here and the socket is one more copy of the request.
         match host {
-            Some(host) if self.settings.response_header_timeout.is_none() => {
-                h1::send(host, request).await
+            Some((host, close)) if self.settings.response_header_timeout.is_none() => {
+                h1::send(host, request, close).await
             }
             // Boxed: hyper's client future is several KiB, and inline it would make every
             // request's future that much larger.
@@ -245,23 +246,32 @@ impl Transport {
         }
     }
 
-    /// Upgrades need hyper's connection hand-over, and TLS and HTTP/2 are hyper's too.
-    fn goes_inline(&self, request: &Request<Body>, plain_http: bool, h2c: bool) -> bool {
-        plain_http
-            && !h2c
-            && !self.settings.use_hyper_client
-            && request.method() != Method::CONNECT
-            && !h1::has_connection_token(request.headers(), "upgrade")
+    /// `Some` when the request goes to the inline client, telling whether it asked to close
+    /// the connection after the exchange (both read from `Connection` in one lookup). Upgrades
+    /// need hyper's connection hand-over, and TLS and HTTP/2 are hyper's too.
+    fn inline_close(&self, request: &Request<Body>, plain_http: bool, h2c: bool) -> Option<bool> {
+        if !plain_http
+            || h2c
+            || self.settings.use_hyper_client
+            || request.method() == Method::CONNECT
+        {
+            return None;
+        }
+        let asks = h1::ConnectionAsks::of(request.headers());
+        (!asks.upgrade).then_some(asks.close)
     }
 
     async fn dispatch(
         &self,
         request: Request<Body>,
         h2c: bool,
-        inline_host: Option<Arc<HostPool>>,
+        inline_host: Option<(Arc<HostPool>, bool)>,
     ) -> Result<Response<Body>, ProxyError> {
         match inline_host {
-            Some(host) => self.within_header_timeout(h1::send(host, request)).await,
+            Some((host, close)) => {
+                self.within_header_timeout(h1::send(host, request, close))
+                    .await
+            }
             None => {
                 let future = async {
                     let response = if h2c {

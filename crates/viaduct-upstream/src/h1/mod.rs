@@ -29,7 +29,7 @@ use http::{Method, Request, Response, StatusCode};
 pub use body::{UpstreamBody, UpstreamBodyError};
 pub use decode::{BodyDecoder, Decoded};
 pub(crate) use pool::{HostPool, Pool, PoolSettings};
-pub(crate) use response::has_connection_token;
+pub(crate) use response::ConnectionAsks;
 
 use crate::body::{Body, BoxError};
 use crate::error::{Blame, ProxyError};
@@ -63,13 +63,15 @@ pub(crate) enum H1Error {
 /// A pooled connection that turns out to be closed before a single response byte arrived
 /// (the backend timed it out just as we picked it) is replaced once by a fresh connection,
 /// provided the request body was never polled, so the request can be sent again as is.
+/// `request_close`: the request's `Connection` asked to close the connection after it
+/// ([`ConnectionAsks`]).
 pub(crate) async fn send(
     host: Arc<HostPool>,
     request: Request<Body>,
+    request_close: bool,
 ) -> Result<Response<Body>, ProxyError> {
     let (parts, mut body) = request.into_parts();
     let head_request = parts.method == Method::HEAD;
-    let request_close = response::wants_close(&parts.headers);
     let mut body_polled = false;
     let mut retried = false;
     loop {

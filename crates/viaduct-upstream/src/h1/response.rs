@@ -86,17 +86,25 @@ pub(crate) async fn read_head(
     }
 }
 
-/// True when the connection `headers` belong to must not carry another exchange.
-pub(crate) fn wants_close(headers: &HeaderMap) -> bool {
-    has_connection_token(headers, "close")
+/// What a request's `Connection` field asks of its hop.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnectionAsks {
+    pub upgrade: bool,
+    pub close: bool,
 }
 
-pub(crate) fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+impl ConnectionAsks {
+    pub(crate) fn of(headers: &HeaderMap) -> ConnectionAsks {
+        let mut asks = ConnectionAsks::default();
+        for value in &headers.get_all(header::CONNECTION) {
+            for token in value.as_bytes().split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                asks.upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+                asks.close |= token.eq_ignore_ascii_case(b"close");
+            }
+        }
+        asks
+    }
 }
 
 /// A response head as parsed, with what its connection-level fields said. Those fields
