@@ -148,6 +148,8 @@ fn format_json_line_on_the_writer(bencher: Bencher) {
         status: 200,
         downstream_size: 11,
         request_count: 1,
+        retry_attempts: 0,
+        client_username: None,
         referer: None,
         user_agent: None,
         request_headers: None,

@@ -33,9 +33,20 @@ pub(crate) fn answer(service: InternalService, conn: &ConnectionContext) -> Resp
                         })
                     })
                     .collect();
+                let certificates = snapshot
+                    .tls
+                    .served_certificates()
+                    .into_iter()
+                    .map(|cert| viaduct_observe::metrics::CertificateExpiry {
+                        common_name: cert.common_name,
+                        serial: cert.serial,
+                        sans: cert.sans,
+                        not_after_unix: cert.not_after_unix,
+                    })
+                    .collect();
                 let extras = ScrapeExtras {
                     servers,
-                    certificates: Vec::new(),
+                    certificates,
                 };
                 let mut response = Response::new(full_body(registry.render(&extras)));
                 response.headers_mut().insert(

@@ -122,6 +122,30 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
         })
         .collect();
     families(&mut out, &SERVICE, &services);
+    // Like any Prometheus counter vector, a service appears once it has retried.
+    let retried: Vec<(&str, u64)> = services
+        .iter()
+        .filter_map(|family| {
+            let retries = family.table.retries();
+            let service = family.labels.first().map(|(_, name)| name.as_str())?;
+            (retries > 0).then_some((service, retries))
+        })
+        .collect();
+    if !retried.is_empty() {
+        header(
+            &mut out,
+            "traefik_service_retries_total",
+            "How many request retries happened on a service.",
+            "counter",
+        );
+        for (service, retries) in retried {
+            let _ = writeln!(
+                out,
+                "traefik_service_retries_total{{service=\"{}\"}} {retries}",
+                escape(service)
+            );
+        }
+    }
 
     if !extras.servers.is_empty() {
         header(
@@ -147,7 +171,12 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
             "Certificate expiration timestamp",
             "gauge",
         );
-        for cert in &extras.certificates {
+        // Prometheus orders samples by label values: cn, sans, serial.
+        let mut certificates: Vec<_> = extras.certificates.iter().collect();
+        certificates.sort_by(|a, b| {
+            (&a.common_name, &a.sans, &a.serial).cmp(&(&b.common_name, &b.sans, &b.serial))
+        });
+        for cert in certificates {
             let _ = writeln!(
                 out,
                 "traefik_tls_certs_not_after{{cn=\"{}\",sans=\"{}\",serial=\"{}\"}} {}",
