@@ -76,7 +76,7 @@ fn exchange_metrics(bencher: Bencher) {
     run(
         bencher,
         Hub {
-            metrics: Some(metrics()),
+            metrics: Some(std::sync::Arc::new(metrics())),
             ..Default::default()
         },
     );
@@ -100,7 +100,7 @@ fn exchange_metrics_and_json_access_log(bencher: Bencher) {
     run(
         bencher,
         Hub {
-            metrics: Some(metrics()),
+            metrics: Some(std::sync::Arc::new(metrics())),
             access_log: Some(access_log(&dir)),
             ..Default::default()
         },

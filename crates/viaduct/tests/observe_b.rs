@@ -11,6 +11,8 @@ mod common;
 #[allow(dead_code)] // shared with observe.rs, which uses all of it
 #[path = "observe/exposition.rs"]
 mod exposition;
+#[path = "observe/otlp.rs"]
+mod otlp;
 
 use std::path::Path;
 use std::time::Duration;
@@ -387,4 +389,126 @@ http:
         .collect();
     assert_eq!(challenges.len(), 2, "curl asks for the challenge first");
     assert_eq!(challenges[0]["ClientUsername"], "-");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_metrics_are_pushed_with_traefik_names() {
+    let collector = otlp::Collector::start().await;
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let yaml = static_with(&format!(
+        r#"metrics:
+  otlp:
+    addRoutersLabels: true
+    pushInterval: 200ms
+    serviceName: viaduct-test
+    explicitBoundaries: [0.5, 2]
+    resourceAttributes:
+      deployment.environment: test
+    http:
+      endpoint: "http://127.0.0.1:{}/v1/metrics"
+      headers:
+        x-api-key: secret
+"#,
+        collector.port
+    ));
+    let dynamic = r#"
+http:
+  routers:
+    api:
+      rule: "Host(`api.test`)"
+      entryPoints: [web]
+      service: echo
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start_with(&yaml, dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    // One 200 here (earlier tries, if any, are 404s), five more below.
+    wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
+    for _ in 0..5 {
+        assert_eq!(get(&proxy, &client, "api.test", "/x").await.status, 200);
+    }
+    let ok_get = [("code", "200"), ("method", "GET"), ("protocol", "http")];
+    let find = |points: &[otlp::MetricPoint], name: &str, labels: &[(&str, &str)]| {
+        points
+            .iter()
+            .find(|p| {
+                p.name == name
+                    && labels
+                        .iter()
+                        .chain(ok_get.iter())
+                        .all(|(k, v)| p.attributes.get(*k).map(String::as_str) == Some(*v))
+            })
+            .cloned()
+    };
+    let points = wait_until("six requests pushed", Duration::from_secs(10), || {
+        let points = collector.last_metrics();
+        async move {
+            let counted = find(
+                &points,
+                "traefik_entrypoint_requests_total",
+                &[("entrypoint", "web")],
+            )
+            .map(|p| p.value);
+            if counted == Some(6.0) {
+                Ok(Some(points))
+            } else {
+                let names: std::collections::BTreeSet<&str> =
+                    points.iter().map(|p| p.name.as_str()).collect();
+                Err(format!("counted {counted:?}; pushed {names:?}"))
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    let router = find(
+        &points,
+        "traefik_router_requests_total",
+        &[("router", "api@file"), ("service", "echo@file")],
+    )
+    .unwrap();
+    assert_eq!((router.kind, router.value), ("sum", 6.0));
+    let service = find(
+        &points,
+        "traefik_service_requests_total",
+        &[("service", "echo@file")],
+    )
+    .unwrap();
+    assert_eq!(service.value, 6.0);
+    let duration = find(
+        &points,
+        "traefik_entrypoint_request_duration_seconds",
+        &[("entrypoint", "web")],
+    )
+    .unwrap();
+    assert_eq!(duration.kind, "histogram");
+    assert_eq!(duration.value, 6.0);
+    assert_eq!(duration.bounds, [0.5, 2.0]);
+    assert_eq!(duration.bucket_counts.iter().sum::<u64>(), 6);
+    assert_eq!(
+        duration.attributes.keys().collect::<Vec<_>>(),
+        ["code", "entrypoint", "method", "protocol"]
+    );
+    assert!(find(
+        &points,
+        "traefik_entrypoint_responses_bytes_total",
+        &[("entrypoint", "web")]
+    )
+    .is_some_and(|p| p.value > 0.0));
+    assert!(points
+        .iter()
+        .any(|p| p.name == "traefik_config_reloads_total" && p.value >= 1.0));
+    assert_eq!(duration.resource["service.name"], "viaduct-test");
+    assert_eq!(duration.resource["deployment.environment"], "test");
+
+    // Without `metrics.prometheus`, there is no `/metrics`.
+    let scrape = client
+        .get(&format!("{}/metrics", proxy.url("traefik")))
+        .await
+        .unwrap();
+    assert_eq!(scrape.status, 404);
 }

@@ -58,6 +58,10 @@ const SERVICE: Kind = Kind {
 
 pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
     let mut out = String::with_capacity(4096);
+    let Some(prometheus) = registry.settings.prometheus.as_ref() else {
+        return out;
+    };
+    let buckets = &prometheus.buckets;
     let last = f64::from_bits(registry.last_reload_success.load(Ordering::Relaxed));
     header(
         &mut out,
@@ -80,12 +84,13 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
 
     let entry_points: Vec<Family> = lock(&registry.entry_points)
         .iter()
+        .filter(|_| prometheus.entry_points)
         .map(|(name, table)| Family {
             labels: vec![("entrypoint", name.clone())],
             table: table.clone(),
         })
         .collect();
-    families(&mut out, &ENTRY_POINT, &entry_points);
+    families(&mut out, &ENTRY_POINT, &entry_points, buckets);
 
     let connections = lock(&registry.open_connections);
     if !connections.is_empty() {
@@ -108,20 +113,22 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
 
     let routers: Vec<Family> = live(&mut lock(&registry.routers))
         .into_iter()
+        .filter(|_| prometheus.routers)
         .map(|((router, service), table)| Family {
             labels: vec![("router", router), ("service", service)],
             table,
         })
         .collect();
-    families(&mut out, &ROUTER, &routers);
+    families(&mut out, &ROUTER, &routers, buckets);
     let services: Vec<Family> = live(&mut lock(&registry.services))
         .into_iter()
+        .filter(|_| prometheus.services)
         .map(|(service, table)| Family {
             labels: vec![("service", service)],
             table,
         })
         .collect();
-    families(&mut out, &SERVICE, &services);
+    families(&mut out, &SERVICE, &services, buckets);
     // Like any Prometheus counter vector, a service appears once it has retried.
     let retried: Vec<(&str, u64)> = services
         .iter()
@@ -200,7 +207,8 @@ fn live<K: Ord + Clone>(
         .collect()
 }
 
-fn families(out: &mut String, kind: &Kind, families: &[Family]) {
+/// `buckets`: the bounds Prometheus shows, a subset of the tables' bounds.
+fn families(out: &mut String, kind: &Kind, families: &[Family], buckets: &[f64]) {
     let rows: Vec<(String, Arc<Series>, &[f64])> = families
         .iter()
         .flat_map(|family| {
@@ -228,6 +236,9 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
         let mut cumulative = 0;
         for (le, bucket) in bounds.iter().zip(series.buckets.iter()) {
             cumulative += bucket.load(Ordering::Relaxed);
+            if !buckets.contains(le) {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
@@ -379,14 +390,12 @@ mod tests {
 
     #[test]
     fn traefik_names_labels_and_order() {
-        let registry = Registry::new(MetricsSettings {
-            buckets: vec![0.1, 0.3, 1.2, 5.0],
-            entry_points: true,
-            routers: true,
-            services: true,
-            add_internals: false,
-            header_labels: Vec::new(),
-        });
+        let registry = Registry::new(MetricsSettings::prometheus(
+            &[0.1, 0.3, 1.2, 5.0],
+            true,
+            true,
+            true,
+        ));
         let web = registry.entry_point("web").unwrap();
         let router = registry.router("r1@file", "s1@file").unwrap();
         let observation = Observation {

@@ -1,5 +1,7 @@
-//! A test OTLP/HTTP collector: accepts `POST /v1/traces` with protobuf bodies, decodes the
-//! spans and keeps them for assertions.
+//! A test OTLP/HTTP collector: accepts `POST /v1/traces` and `POST /v1/metrics` with
+//! protobuf bodies, decodes the spans and metric points and keeps them for assertions.
+
+#![allow(dead_code)] // each test binary uses its own part
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,9 +21,26 @@ pub struct Span {
     pub resource: BTreeMap<String, String>,
 }
 
+/// One data point of a pushed metric.
+#[derive(Debug, Clone, Default)]
+pub struct MetricPoint {
+    pub name: String,
+    /// `gauge`, `sum` or `histogram`.
+    pub kind: &'static str,
+    pub attributes: BTreeMap<String, String>,
+    /// The number, or a histogram's count.
+    pub value: f64,
+    /// A histogram's bucket counts and bounds.
+    pub bucket_counts: Vec<u64>,
+    pub bounds: Vec<f64>,
+    pub resource: BTreeMap<String, String>,
+}
+
 pub struct Collector {
     pub port: u16,
     pub spans: Arc<Mutex<Vec<Span>>>,
+    /// The points of each metrics export request, in arrival order.
+    pub metric_pushes: Arc<Mutex<Vec<Vec<MetricPoint>>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -36,10 +55,13 @@ impl Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
+        let metric_pushes: Arc<Mutex<Vec<Vec<MetricPoint>>>> = Arc::default();
         let store = spans.clone();
+        let pushes = metric_pushes.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let store = store.clone();
+                let pushes = pushes.clone();
                 tokio::spawn(async move {
                     let mut data = Vec::new();
                     let mut buf = [0u8; 8192];
@@ -98,8 +120,11 @@ impl Collector {
                         .unwrap();
                         body = plain;
                     }
-                    let decoded = decode_request(&body);
-                    store.lock().unwrap().extend(decoded);
+                    if head.starts_with("post /v1/metrics") {
+                        pushes.lock().unwrap().push(decode_metrics(&body));
+                    } else {
+                        store.lock().unwrap().extend(decode_request(&body));
+                    }
                     let _ = stream
                         .write_all(
                             b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -108,7 +133,22 @@ impl Collector {
                 });
             }
         });
-        Collector { port, spans, task }
+        Collector {
+            port,
+            spans,
+            metric_pushes,
+            task,
+        }
+    }
+
+    /// The points of the last metrics push.
+    pub fn last_metrics(&self) -> Vec<MetricPoint> {
+        self.metric_pushes
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn spans_of(&self, trace_id: &str) -> Vec<Span> {
@@ -256,4 +296,66 @@ fn decode_request(body: &[u8]) -> Vec<Span> {
         }
     }
     spans
+}
+
+/// `ExportMetricsServiceRequest` → data points.
+fn decode_metrics(body: &[u8]) -> Vec<MetricPoint> {
+    let mut points = Vec::new();
+    for resource_metrics in bytes_of(&fields(body), 1) {
+        let rm = fields(resource_metrics);
+        let resource = bytes_of(&rm, 1)
+            .first()
+            .map(|r| attributes(bytes_of(&fields(r), 1)))
+            .unwrap_or_default();
+        for scope_metrics in bytes_of(&rm, 2) {
+            for metric in bytes_of(&fields(scope_metrics), 2) {
+                let m = fields(metric);
+                let name = String::from_utf8_lossy(bytes_of(&m, 1)[0]).into_owned();
+                for (number, kind) in [(5, "gauge"), (7, "sum"), (9, "histogram")] {
+                    for data in bytes_of(&m, number) {
+                        for point in bytes_of(&fields(data), 1) {
+                            let p = fields(point);
+                            let fixed = |n| {
+                                p.iter().find_map(|(k, v)| match v {
+                                    Field::Fixed(x) if *k == n => Some(*x),
+                                    _ => None,
+                                })
+                            };
+                            let packed = |n| -> Vec<u64> {
+                                bytes_of(&p, n)
+                                    .first()
+                                    .map(|b| {
+                                        b.chunks(8)
+                                            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                                            .collect()
+                                    })
+                                    .unwrap_or_default()
+                            };
+                            let mut out = MetricPoint {
+                                name: name.clone(),
+                                kind,
+                                resource: resource.clone(),
+                                ..Default::default()
+                            };
+                            if kind == "histogram" {
+                                out.attributes = attributes(bytes_of(&p, 9));
+                                out.value = fixed(4).unwrap_or(0) as f64;
+                                out.bucket_counts = packed(6);
+                                out.bounds = packed(7).into_iter().map(f64::from_bits).collect();
+                            } else {
+                                out.attributes = attributes(bytes_of(&p, 7));
+                                out.value = match (fixed(4), fixed(6)) {
+                                    (Some(d), _) => f64::from_bits(d),
+                                    (None, Some(i)) => i as i64 as f64,
+                                    (None, None) => 0.0,
+                                };
+                            }
+                            points.push(out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    points
 }

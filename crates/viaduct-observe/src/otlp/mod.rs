@@ -1,0 +1,122 @@
+//! What the OTLP exporters (traces and metrics) share: protobuf encoded by hand (the few
+//! messages sent do not warrant a code generator and its build-time dependencies) and a
+//! blocking HTTP/1.1 POST to the collector, made from an exporter's own thread.
+
+pub(crate) mod wire;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where an exporter posts: `host:port`, the path, and extra request headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collector {
+    pub authority: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Collector {
+    /// `http://collector:4318/v1/traces` → (`collector:4318`, `/v1/traces`); no path means
+    /// `default_path`. The error says why the endpoint cannot be used.
+    pub fn from_endpoint(
+        endpoint: &str,
+        default_path: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<Collector, String> {
+        let rest = match endpoint.trim().split_once("://") {
+            Some(("http", rest)) => rest,
+            Some(("https", _)) => {
+                return Err(
+                    "https collectors are not supported yet; use an http:// endpoint".into(),
+                )
+            }
+            Some(_) => return Err("the scheme must be http".into()),
+            None => endpoint.trim(),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err("no host".into());
+        }
+        let authority = if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let path = if path.is_empty() || path == "/" {
+            default_path.to_string()
+        } else {
+            path.to_string()
+        };
+        Ok(Collector {
+            authority,
+            path,
+            headers,
+        })
+    }
+
+    /// Posts one protobuf export request; any answer but 2xx is an error.
+    pub fn post(&self, body: &[u8]) -> std::io::Result<()> {
+        let addr =
+            self.authority.to_socket_addrs()?.next().ok_or_else(|| {
+                std::io::Error::other("the collector's host resolves to no address")
+            })?;
+        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.path,
+            self.authority,
+            body.len()
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut answer = [0u8; 64];
+        let n = stream.read(&mut answer)?;
+        let status = String::from_utf8_lossy(&answer[..n]);
+        if status.starts_with("HTTP/1.1 2") || status.starts_with("HTTP/1.0 2") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "the collector answered {:?}",
+                status.lines().next().unwrap_or("")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let at = |e: &str| {
+            Collector::from_endpoint(e, "/v1/traces", Vec::new()).map(|c| (c.authority, c.path))
+        };
+        assert_eq!(
+            at("http://c:4318/v1/x").unwrap(),
+            ("c:4318".into(), "/v1/x".into())
+        );
+        assert_eq!(
+            at("http://c:4318").unwrap(),
+            ("c:4318".into(), "/v1/traces".into())
+        );
+        assert_eq!(
+            at("http://c/").unwrap(),
+            ("c:80".into(), "/v1/traces".into())
+        );
+        assert!(at("https://c:4318").is_err());
+        assert!(at("ftp://c").is_err());
+    }
+}
