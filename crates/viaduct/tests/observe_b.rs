@@ -512,3 +512,73 @@ http:
         .unwrap();
     assert_eq!(scrape.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_exports_reach_an_https_collector() {
+    let (collector, ca_pem) = otlp::Collector::start_tls().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("collector-ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let yaml = static_with(&format!(
+        r#"metrics:
+  otlp:
+    pushInterval: 200ms
+    http:
+      endpoint: "https://127.0.0.1:{port}/v1/metrics"
+      tls:
+        ca: "{ca}"
+tracing:
+  otlp:
+    http:
+      endpoint: "https://127.0.0.1:{port}/v1/traces"
+      tls:
+        ca: "{ca}"
+"#,
+        port = collector.port,
+        ca = ca.display()
+    ));
+    let dynamic = r#"
+http:
+  routers:
+    api:
+      rule: "Host(`api.test`)"
+      entryPoints: [web]
+      service: echo
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+    let proxy = start_with(&yaml, dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    let reply = wait_backend(&proxy, &client, "api.test", "/over-tls", "echo").await;
+    let traceparent = reply
+        .echo()
+        .unwrap()
+        .header("traceparent")
+        .unwrap()
+        .to_string();
+    let trace = traceparent.split('-').nth(1).unwrap().to_string();
+    wait_until(
+        "metrics and spans over TLS",
+        Duration::from_secs(10),
+        || {
+            let pushed = collector
+                .last_metrics()
+                .iter()
+                .any(|p| p.name == "traefik_entrypoint_requests_total");
+            let spans = collector.spans_of(&trace).len();
+            async move {
+                if pushed && spans > 0 {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("metrics pushed: {pushed}; spans: {spans}"))
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+}

@@ -11,7 +11,7 @@ use viaduct_config::GoDuration;
 
 use super::{lock, BackendSettings, Registry, ScrapeExtras, Series, SeriesKey, SeriesTable};
 use crate::otlp::wire::{self, double, fixed64, message, packed_fixed64, string, varint_field};
-use crate::otlp::Collector;
+use crate::otlp::{ClientTlsOptions, Collector};
 
 /// Traefik's default `explicitBoundaries` (seconds).
 const DEFAULT_BOUNDARIES: [f64; 14] = [
@@ -72,7 +72,7 @@ struct RawOtlp {
 struct RawHttp {
     endpoint: Option<String>,
     headers: BTreeMap<String, String>,
-    tls: Option<serde_json::Value>,
+    tls: Option<ClientTlsOptions>,
 }
 
 /// One data point's attributes, sorted by key.
@@ -100,19 +100,20 @@ impl OtlpMetricsSettings {
             ));
         }
         let http = raw.http.unwrap_or_default();
-        if http.tls.is_some() {
-            tracing::warn!("metrics.otlp.http.tls is not supported yet (only http:// collectors are); it has no effect");
-        }
         let endpoint = http
             .endpoint
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let collector =
-            Collector::from_endpoint(&endpoint, "/v1/metrics", http.headers.into_iter().collect())
-                .map_err(|reason| OtlpMetricsError::Endpoint {
-                    endpoint: endpoint.clone(),
-                    reason,
-                })?;
+        let collector = Collector::from_endpoint(
+            &endpoint,
+            "/v1/metrics",
+            http.headers.into_iter().collect(),
+            http.tls.as_ref(),
+        )
+        .map_err(|reason| OtlpMetricsError::Endpoint {
+            endpoint: endpoint.clone(),
+            reason,
+        })?;
         let mut resource = vec![
             (
                 "service.name".to_string(),
@@ -493,9 +494,11 @@ mod tests {
         assert!(settings.families.entry_points && settings.families.services);
         assert!(!settings.families.routers);
         assert_eq!(settings.resource[0], ("service.name".into(), "edge".into()));
+        let default = OtlpMetricsSettings::from_static(&serde_json::json!({})).unwrap();
+        assert_eq!(default.collector.authority, "localhost:4318");
         assert!(
-            OtlpMetricsSettings::from_static(&serde_json::json!({})).is_err(),
-            "https default"
+            default.collector.tls.is_some(),
+            "Traefik's default is https"
         );
         assert!(OtlpMetricsSettings::from_static(&serde_json::json!({"grpc": {}})).is_err());
     }

@@ -1,40 +1,50 @@
 //! What the OTLP exporters (traces and metrics) share: protobuf encoded by hand (the few
 //! messages sent do not warrant a code generator and its build-time dependencies) and a
-//! blocking HTTP/1.1 POST to the collector, made from an exporter's own thread.
+//! blocking HTTP/1.1 POST to the collector, over TLS for `https://`, made from an exporter's
+//! own thread.
 
+mod tls;
 pub(crate) mod wire;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
+
+pub use tls::{ClientTls, ClientTlsOptions};
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where an exporter posts: `host:port`, the path, and extra request headers.
+/// Where an exporter posts: `host:port`, the path, extra request headers, and TLS for
+/// `https://` endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Collector {
     pub authority: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    pub tls: Option<ClientTls>,
 }
 
 impl Collector {
     /// `http://collector:4318/v1/traces` → (`collector:4318`, `/v1/traces`); no path means
-    /// `default_path`. The error says why the endpoint cannot be used.
+    /// `default_path`. `https://` endpoints use `tls` (the system's roots without it); `tls`
+    /// is ignored for `http://` ones, as in Traefik. The error says why the endpoint or its
+    /// TLS options cannot be used.
     pub fn from_endpoint(
         endpoint: &str,
         default_path: &str,
         headers: Vec<(String, String)>,
+        tls: Option<&ClientTlsOptions>,
     ) -> Result<Collector, String> {
-        let rest = match endpoint.trim().split_once("://") {
-            Some(("http", rest)) => rest,
-            Some(("https", _)) => {
-                return Err(
-                    "https collectors are not supported yet; use an http:// endpoint".into(),
-                )
+        let (rest, tls, default_port) = match endpoint.trim().split_once("://") {
+            Some(("http", rest)) => (rest, None, 80),
+            Some(("https", rest)) => {
+                let options = tls.cloned().unwrap_or_default();
+                (rest, Some(ClientTls::build(&options)?), 443)
             }
-            Some(_) => return Err("the scheme must be http".into()),
-            None => endpoint.trim(),
+            Some(_) => return Err("the scheme must be http or https".into()),
+            None => (endpoint.trim(), None, 80),
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -46,7 +56,7 @@ impl Collector {
         let authority = if authority.contains(':') && !authority.ends_with(']') {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
         let path = if path.is_empty() || path == "/" {
             default_path.to_string()
@@ -57,6 +67,7 @@ impl Collector {
             authority,
             path,
             headers,
+            tls,
         })
     }
 
@@ -66,9 +77,33 @@ impl Collector {
             self.authority.to_socket_addrs()?.next().ok_or_else(|| {
                 std::io::Error::other("the collector's host resolves to no address")
             })?;
-        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
         stream.set_read_timeout(Some(TIMEOUT))?;
         stream.set_write_timeout(Some(TIMEOUT))?;
+        match &self.tls {
+            Some(tls) => {
+                let connection = rustls::ClientConnection::new(tls.0.clone(), self.server_name()?)
+                    .map_err(std::io::Error::other)?;
+                self.exchange(&mut rustls::StreamOwned::new(connection, stream), body)
+            }
+            None => {
+                let mut stream = stream;
+                self.exchange(&mut stream, body)
+            }
+        }
+    }
+
+    /// The host of the authority, for SNI and certificate verification.
+    fn server_name(&self) -> std::io::Result<ServerName<'static>> {
+        let host = match self.authority.rsplit_once(':') {
+            Some((host, _)) => host,
+            None => &self.authority,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        ServerName::try_from(host.to_string()).map_err(std::io::Error::other)
+    }
+
+    fn exchange(&self, stream: &mut impl ReadWrite, body: &[u8]) -> std::io::Result<()> {
         let mut head = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.path,
@@ -95,6 +130,11 @@ impl Collector {
     }
 }
 
+/// A connection, plain or TLS.
+trait ReadWrite: Read + Write {}
+
+impl<T: Read + Write> ReadWrite for T {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,7 +142,8 @@ mod tests {
     #[test]
     fn endpoints() {
         let at = |e: &str| {
-            Collector::from_endpoint(e, "/v1/traces", Vec::new()).map(|c| (c.authority, c.path))
+            Collector::from_endpoint(e, "/v1/traces", Vec::new(), None)
+                .map(|c| (c.authority, c.path))
         };
         assert_eq!(
             at("http://c:4318/v1/x").unwrap(),
@@ -116,7 +157,15 @@ mod tests {
             at("http://c/").unwrap(),
             ("c:80".into(), "/v1/traces".into())
         );
-        assert!(at("https://c:4318").is_err());
+        assert_eq!(
+            at("https://c/").unwrap(),
+            ("c:443".into(), "/v1/traces".into())
+        );
+        let missing_ca = ClientTlsOptions {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        assert!(Collector::from_endpoint("https://c", "/", Vec::new(), Some(&missing_ca)).is_err());
         assert!(at("ftp://c").is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use viaduct_config::static_config::Tracing;
 
-use crate::otlp::Collector;
+use crate::otlp::{ClientTlsOptions, Collector};
 
 /// Traefik's default OTLP/HTTP endpoint.
 const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
@@ -46,6 +46,7 @@ struct RawOtlp {
 struct RawHttp {
     endpoint: Option<String>,
     headers: BTreeMap<String, String>,
+    tls: Option<ClientTlsOptions>,
 }
 
 impl TracingSettings {
@@ -70,12 +71,16 @@ impl TracingSettings {
             .endpoint
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let collector =
-            Collector::from_endpoint(&endpoint, "/v1/traces", http.headers.into_iter().collect())
-                .map_err(|reason| TracingError::Endpoint {
-                endpoint: endpoint.clone(),
-                reason,
-            })?;
+        let collector = Collector::from_endpoint(
+            &endpoint,
+            "/v1/traces",
+            http.headers.into_iter().collect(),
+            http.tls.as_ref(),
+        )
+        .map_err(|reason| TracingError::Endpoint {
+            endpoint: endpoint.clone(),
+            reason,
+        })?;
         let mut resource = vec![
             ("service.name".to_string(), config.service_name.clone()),
             (

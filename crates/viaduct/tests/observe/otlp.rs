@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone, Default)]
@@ -52,6 +52,29 @@ impl Drop for Collector {
 
 impl Collector {
     pub async fn start() -> Collector {
+        Collector::serve(None).await
+    }
+
+    /// A collector answering over TLS (HTTP/1.1 only: it offers no h2 by ALPN) with a new
+    /// self-signed certificate for `127.0.0.1`; also returns that certificate as PEM.
+    pub async fn start_tls() -> (Collector, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()),
+        );
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        (Collector::serve(Some(acceptor)).await, certified.cert.pem())
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Collector {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
@@ -59,77 +82,19 @@ impl Collector {
         let store = spans.clone();
         let pushes = metric_pushes.clone();
         let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
+            while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
                 let pushes = pushes.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut data = Vec::new();
-                    let mut buf = [0u8; 8192];
-                    let (head_end, length) = loop {
-                        let Ok(n) = stream.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        data.extend_from_slice(&buf[..n]);
-                        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
-                            let length = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .and_then(|v| v.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            break (end + 4, length);
-                        }
-                    };
-                    let chunked = String::from_utf8_lossy(&data[..head_end])
-                        .to_ascii_lowercase()
-                        .contains("transfer-encoding: chunked");
-                    while !chunked && data.len() < head_end + length {
-                        let Ok(n) = stream.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        data.extend_from_slice(&buf[..n]);
-                    }
-                    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
-                    let mut body = data[head_end..].to_vec();
-                    if head.contains("transfer-encoding: chunked") {
-                        while !body.ends_with(b"0\r\n\r\n") {
-                            let Ok(n) = stream.read(&mut buf).await else {
-                                return;
-                            };
-                            if n == 0 {
-                                return;
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                receive(stream, store, pushes).await;
                             }
-                            body.extend_from_slice(&buf[..n]);
                         }
-                        body = dechunk(&body);
-                    } else {
-                        body.truncate(length);
+                        None => receive(stream, store, pushes).await,
                     }
-                    if head.contains("content-encoding: gzip") {
-                        let mut plain = Vec::new();
-                        std::io::Read::read_to_end(
-                            &mut flate2::read::GzDecoder::new(&body[..]),
-                            &mut plain,
-                        )
-                        .unwrap();
-                        body = plain;
-                    }
-                    if head.starts_with("post /v1/metrics") {
-                        pushes.lock().unwrap().push(decode_metrics(&body));
-                    } else {
-                        store.lock().unwrap().extend(decode_request(&body));
-                    }
-                    let _ = stream
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                        )
-                        .await;
                 });
             }
         });
@@ -160,6 +125,76 @@ impl Collector {
             .cloned()
             .collect()
     }
+}
+
+/// Reads one export request, keeps what it holds, and answers 200.
+async fn receive(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    store: Arc<Mutex<Vec<Span>>>,
+    pushes: Arc<Mutex<Vec<Vec<MetricPoint>>>>,
+) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_end, length) = loop {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (end + 4, length);
+        }
+    };
+    let chunked = String::from_utf8_lossy(&data[..head_end])
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    while !chunked && data.len() < head_end + length {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let mut body = data[head_end..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        while !body.ends_with(b"0\r\n\r\n") {
+            let Ok(n) = stream.read(&mut buf).await else {
+                return;
+            };
+            if n == 0 {
+                return;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
+        body = dechunk(&body);
+    } else {
+        body.truncate(length);
+    }
+    if head.contains("content-encoding: gzip") {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .unwrap();
+        body = plain;
+    }
+    if head.starts_with("post /v1/metrics") {
+        pushes.lock().unwrap().push(decode_metrics(&body));
+    } else {
+        store.lock().unwrap().extend(decode_request(&body));
+    }
+    let _ = stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await;
 }
 
 /// A chunked body's data.
