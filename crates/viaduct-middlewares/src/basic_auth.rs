@@ -6,6 +6,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use http::header::{self, HeaderValue};
 use serde::Deserialize;
+use viaduct_observe::ClientUsername;
 
 use crate::auth_users::{load_users, unauthorized, AfterAuth, DEFAULT_REALM};
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
@@ -32,9 +33,14 @@ pub(crate) struct BasicAuth {
     users: HashMap<String, Arc<str>>,
     challenge: HeaderValue,
     after: AfterAuth,
+    /// Note the user for the access log ([`ClientUsername`]).
+    note_users: bool,
 }
 
-pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, String> {
+pub(crate) fn build(
+    options: &serde_json::Value,
+    note_users: bool,
+) -> Result<Arc<dyn Middleware>, String> {
     let options: Options = crate::options::decode(options)?;
     let users = load_users(&options.users_file, &options.users, |line| {
         let mut parts = line.split(':');
@@ -54,6 +60,7 @@ pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, 
         users: users.into_iter().map(|(u, h)| (u, h.into())).collect(),
         challenge,
         after: AfterAuth::new(&options.header_field, options.remove_header)?,
+        note_users,
     }))
 }
 
@@ -65,30 +72,51 @@ impl Middleware for BasicAuth {
         next: Next<'a>,
     ) -> BoxFuture<'a, Response> {
         Box::pin(async move {
-            let Some((user, password)) = credentials(request.headers().get(header::AUTHORIZATION))
-            else {
-                return unauthorized(self.challenge.clone());
+            let credentials = credentials(request.headers().get(header::AUTHORIZATION));
+            let valid = match &credentials {
+                Some((user, password)) => self.verify(user, password).await,
+                None => false,
             };
-            let Some(hash) = self.users.get(&user) else {
-                return unauthorized(self.challenge.clone());
-            };
-            let valid = match htpasswd::kind(hash) {
-                // bcrypt takes milliseconds of CPU by design: not on the I/O threads.
-                HashKind::Bcrypt => {
-                    let hash = hash.clone();
-                    tokio::task::spawn_blocking(move || htpasswd::verify(&password, &hash))
-                        .await
-                        .unwrap_or(false)
-                }
-                _ => htpasswd::verify(&password, hash),
-            };
+            // Traefik logs the user the credentials name, valid or not (empty without any).
+            let user = credentials.map(|(user, _)| user).unwrap_or_default();
             if !valid {
-                tracing::debug!(user = %user, "basicAuth: authentication failed");
-                return unauthorized(self.challenge.clone());
+                let mut response = unauthorized(self.challenge.clone());
+                self.note_user(&mut response, &user);
+                return response;
             }
             self.after.apply(&mut request, &user);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            self.note_user(&mut response, &user);
+            response
         })
+    }
+}
+
+impl BasicAuth {
+    async fn verify(&self, user: &str, password: &str) -> bool {
+        let Some(hash) = self.users.get(user) else {
+            return false;
+        };
+        let valid = match htpasswd::kind(hash) {
+            // bcrypt takes milliseconds of CPU by design: not on the I/O threads.
+            HashKind::Bcrypt => {
+                let (hash, password) = (hash.clone(), password.to_string());
+                tokio::task::spawn_blocking(move || htpasswd::verify(&password, &hash))
+                    .await
+                    .unwrap_or(false)
+            }
+            _ => htpasswd::verify(password, hash),
+        };
+        if !valid {
+            tracing::debug!(user = %user, "basicAuth: authentication failed");
+        }
+        valid
+    }
+
+    fn note_user(&self, response: &mut Response, user: &str) {
+        if self.note_users {
+            ClientUsername::note(response, user);
+        }
     }
 }
 

@@ -38,6 +38,7 @@ pub struct MiddlewareBuilder<'a> {
     state: StateStore,
     built: HashMap<String, Result<Flattened, String>>,
     in_progress: HashSet<String>,
+    note_users: bool,
 }
 
 impl<'a> MiddlewareBuilder<'a> {
@@ -52,7 +53,15 @@ impl<'a> MiddlewareBuilder<'a> {
             state: StateStore::default(),
             built: HashMap::new(),
             in_progress: HashSet::new(),
+            note_users: false,
         }
+    }
+
+    /// Whether authentication middlewares note the user on responses
+    /// ([`viaduct_observe::ClientUsername`]): only worth it when an access log reads it.
+    pub fn noting_users(mut self, on: bool) -> Self {
+        self.note_users = on;
+        self
     }
 
     /// The chain for a router's (qualified) middleware names, in order. The error names the
@@ -132,6 +141,7 @@ impl<'a> MiddlewareBuilder<'a> {
             state: &self.state,
             previous_state: self.previous_state,
             services,
+            note_users: self.note_users,
         };
         build_kind(kind, options, &mut ctx)
             .map(|m| Arc::from(vec![m]))
@@ -167,6 +177,8 @@ pub(crate) struct BuildContext<'b> {
     state: &'b StateStore,
     previous_state: Option<&'b StateStore>,
     pub services: &'b mut dyn ServiceResolver,
+    /// See [`MiddlewareBuilder::noting_users`].
+    pub note_users: bool,
 }
 
 impl BuildContext<'_> {
@@ -198,8 +210,8 @@ fn build_kind(
         "stripPrefixRegex" => crate::strip_prefix_regex::build(options),
         "ipAllowList" => crate::ip_allow_list::build(options),
         "ipWhiteList" => crate::ip_allow_list::build_white_list(options),
-        "basicAuth" => crate::basic_auth::build(options),
-        "digestAuth" => crate::digest_auth::build(options),
+        "basicAuth" => crate::basic_auth::build(options, ctx.note_users),
+        "digestAuth" => crate::digest_auth::build(options, ctx.note_users),
         "contentType" => crate::content_type::build(options, ctx.name),
         "encodedCharacters" => crate::encoded_characters::build(options),
         "passTLSClientCert" => crate::pass_tls_client_cert::build(options),

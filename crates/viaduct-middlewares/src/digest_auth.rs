@@ -12,6 +12,7 @@ use base64::Engine as _;
 use http::header::{self, HeaderValue};
 use md5::{Digest as _, Md5};
 use serde::Deserialize;
+use viaduct_observe::ClientUsername;
 
 use crate::auth_users::{constant_time_eq, load_users, unauthorized, AfterAuth, DEFAULT_REALM};
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
@@ -43,6 +44,8 @@ pub(crate) struct DigestAuth {
     opaque: String,
     clients: Mutex<HashMap<String, Client>>,
     after: AfterAuth,
+    /// Note the user for the access log ([`ClientUsername`]).
+    note_users: bool,
 }
 
 #[derive(Debug)]
@@ -57,7 +60,10 @@ enum Outcome {
     Denied,
 }
 
-pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, String> {
+pub(crate) fn build(
+    options: &serde_json::Value,
+    note_users: bool,
+) -> Result<Arc<dyn Middleware>, String> {
     let options: Options = crate::options::decode(options)?;
     let users = load_users(&options.users_file, &options.users, |line| {
         let mut parts = line.split(':');
@@ -81,6 +87,7 @@ pub(crate) fn build(options: &serde_json::Value) -> Result<Arc<dyn Middleware>, 
         opaque: random_key()?,
         clients: Mutex::new(HashMap::new()),
         after: AfterAuth::new(&options.header_field, options.remove_header)?,
+        note_users,
     }))
 }
 
@@ -92,12 +99,24 @@ impl Middleware for DigestAuth {
         next: Next<'a>,
     ) -> BoxFuture<'a, Response> {
         match self.check(&request) {
+            Outcome::Authenticated(user) if self.note_users => {
+                self.after.apply(&mut request, &user);
+                Box::pin(async move {
+                    let mut response = next.run(request).await;
+                    ClientUsername::note(&mut response, &user);
+                    response
+                })
+            }
             Outcome::Authenticated(user) => {
                 self.after.apply(&mut request, &user);
                 next.run(request)
             }
             Outcome::Denied => {
-                let response = self.challenge();
+                let mut response = self.challenge();
+                // Traefik logs the user a refused digest names, as for a valid one.
+                if let Some(user) = self.note_users.then(|| claimed_user(&request)).flatten() {
+                    ClientUsername::note(&mut response, &user);
+                }
                 Box::pin(async move { response })
             }
         }
@@ -257,6 +276,17 @@ fn random_key() -> Result<String, String> {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for digest nonces: {e}"))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The user named by a `Digest` authorization, checked or not.
+fn claimed_user(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(digest_params)
+        .and_then(|params| params.get("username").cloned())
+        .filter(|user| !user.is_empty())
 }
 
 #[cfg(test)]

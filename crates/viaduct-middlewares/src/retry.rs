@@ -18,6 +18,7 @@ use http::{Method, StatusCode};
 use http_body::{Body as _, Frame, SizeHint};
 use serde::Deserialize;
 use viaduct_config::GoDuration;
+use viaduct_observe::RetryAttempts;
 use viaduct_upstream::{full_body, Body, BoxError};
 
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
@@ -132,6 +133,8 @@ impl Retry {
             };
             let timed_out = self.timeout.is_some_and(|t| started.elapsed() >= t);
             if !again || attempt >= self.attempts || timed_out {
+                let mut response = response;
+                RetryAttempts::note(&mut response, attempt - 1);
                 return response;
             }
             drop(response);

@@ -76,7 +76,7 @@ fn exchange_metrics(bencher: Bencher) {
     run(
         bencher,
         Hub {
-            metrics: Some(metrics()),
+            metrics: Some(std::sync::Arc::new(metrics())),
             ..Default::default()
         },
     );
@@ -100,7 +100,7 @@ fn exchange_metrics_and_json_access_log(bencher: Bencher) {
     run(
         bencher,
         Hub {
-            metrics: Some(metrics()),
+            metrics: Some(std::sync::Arc::new(metrics())),
             access_log: Some(access_log(&dir)),
             ..Default::default()
         },
@@ -148,6 +148,8 @@ fn format_json_line_on_the_writer(bencher: Bencher) {
         status: 200,
         downstream_size: 11,
         request_count: 1,
+        retry_attempts: 0,
+        client_username: None,
         referer: None,
         user_agent: None,
         request_headers: None,

@@ -21,6 +21,7 @@ use crate::metrics::{
     ConnectionGauge, MethodLabel, Observation, OpenConnection, ProtocolLabel, SeriesKey,
     SeriesTable, TlsLabels,
 };
+use crate::notes::{ClientUsername, RetryAttempts};
 use crate::traces::{ExchangeFacts, Trace, Tracer};
 use crate::Hub;
 
@@ -106,6 +107,8 @@ struct Pending {
     route: Option<Arc<RouteObserver>>,
     upstream: Option<UpstreamFacts>,
     response_headers: Option<HeaderMap>,
+    retry_attempts: u32,
+    client_username: Option<Arc<str>>,
     count_metrics: bool,
     log: bool,
     trace: bool,
@@ -295,12 +298,17 @@ impl Exchange {
         }
         let wants_headers = log.is_some_and(AccessLog::wants_headers);
         let log = log.is_some();
-        let upstream = response.extensions_mut().remove::<UpstreamFacts>();
+        let extensions = response.extensions_mut();
+        let upstream = extensions.remove::<UpstreamFacts>();
+        let retry_attempts = extensions.get::<RetryAttempts>().map_or(0, |r| r.0);
+        let client_username = extensions.remove::<ClientUsername>().map(|u| u.0);
         let pending = Box::new(Pending {
             status: response.status().as_u16(),
             route: route.cloned(),
             upstream,
             response_headers: wants_headers.then(|| response.headers().clone()),
+            retry_attempts,
+            client_username,
             count_metrics,
             log,
             trace,
@@ -344,6 +352,9 @@ impl Pending {
                 if let Some(labels) = exchange.tls_labels {
                     table.count_tls(labels);
                 }
+            }
+            if let Some(service) = self.route.as_ref().and_then(|r| r.service_metrics.as_ref()) {
+                service.count_retries(self.retry_attempts);
             }
         }
         if self.trace {
@@ -404,6 +415,8 @@ impl Pending {
             status: self.status,
             downstream_size: response_bytes,
             request_count: request.request_count,
+            retry_attempts: self.retry_attempts,
+            client_username: self.client_username,
             referer: request.referer,
             user_agent: request.user_agent,
             request_headers: request.headers,

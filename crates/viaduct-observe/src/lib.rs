@@ -1,4 +1,4 @@
-//! Viaduct's observability, with Traefik's names: Prometheus metrics (`metrics.prometheus`),
+//! Viaduct's observability, with Traefik's names: metrics (`metrics.prometheus`, `metrics.otlp`),
 //! the access log (`accessLog`), the process log (`log`) and `/ping`.
 //!
 //! The [`Hub`] is built once from the static configuration. The compiler resolves metric
@@ -12,6 +12,8 @@ pub mod access_log;
 mod exchange;
 pub mod logging;
 pub mod metrics;
+mod notes;
+mod otlp;
 mod ping;
 mod time;
 pub mod traces;
@@ -22,7 +24,9 @@ use viaduct_config::StaticConfig;
 
 pub use access_log::{AccessLog, AccessLogError, AccessLogSettings, AccessRecord, UpstreamFacts};
 pub use exchange::{EntryPointObserver, Exchange, RouteObserver, RouterSwitches};
-pub use metrics::{MetricsSettings, Registry, ScrapeExtras, TlsLabels};
+pub use metrics::{MetricsSettings, OtlpPusher, Registry, ScrapeExtras, TlsLabels};
+pub use notes::{ClientUsername, RetryAttempts};
+pub use otlp::Collector;
 pub use ping::Ping;
 pub use time::UtcTime;
 pub use traces::{Tracer, TracingError, TracingSettings};
@@ -34,7 +38,9 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 /// services. The default observes nothing.
 #[derive(Debug, Default)]
 pub struct Hub {
-    pub metrics: Option<Registry>,
+    pub metrics: Option<Arc<Registry>>,
+    /// Pushes the metrics when `metrics.otlp` is set.
+    pub metrics_pusher: Option<OtlpPusher>,
     pub access_log: Option<AccessLog>,
     /// Set when `ping` is configured.
     pub ping: Option<Ping>,
@@ -50,7 +56,13 @@ impl Hub {
             .metrics
             .as_ref()
             .and_then(MetricsSettings::from_static)
-            .map(Registry::new);
+            .map(|settings| Arc::new(Registry::new(settings)));
+        let metrics_pusher = metrics.as_ref().and_then(|registry| {
+            OtlpPusher::start(registry).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "OTLP metrics are disabled");
+                None
+            })
+        });
         // As in Traefik, an access log that cannot be set up is reported and left out: the
         // proxy still serves.
         let access_log = config.access_log.as_ref().and_then(|a| {
@@ -78,6 +90,7 @@ impl Hub {
         });
         Hub {
             metrics,
+            metrics_pusher,
             access_log,
             ping,
             tracer,
@@ -98,6 +111,9 @@ impl Hub {
         }
         if let Some(tracer) = &self.tracer {
             tracer.close();
+        }
+        if let Some(pusher) = &self.metrics_pusher {
+            pusher.stop();
         }
     }
 

@@ -9,6 +9,7 @@ use viaduct_upstream::{full_body, Body, InternalService, Server, ServerStatus};
 
 use crate::handler::ConnectionContext;
 use crate::responses;
+use crate::Snapshot;
 
 pub(crate) fn answer(service: InternalService, conn: &ConnectionContext) -> Response<Body> {
     let snapshot = conn.snapshots.load();
@@ -19,38 +20,55 @@ pub(crate) fn answer(service: InternalService, conn: &ConnectionContext) -> Resp
             None => responses::not_found(),
         },
         InternalService::Prometheus => match &hub.metrics {
-            Some(registry) => {
-                let servers = snapshot
-                    .server_statuses()
-                    .into_iter()
-                    .flat_map(|(service, servers)| {
-                        servers.into_iter().map(move |(url, status)| {
-                            viaduct_observe::metrics::ServerUp {
-                                service: service.clone(),
-                                url,
-                                up: status == ServerStatus::Up,
-                            }
-                        })
-                    })
-                    .collect();
-                let extras = ScrapeExtras {
-                    servers,
-                    certificates: Vec::new(),
-                };
-                let mut response = Response::new(full_body(registry.render(&extras)));
+            Some(registry) if registry.serves_prometheus() => {
+                let mut response =
+                    Response::new(full_body(registry.render(&scrape_extras(&snapshot))));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE),
                 );
                 response
             }
-            None => responses::not_found(),
+            _ => responses::not_found(),
         },
         // Answered elsewhere (`forward.rs`); never routed here.
         InternalService::Whoami
         | InternalService::Noop
         | InternalService::Api
         | InternalService::Dashboard => responses::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// What metrics read from the live configuration: each load balancer's servers' health and
+/// the certificates served.
+pub fn scrape_extras(snapshot: &Snapshot) -> ScrapeExtras {
+    let servers = snapshot
+        .server_statuses()
+        .into_iter()
+        .flat_map(|(service, servers)| {
+            servers
+                .into_iter()
+                .map(move |(url, status)| viaduct_observe::metrics::ServerUp {
+                    service: service.clone(),
+                    url,
+                    up: status == ServerStatus::Up,
+                })
+        })
+        .collect();
+    let certificates = snapshot
+        .tls
+        .served_certificates()
+        .into_iter()
+        .map(|cert| viaduct_observe::metrics::CertificateExpiry {
+            common_name: cert.common_name,
+            serial: cert.serial,
+            sans: cert.sans,
+            not_after_unix: cert.not_after_unix,
+        })
+        .collect();
+    ScrapeExtras {
+        servers,
+        certificates,
     }
 }
 

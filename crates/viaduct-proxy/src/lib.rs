@@ -27,6 +27,7 @@ mod whoami;
 pub use compile::{compile, CompileContext, EntryPointInfo, ObjectStatus};
 pub use entrypoint::{EntryPointError, EntryPointRuntime, Protocol, ProxyProtocolTrust};
 pub use http1::SERVER_ENV as HTTP1_SERVER_ENV;
+pub use internal::scrape_extras;
 pub use listener::{bind, serve, Shutdown};
 pub use redirect::Redirect;
 pub use snapshot::{Snapshot, SnapshotHandle};

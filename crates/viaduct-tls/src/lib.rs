@@ -14,6 +14,7 @@ mod names;
 mod options;
 mod pem;
 mod runtime;
+mod served;
 mod shared;
 mod store;
 
@@ -22,6 +23,7 @@ pub use acme::{
 };
 pub use error::TlsError;
 pub use runtime::TlsRuntime;
+pub use served::ServedCertificate;
 pub use shared::{TlsShared, DEFAULT_CERT_COMMON_NAME};
 
 /// What one TLS router contributes to option selection: the exact hosts its rule names (lower-case; `*.x.com`

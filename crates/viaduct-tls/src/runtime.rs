@@ -131,6 +131,14 @@ impl TlsRuntime {
         self.store.configured_covers(name)
     }
 
+    /// The certificates this configuration serves (`tls.certificates`, the default store's
+    /// `defaultCertificate` or generated certificate, ACME's), the generated self-signed default
+    /// aside, as Traefik lists them in `traefik_tls_certs_not_after`. Parses each leaf: for
+    /// scrapes, not for handshakes.
+    pub fn served_certificates(&self) -> Vec<crate::ServedCertificate> {
+        self.store.served()
+    }
+
     /// True if `options` names a defined option (for router validation; `""`/`default` always true).
     pub fn has_options(&self, options: &str) -> bool {
         options.is_empty() || options == DEFAULT_OPTIONS || self.configs.contains_key(options)

@@ -11,6 +11,7 @@ use viaduct_config::{StoreCertificate, TlsConfig};
 
 use crate::names::leaf_info;
 use crate::pem::{load_certs, load_key, origin};
+use crate::served::{describe, ServedCertificate};
 use crate::{provider, TlsError, TlsIssue, TlsShared};
 
 /// Certificates by name. Shared (behind an `Arc`) by every server configuration of one runtime.
@@ -23,6 +24,9 @@ pub(crate) struct CertStore {
     /// The keys of `exact` and `wildcard` that `tls.certificates` entries serve (the others are ACME's).
     configured: Configured,
     default: Arc<CertifiedKey>,
+    /// Every certificate served, the generated default aside: configured ones in order, the
+    /// store's default, then ACME's (what `traefik_tls_certs_not_after` lists).
+    served: Vec<Arc<CertifiedKey>>,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +56,7 @@ impl CertStore {
             wildcard: HashMap::new(),
             configured: Configured::default(),
             default: shared.default_cert.clone(),
+            served: Vec::new(),
         };
         let Some(config) = config else {
             store.add_acme(shared);
@@ -91,10 +96,14 @@ impl CertStore {
                 .and_then(|generated| generated.domain.as_ref())
                 .and_then(|domain| acme_certificate_for(shared, &domain.main));
             if let Some(generated) = generated {
+                store.served.push(generated.clone());
                 store.default = generated;
             } else if let Some(default) = &tls_store.default_certificate {
                 match load_default(default, &object, issues) {
-                    Ok(cert) => store.default = cert,
+                    Ok(cert) => {
+                        store.served.push(cert.clone());
+                        store.default = cert;
+                    }
                     Err(err) => issues.push(TlsIssue::error(
                         format!("{object}.defaultCertificate"),
                         format!("{err}; serving the generated default certificate"),
@@ -144,6 +153,7 @@ impl CertStore {
             wildcard: self.wildcard.keys().cloned().collect(),
         };
         for cert in shared.acme.certificates().iter() {
+            self.served.push(cert.key.clone());
             for name in &cert.names {
                 let (map, key) = match name.strip_prefix("*.") {
                     Some(parent) => (&mut self.wildcard, parent.to_string()),
@@ -154,7 +164,13 @@ impl CertStore {
         }
     }
 
+    /// Every certificate served but the generated default, described for metrics.
+    pub(crate) fn served(&self) -> Vec<ServedCertificate> {
+        describe(self.served.iter().map(|key| key.as_ref()))
+    }
+
     fn add(&mut self, cert: Loaded, object: &str, cert_file: &str, issues: &mut Vec<TlsIssue>) {
+        self.served.push(cert.key.clone());
         let source = origin(cert_file);
         if cert.info.expired {
             issues.push(TlsIssue::warning(

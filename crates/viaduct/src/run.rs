@@ -77,6 +77,11 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
     // Stored ACME certificates are published before the first compile, so a restart serves them at once.
     let acme = start_acme(&config, &ctx);
     let snapshots = SnapshotHandle::new(compile(&Default::default(), &ctx, None, 0));
+    if let Some(registry) = &hub.metrics {
+        // Pushed metrics (OTLP) read server health and certificates from the live snapshot.
+        let snapshots = snapshots.clone();
+        registry.set_extras_source(move || viaduct_proxy::scrape_extras(&snapshots.load()));
+    }
 
     // Bind every listener before anything else, so a port in use fails the start at once.
     let mut listeners = Vec::new();

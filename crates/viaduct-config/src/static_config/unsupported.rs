@@ -136,7 +136,6 @@ impl StaticConfig {
         }
         if let Some(metrics) = &self.metrics {
             for (set, key) in [
-                (metrics.otlp.is_some(), "metrics.otlp"),
                 (metrics.datadog.is_some(), "metrics.datadog"),
                 (metrics.influx_db2.is_some(), "metrics.influxDB2"),
                 (metrics.stats_d.is_some(), "metrics.statsD"),

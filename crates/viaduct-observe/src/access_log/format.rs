@@ -31,8 +31,13 @@ fn clf(settings: &AccessLogSettings, record: &AccessRecord, extended: bool) -> S
     let mut line = String::with_capacity(192);
     let _ = write!(
         line,
-        "{} - - [{}] \"{} {} {}\" {} {} {} {}",
+        "{} - {} [{}] \"{} {} {}\" {} {} {} {}",
         record.client.ip(),
+        record
+            .client_username
+            .as_deref()
+            .filter(|user| !user.is_empty())
+            .unwrap_or("-"),
         UtcTime::of(record.start).clf(),
         record.method,
         or_dash(&record.path),
@@ -93,7 +98,7 @@ fn json(settings: &AccessLogSettings, record: &AccessRecord) -> String {
     );
     number(&mut line, "RequestContentSize", record.request_content_size);
     number(&mut line, "RequestCount", record.request_count);
-    number(&mut line, "RetryAttempts", 0);
+    number(&mut line, "RetryAttempts", u64::from(record.retry_attempts));
 
     macro_rules! text {
         ($name:literal, $value:expr) => {
@@ -105,7 +110,10 @@ fn json(settings: &AccessLogSettings, record: &AccessRecord) -> String {
     text!("ClientAddr", client_addr.as_str());
     text!("ClientHost", client_ip.as_str());
     text!("ClientPort", client_port.as_str());
-    text!("ClientUsername", "-");
+    text!(
+        "ClientUsername",
+        record.client_username.as_deref().unwrap_or("-")
+    );
     text!("RequestAddr", record.host.as_str());
     text!("RequestHost", request_host.as_str());
     text!("RequestMethod", record.method.as_str());
@@ -270,6 +278,8 @@ mod tests {
             status: 200,
             downstream_size: 449,
             request_count: 1,
+            retry_attempts: 0,
+            client_username: None,
             referer: Some(HeaderValue::from_static("http://x/")),
             user_agent: Some(HeaderValue::from_static("curl/7.88.1")),
             request_headers: None,
@@ -323,6 +333,22 @@ mod tests {
         assert_eq!(v["entryPointName"], "web");
         assert_eq!(v["time"], "2026-11-28T00:14:13Z");
         assert!(v.get("GzipRatio").is_none());
+    }
+
+    #[test]
+    fn user_and_retries_as_traefik_writes_them() {
+        let mut noted = record();
+        noted.client_username = Some(Arc::from("we ird"));
+        noted.retry_attempts = 2;
+        assert!(format_line(&settings("common"), &noted).starts_with("127.0.0.1 - we ird ["));
+        let v: Value = serde_json::from_str(&format_line(&settings("json"), &noted)).unwrap();
+        assert_eq!(v["ClientUsername"], "we ird");
+        assert_eq!(v["RetryAttempts"], 2);
+        // basicAuth without usable credentials: an empty name, `-` in CLF as in Traefik.
+        noted.client_username = Some(Arc::from(""));
+        assert!(format_line(&settings("common"), &noted).starts_with("127.0.0.1 - - ["));
+        let v: Value = serde_json::from_str(&format_line(&settings("json"), &noted)).unwrap();
+        assert_eq!(v["ClientUsername"], "");
     }
 
     #[test]

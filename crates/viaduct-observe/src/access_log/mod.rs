@@ -40,6 +40,10 @@ pub struct AccessRecord {
     pub downstream_size: u64,
     /// The process-wide request number (`RequestCount`).
     pub request_count: u64,
+    /// Times the `retry` middleware sent the request again (`RetryAttempts`).
+    pub retry_attempts: u32,
+    /// The user named by `basicAuth`/`digestAuth` credentials (`ClientUsername`).
+    pub client_username: Option<Arc<str>>,
     pub referer: Option<HeaderValue>,
     pub user_agent: Option<HeaderValue>,
     /// Kept only when `fields.headers` keeps some.
@@ -95,7 +99,7 @@ impl AccessLog {
         if !self
             .settings
             .filters
-            .keep(record.status, 0, record.duration)
+            .keep(record.status, record.retry_attempts, record.duration)
         {
             return;
         }

@@ -5,25 +5,32 @@
 //! registry keeps routers' and services' tables weakly: when no snapshot uses a router any
 //! more, its series disappear from the next scrape.
 
+mod otlp;
+mod push;
 mod render;
 mod series;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use viaduct_config::static_config::Metrics;
 
+pub use otlp::{OtlpMetricsError, OtlpMetricsSettings};
+pub use push::OtlpPusher;
 pub use series::{
     LabelledCounts, MethodLabel, Observation, ProtocolLabel, Series, SeriesKey, SeriesTable,
     TlsLabels,
 };
 
-/// `metrics.prometheus`, resolved.
+/// `metrics`, resolved: what the registry counts for all backends together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsSettings {
+    /// The histogram bounds counted: every backend's, merged, so that each backend's
+    /// buckets are exact sums of these.
     pub buckets: Vec<f64>,
+    /// Series kept per entry point, router and service: when some backend wants them.
     pub entry_points: bool,
     pub routers: bool,
     pub services: bool,
@@ -31,6 +38,19 @@ pub struct MetricsSettings {
     pub add_internals: bool,
     /// `headerLabels`: (label, request header), sorted by label.
     pub header_labels: Vec<(String, http::HeaderName)>,
+    /// `metrics.prometheus`'s own choices, when it is set.
+    pub prometheus: Option<BackendSettings>,
+    /// `metrics.otlp`, when it is set (and usable).
+    pub otlp: Option<OtlpMetricsSettings>,
+}
+
+/// What one backend exports: its histogram bounds and which families.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendSettings {
+    pub buckets: Vec<f64>,
+    pub entry_points: bool,
+    pub routers: bool,
+    pub services: bool,
 }
 
 /// All metrics of the process.
@@ -46,7 +66,12 @@ pub struct Registry {
     reloads: AtomicU64,
     /// Unix seconds of the last successful reload, as `f64` bits.
     last_reload_success: AtomicU64,
+    /// Reads what the live configuration adds, for exporters that push on their own.
+    extras_source: OnceLock<ExtrasSource>,
 }
+
+/// A function returning the live [`ScrapeExtras`].
+struct ExtrasSource(Box<dyn Fn() -> ScrapeExtras + Send + Sync>);
 
 /// `traefik_open_connections` of one entry point.
 #[derive(Debug, Default)]
@@ -82,35 +107,79 @@ pub struct ScrapeExtras {
 }
 
 impl MetricsSettings {
-    /// `None` unless `metrics.prometheus` is set (the only backend built).
+    /// `None` unless `metrics.prometheus` or a usable `metrics.otlp` is set. An unusable
+    /// `otlp` section is logged and left out.
     pub fn from_static(metrics: &Metrics) -> Option<MetricsSettings> {
-        let prometheus = metrics.prometheus.as_ref()?;
-        let mut buckets: Vec<f64> = prometheus
-            .buckets
-            .iter()
-            .copied()
-            .filter(|b| b.is_finite())
-            .collect();
-        buckets.sort_by(f64::total_cmp);
-        buckets.dedup();
-        Some(MetricsSettings {
-            buckets,
-            entry_points: prometheus.add_entry_points_labels,
-            routers: prometheus.add_routers_labels,
-            services: prometheus.add_services_labels,
-            add_internals: metrics.add_internals,
-            header_labels: prometheus
-                .header_labels
-                .iter()
-                .filter_map(|(label, header)| {
-                    let name = http::HeaderName::from_bytes(header.trim().as_bytes()).ok();
-                    if name.is_none() {
-                        tracing::warn!(label = %label, header = %header, "metrics.prometheus.headerLabels: not a header name; ignored");
+        let prometheus = metrics.prometheus.as_ref().map(|p| BackendSettings {
+            buckets: sorted_bounds(&p.buckets),
+            entry_points: p.add_entry_points_labels,
+            routers: p.add_routers_labels,
+            services: p.add_services_labels,
+        });
+        let otlp =
+            metrics
+                .otlp
+                .as_ref()
+                .and_then(|value| match OtlpMetricsSettings::from_static(value) {
+                    Ok(settings) => Some(settings),
+                    Err(e) => {
+                        tracing::error!(error = %e, "OTLP metrics are disabled");
+                        None
                     }
-                    name.map(|n| (label.clone(), n))
-                })
-                .collect(),
+                });
+        if prometheus.is_none() && otlp.is_none() {
+            return None;
+        }
+        let backends: Vec<&BackendSettings> = prometheus
+            .iter()
+            .chain(otlp.as_ref().map(|o| &o.families))
+            .collect();
+        let all_bounds: Vec<f64> = backends
+            .iter()
+            .flat_map(|b| b.buckets.iter().copied())
+            .collect();
+        let header_labels = metrics
+            .prometheus
+            .iter()
+            .flat_map(|p| p.header_labels.iter())
+            .filter_map(|(label, header)| {
+                let name = http::HeaderName::from_bytes(header.trim().as_bytes()).ok();
+                if name.is_none() {
+                    tracing::warn!(label = %label, header = %header, "metrics.prometheus.headerLabels: not a header name; ignored");
+                }
+                name.map(|n| (label.clone(), n))
+            })
+            .collect();
+        Some(MetricsSettings {
+            buckets: sorted_bounds(&all_bounds),
+            entry_points: backends.iter().any(|b| b.entry_points),
+            routers: backends.iter().any(|b| b.routers),
+            services: backends.iter().any(|b| b.services),
+            add_internals: metrics.add_internals,
+            header_labels,
+            prometheus,
+            otlp,
         })
+    }
+
+    /// Prometheus-only settings with these buckets and families (for tests and benches).
+    pub fn prometheus(buckets: &[f64], entry_points: bool, routers: bool, services: bool) -> Self {
+        let backend = BackendSettings {
+            buckets: sorted_bounds(buckets),
+            entry_points,
+            routers,
+            services,
+        };
+        MetricsSettings {
+            buckets: backend.buckets.clone(),
+            entry_points,
+            routers,
+            services,
+            add_internals: false,
+            header_labels: Vec::new(),
+            prometheus: Some(backend),
+            otlp: None,
+        }
     }
 }
 
@@ -130,7 +199,26 @@ impl Registry {
             open_connections: Mutex::default(),
             reloads: AtomicU64::new(0),
             last_reload_success: AtomicU64::new(0),
+            extras_source: OnceLock::new(),
         }
+    }
+
+    /// Whether `/metrics` (`prometheus@internal`) has anything to serve.
+    pub fn serves_prometheus(&self) -> bool {
+        self.settings.prometheus.is_some()
+    }
+
+    /// Where pushing exporters (OTLP) read server health and certificates from; set once,
+    /// when the live configuration exists.
+    pub fn set_extras_source(&self, source: impl Fn() -> ScrapeExtras + Send + Sync + 'static) {
+        let _ = self.extras_source.set(ExtrasSource(Box::new(source)));
+    }
+
+    /// The live [`ScrapeExtras`], or none before a source is set.
+    pub fn extras(&self) -> ScrapeExtras {
+        self.extras_source
+            .get()
+            .map_or_else(ScrapeExtras::default, |source| (source.0)())
     }
 
     pub fn settings(&self) -> &MetricsSettings {
@@ -209,6 +297,12 @@ impl Registry {
     }
 }
 
+impl std::fmt::Debug for ExtrasSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtrasSource")
+    }
+}
+
 impl ConnectionGauge {
     /// Counts a connection open until the returned guard is dropped.
     pub fn open(self: &Arc<Self>) -> OpenConnection {
@@ -225,6 +319,14 @@ impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0 .0.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Finite bounds, sorted, without duplicates.
+fn sorted_bounds(bounds: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = bounds.iter().copied().filter(|b| b.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    sorted
 }
 
 /// Locks, ignoring poisoning: the maps stay consistent whatever a panicking holder did.

@@ -58,6 +58,10 @@ const SERVICE: Kind = Kind {
 
 pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
     let mut out = String::with_capacity(4096);
+    let Some(prometheus) = registry.settings.prometheus.as_ref() else {
+        return out;
+    };
+    let buckets = &prometheus.buckets;
     let last = f64::from_bits(registry.last_reload_success.load(Ordering::Relaxed));
     header(
         &mut out,
@@ -80,12 +84,13 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
 
     let entry_points: Vec<Family> = lock(&registry.entry_points)
         .iter()
+        .filter(|_| prometheus.entry_points)
         .map(|(name, table)| Family {
             labels: vec![("entrypoint", name.clone())],
             table: table.clone(),
         })
         .collect();
-    families(&mut out, &ENTRY_POINT, &entry_points);
+    families(&mut out, &ENTRY_POINT, &entry_points, buckets);
 
     let connections = lock(&registry.open_connections);
     if !connections.is_empty() {
@@ -108,20 +113,46 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
 
     let routers: Vec<Family> = live(&mut lock(&registry.routers))
         .into_iter()
+        .filter(|_| prometheus.routers)
         .map(|((router, service), table)| Family {
             labels: vec![("router", router), ("service", service)],
             table,
         })
         .collect();
-    families(&mut out, &ROUTER, &routers);
+    families(&mut out, &ROUTER, &routers, buckets);
     let services: Vec<Family> = live(&mut lock(&registry.services))
         .into_iter()
+        .filter(|_| prometheus.services)
         .map(|(service, table)| Family {
             labels: vec![("service", service)],
             table,
         })
         .collect();
-    families(&mut out, &SERVICE, &services);
+    families(&mut out, &SERVICE, &services, buckets);
+    // Like any Prometheus counter vector, a service appears once it has retried.
+    let retried: Vec<(&str, u64)> = services
+        .iter()
+        .filter_map(|family| {
+            let retries = family.table.retries();
+            let service = family.labels.first().map(|(_, name)| name.as_str())?;
+            (retries > 0).then_some((service, retries))
+        })
+        .collect();
+    if !retried.is_empty() {
+        header(
+            &mut out,
+            "traefik_service_retries_total",
+            "How many request retries happened on a service.",
+            "counter",
+        );
+        for (service, retries) in retried {
+            let _ = writeln!(
+                out,
+                "traefik_service_retries_total{{service=\"{}\"}} {retries}",
+                escape(service)
+            );
+        }
+    }
 
     if !extras.servers.is_empty() {
         header(
@@ -147,7 +178,12 @@ pub(super) fn render(registry: &Registry, extras: &ScrapeExtras) -> String {
             "Certificate expiration timestamp",
             "gauge",
         );
-        for cert in &extras.certificates {
+        // Prometheus orders samples by label values: cn, sans, serial.
+        let mut certificates: Vec<_> = extras.certificates.iter().collect();
+        certificates.sort_by(|a, b| {
+            (&a.common_name, &a.sans, &a.serial).cmp(&(&b.common_name, &b.sans, &b.serial))
+        });
+        for cert in certificates {
             let _ = writeln!(
                 out,
                 "traefik_tls_certs_not_after{{cn=\"{}\",sans=\"{}\",serial=\"{}\"}} {}",
@@ -171,7 +207,8 @@ fn live<K: Ord + Clone>(
         .collect()
 }
 
-fn families(out: &mut String, kind: &Kind, families: &[Family]) {
+/// `buckets`: the bounds Prometheus shows, a subset of the tables' bounds.
+fn families(out: &mut String, kind: &Kind, families: &[Family], buckets: &[f64]) {
     let rows: Vec<(String, Arc<Series>, &[f64])> = families
         .iter()
         .flat_map(|family| {
@@ -199,6 +236,9 @@ fn families(out: &mut String, kind: &Kind, families: &[Family]) {
         let mut cumulative = 0;
         for (le, bucket) in bounds.iter().zip(series.buckets.iter()) {
             cumulative += bucket.load(Ordering::Relaxed);
+            if !buckets.contains(le) {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
@@ -350,14 +390,12 @@ mod tests {
 
     #[test]
     fn traefik_names_labels_and_order() {
-        let registry = Registry::new(MetricsSettings {
-            buckets: vec![0.1, 0.3, 1.2, 5.0],
-            entry_points: true,
-            routers: true,
-            services: true,
-            add_internals: false,
-            header_labels: Vec::new(),
-        });
+        let registry = Registry::new(MetricsSettings::prometheus(
+            &[0.1, 0.3, 1.2, 5.0],
+            true,
+            true,
+            true,
+        ));
         let web = registry.entry_point("web").unwrap();
         let router = registry.router("r1@file", "s1@file").unwrap();
         let observation = Observation {

@@ -94,6 +94,8 @@ pub struct SeriesTable {
     labelled: Mutex<BTreeMap<HeaderSeries, u64>>,
     tls_fast: [OnceLock<(TlsLabels, AtomicU64)>; TLS_SLOTS],
     tls_overflow: Mutex<BTreeMap<TlsLabels, u64>>,
+    /// `traefik_service_retries_total` (services' tables only).
+    retries: AtomicU64,
 }
 
 /// A series key with its `headerLabels` values.
@@ -203,7 +205,20 @@ impl SeriesTable {
             labelled: Mutex::new(BTreeMap::new()),
             tls_fast: std::array::from_fn(|_| OnceLock::new()),
             tls_overflow: Mutex::new(BTreeMap::new()),
+            retries: AtomicU64::new(0),
         }
+    }
+
+    /// Counts requests sent again by the `retry` middleware.
+    pub fn count_retries(&self, retries: u32) {
+        if retries > 0 {
+            self.retries
+                .fetch_add(u64::from(retries), Ordering::Relaxed);
+        }
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Counts a request over TLS (`*_requests_tls_total`).

@@ -1,8 +1,6 @@
 //! The exporter thread: batches spans and posts them to the collector over HTTP/1.1. A thread
 //! with blocking I/O keeps the exporter off the runtime and needs no HTTP client stack.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
@@ -16,7 +14,6 @@ use super::{proto, SpanRecord, TracingError, TracingSettings};
 const EXPORT_INTERVAL: Duration = Duration::from_millis(500);
 /// Spans per request to the collector.
 const BATCH: usize = 512;
-const TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
 pub(super) struct Exporter {
@@ -68,47 +65,13 @@ fn run(settings: &TracingSettings, queue: &ArrayQueue<SpanRecord>, stop: &Atomic
         while !queue.is_empty() {
             let batch: Vec<SpanRecord> = std::iter::from_fn(|| queue.pop()).take(BATCH).collect();
             let body = proto::export_request(&settings.resource, &batch);
-            if let Err(e) = post(settings, &body) {
-                tracing::debug!(collector = %settings.authority, error = %e, spans = batch.len(), "exporting spans failed; dropped");
+            if let Err(e) = settings.collector.post(&body) {
+                tracing::debug!(collector = %settings.collector.authority, error = %e, spans = batch.len(), "exporting spans failed; dropped");
             }
         }
         if stopping {
             return;
         }
         std::thread::park_timeout(EXPORT_INTERVAL);
-    }
-}
-
-fn post(settings: &TracingSettings, body: &[u8]) -> std::io::Result<()> {
-    let addr = settings
-        .authority
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("the collector's host resolves to no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n",
-        settings.path,
-        settings.authority,
-        body.len()
-    );
-    for (name, value) in &settings.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut answer = [0u8; 64];
-    let n = stream.read(&mut answer)?;
-    let status = String::from_utf8_lossy(&answer[..n]);
-    if status.starts_with("HTTP/1.1 2") || status.starts_with("HTTP/1.0 2") {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!(
-            "the collector answered {:?}",
-            status.lines().next().unwrap_or("")
-        )))
     }
 }

@@ -194,6 +194,10 @@ fn unhex(text: &str, out: &mut [u8]) -> Option<()> {
     Some(())
 }
 
+pub(crate) fn unix_nanos_now() -> u64 {
+    unix_nanos(SystemTime::now())
+}
+
 pub(crate) fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))

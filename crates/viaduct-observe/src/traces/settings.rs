@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use viaduct_config::static_config::Tracing;
 
+use crate::otlp::{ClientTlsOptions, Collector};
+
 /// Traefik's default OTLP/HTTP endpoint.
 const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
 
@@ -14,11 +16,8 @@ pub struct TracingSettings {
     pub sample_rate: f64,
     /// `service.name`, `service.version`, then `resourceAttributes`.
     pub resource: Vec<(String, String)>,
-    /// `host:port` of the collector.
-    pub authority: String,
-    /// The path spans are posted to (`/v1/traces`).
-    pub path: String,
-    pub headers: Vec<(String, String)>,
+    /// Where spans are posted (`/v1/traces` by default).
+    pub collector: Collector,
     /// `tracing.addInternals`: trace requests to internal services too.
     pub add_internals: bool,
     /// Query parameters whose values are recorded; the others read `REDACTED`.
@@ -47,6 +46,7 @@ struct RawOtlp {
 struct RawHttp {
     endpoint: Option<String>,
     headers: BTreeMap<String, String>,
+    tls: Option<ClientTlsOptions>,
 }
 
 impl TracingSettings {
@@ -71,7 +71,16 @@ impl TracingSettings {
             .endpoint
             .filter(|e| !e.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let (authority, path) = split_endpoint(&endpoint)?;
+        let collector = Collector::from_endpoint(
+            &endpoint,
+            "/v1/traces",
+            http.headers.into_iter().collect(),
+            http.tls.as_ref(),
+        )
+        .map_err(|reason| TracingError::Endpoint {
+            endpoint: endpoint.clone(),
+            reason,
+        })?;
         let mut resource = vec![
             ("service.name".to_string(), config.service_name.clone()),
             (
@@ -91,50 +100,11 @@ impl TracingSettings {
             service_name: config.service_name.clone(),
             sample_rate: config.sample_rate,
             resource,
-            authority,
-            path,
-            headers: http.headers.into_iter().collect(),
+            collector,
             add_internals: config.add_internals,
             safe_query_params: config.safe_query_params.clone(),
         })
     }
-}
-
-/// `http://collector:4318/v1/traces` → (`collector:4318`, `/v1/traces`); no path means the
-/// standard one.
-fn split_endpoint(endpoint: &str) -> Result<(String, String), TracingError> {
-    let bad = |reason: &str| TracingError::Endpoint {
-        endpoint: endpoint.to_string(),
-        reason: reason.into(),
-    };
-    let rest = match endpoint.trim().split_once("://") {
-        Some(("http", rest)) => rest,
-        Some(("https", _)) => {
-            return Err(bad(
-                "https collectors are not supported yet; use an http:// endpoint",
-            ))
-        }
-        Some(_) => return Err(bad("the scheme must be http")),
-        None => endpoint.trim(),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.is_empty() {
-        return Err(bad("no host"));
-    }
-    let authority = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let path = if path.is_empty() || path == "/" {
-        "/v1/traces".to_string()
-    } else {
-        path.to_string()
-    };
-    Ok((authority, path))
 }
 
 #[cfg(test)]
@@ -143,22 +113,13 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(
-            split_endpoint("http://c:4318/v1/traces").unwrap(),
-            ("c:4318".into(), "/v1/traces".into())
-        );
-        assert_eq!(
-            split_endpoint("http://c:4318").unwrap(),
-            ("c:4318".into(), "/v1/traces".into())
-        );
-        assert!(split_endpoint("https://c:4318").is_err());
         let settings = TracingSettings::from_static(&Tracing {
             otlp: Some(serde_json::json!({"http": {"endpoint": "http://127.0.0.1:1/x"}})),
             resource_attributes: [("env".to_string(), "test".to_string())].into(),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(settings.path, "/x");
+        assert_eq!(settings.collector.path, "/x");
         assert!(settings.resource.contains(&("env".into(), "test".into())));
         assert_eq!(
             settings.resource[0],

@@ -113,7 +113,8 @@ pub fn compile(
     }
 
     let mut middlewares =
-        MiddlewareBuilder::new(&http.middlewares, previous.map(|p| &p.middleware_state));
+        MiddlewareBuilder::new(&http.middlewares, previous.map(|p| &p.middleware_state))
+            .noting_users(ctx.observe.access_log.is_some());
     let mut compiled: Vec<CompiledRouter> = Vec::new();
     for (name, router) in &http.routers {
         match compile_router(

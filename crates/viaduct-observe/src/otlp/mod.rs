@@ -1,0 +1,171 @@
+//! What the OTLP exporters (traces and metrics) share: protobuf encoded by hand (the few
+//! messages sent do not warrant a code generator and its build-time dependencies) and a
+//! blocking HTTP/1.1 POST to the collector, over TLS for `https://`, made from an exporter's
+//! own thread.
+
+mod tls;
+pub(crate) mod wire;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+
+pub use tls::{ClientTls, ClientTlsOptions};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where an exporter posts: `host:port`, the path, extra request headers, and TLS for
+/// `https://` endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collector {
+    pub authority: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub tls: Option<ClientTls>,
+}
+
+impl Collector {
+    /// `http://collector:4318/v1/traces` → (`collector:4318`, `/v1/traces`); no path means
+    /// `default_path`. `https://` endpoints use `tls` (the system's roots without it); `tls`
+    /// is ignored for `http://` ones, as in Traefik. The error says why the endpoint or its
+    /// TLS options cannot be used.
+    pub fn from_endpoint(
+        endpoint: &str,
+        default_path: &str,
+        headers: Vec<(String, String)>,
+        tls: Option<&ClientTlsOptions>,
+    ) -> Result<Collector, String> {
+        let (rest, tls, default_port) = match endpoint.trim().split_once("://") {
+            Some(("http", rest)) => (rest, None, 80),
+            Some(("https", rest)) => {
+                let options = tls.cloned().unwrap_or_default();
+                (rest, Some(ClientTls::build(&options)?), 443)
+            }
+            Some(_) => return Err("the scheme must be http or https".into()),
+            None => (endpoint.trim(), None, 80),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err("no host".into());
+        }
+        let authority = if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:{default_port}")
+        };
+        let path = if path.is_empty() || path == "/" {
+            default_path.to_string()
+        } else {
+            path.to_string()
+        };
+        Ok(Collector {
+            authority,
+            path,
+            headers,
+            tls,
+        })
+    }
+
+    /// Posts one protobuf export request; any answer but 2xx is an error.
+    pub fn post(&self, body: &[u8]) -> std::io::Result<()> {
+        let addr =
+            self.authority.to_socket_addrs()?.next().ok_or_else(|| {
+                std::io::Error::other("the collector's host resolves to no address")
+            })?;
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
+        match &self.tls {
+            Some(tls) => {
+                let connection = rustls::ClientConnection::new(tls.0.clone(), self.server_name()?)
+                    .map_err(std::io::Error::other)?;
+                self.exchange(&mut rustls::StreamOwned::new(connection, stream), body)
+            }
+            None => {
+                let mut stream = stream;
+                self.exchange(&mut stream, body)
+            }
+        }
+    }
+
+    /// The host of the authority, for SNI and certificate verification.
+    fn server_name(&self) -> std::io::Result<ServerName<'static>> {
+        let host = match self.authority.rsplit_once(':') {
+            Some((host, _)) => host,
+            None => &self.authority,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        ServerName::try_from(host.to_string()).map_err(std::io::Error::other)
+    }
+
+    fn exchange(&self, stream: &mut impl ReadWrite, body: &[u8]) -> std::io::Result<()> {
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.path,
+            self.authority,
+            body.len()
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(body)?;
+        let mut answer = [0u8; 64];
+        let n = stream.read(&mut answer)?;
+        let status = String::from_utf8_lossy(&answer[..n]);
+        if status.starts_with("HTTP/1.1 2") || status.starts_with("HTTP/1.0 2") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "the collector answered {:?}",
+                status.lines().next().unwrap_or("")
+            )))
+        }
+    }
+}
+
+/// A connection, plain or TLS.
+trait ReadWrite: Read + Write {}
+
+impl<T: Read + Write> ReadWrite for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let at = |e: &str| {
+            Collector::from_endpoint(e, "/v1/traces", Vec::new(), None)
+                .map(|c| (c.authority, c.path))
+        };
+        assert_eq!(
+            at("http://c:4318/v1/x").unwrap(),
+            ("c:4318".into(), "/v1/x".into())
+        );
+        assert_eq!(
+            at("http://c:4318").unwrap(),
+            ("c:4318".into(), "/v1/traces".into())
+        );
+        assert_eq!(
+            at("http://c/").unwrap(),
+            ("c:80".into(), "/v1/traces".into())
+        );
+        assert_eq!(
+            at("https://c/").unwrap(),
+            ("c:443".into(), "/v1/traces".into())
+        );
+        let missing_ca = ClientTlsOptions {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        assert!(Collector::from_endpoint("https://c", "/", Vec::new(), Some(&missing_ca)).is_err());
+        assert!(at("ftp://c").is_err());
+    }
+}
