@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 use crate::listing::{percent_decode, ListQuery};
-use crate::view::ObjectInfo;
+use crate::view::{Definition, ObjectInfo};
 use crate::{dashboard, Api, Reply, ServerStatuses};
 
 const JSON: &str = "application/json";
@@ -272,6 +272,11 @@ fn server_status(object: &ObjectInfo, statuses: &ServerStatuses) -> Option<Value
             .map(|address| (address, json!("UP")))
             .collect();
         return (!up.is_empty()).then_some(Value::Object(up));
+    }
+    // Live health is keyed by name: only an HTTP service may read it (a router or middleware
+    // can share the name).
+    if !matches!(object.definition, Definition::Service(_)) {
+        return None;
     }
     statuses
         .get(&object.name)

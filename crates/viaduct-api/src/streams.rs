@@ -172,3 +172,87 @@ fn built_services<'a>(
     }
     built
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    fn eps() -> Vec<EntryPointFacts> {
+        [("web", true), ("traefik", true), ("dns", false)]
+            .iter()
+            .map(|(n, tcp)| EntryPointFacts {
+                name: n.to_string(),
+                as_default: false,
+                is_tcp: *tcp,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tcp_routers_get_traefiks_defaults_and_services_their_users() {
+        let tcp: TcpConfig = serde_json::from_value(json!({
+            "routers": {
+                "all@file": {"rule": "HostSNI(`*`)", "service": "w@file"},
+                "bad@file": {"rule": "HostSNI(`x`", "service": "lb@file", "entryPoints": ["dns"]}
+            },
+            "services": {
+                "w@file": {"weighted": {"services": [{"name": "lb@file"}]}},
+                "lb@file": {"loadBalancer": {"servers": [{"address": "a:1", "port": "1"}]}},
+                "idle@file": {"loadBalancer": {"servers": [{"address": "b:1"}]}}
+            },
+            "middlewares": {"m@file": {"inFlightConn": {"amount": 1}}}
+        }))
+        .unwrap();
+        let errors = BTreeMap::from([("tcp.routers.bad@file".to_string(), vec!["x".into()])]);
+        let warnings = BTreeMap::new();
+        let problems = Problems {
+            errors: &errors,
+            warnings: &warnings,
+        };
+        let set = tcp_objects(&tcp, problems, &eps(), &["web".to_string()]);
+        let all = &set.routers["all@file"];
+        assert_eq!(all.priority, -1);
+        assert_eq!(all.using, vec!["web"]);
+        assert_eq!(all.config()["service"], json!("w"));
+        assert_eq!(all.config()["entryPoints"], json!(["web"]));
+        let bad = &set.routers["bad@file"];
+        assert!(bad.using.is_empty());
+        assert_eq!(bad.priority, 11);
+        assert_eq!(set.services["lb@file"].used_by, vec!["bad@file"]);
+        // Reached through the weighted service of a placed router; `idle` is never built.
+        assert!(set.services["lb@file"].servers_up);
+        assert!(!set.services["idle@file"].servers_up);
+        assert_eq!(
+            set.services["lb@file"].config()["loadBalancer"],
+            json!({"servers": [{"address": "a:1"}]})
+        );
+        assert_eq!(
+            set.middlewares["m@file"].kind().as_deref(),
+            Some("inflightconn")
+        );
+    }
+
+    #[test]
+    fn udp_routers_keep_entry_points_as_written() {
+        let udp: UdpConfig = serde_json::from_value(json!({
+            "routers": {"r@file": {"service": "s@file"}},
+            "services": {"s@file": {"loadBalancer": {"servers": [{"address": "a:1"}]}}}
+        }))
+        .unwrap();
+        let empty = BTreeMap::new();
+        let problems = Problems {
+            errors: &empty,
+            warnings: &empty,
+        };
+        let set = udp_objects(&udp, problems, &eps());
+        let router = &set.routers["r@file"];
+        assert_eq!(router.using, vec!["dns"]);
+        assert_eq!(
+            router.config(),
+            json!({"service": "s"}).as_object().unwrap().clone()
+        );
+        assert_eq!(set.services["s@file"].used_by, vec!["r@file"]);
+    }
+}
