@@ -99,6 +99,9 @@ pub(crate) fn tcp_router(info: &ObjectInfo, router: &TcpRouter) -> Map<String, V
         config.insert("priority".into(), json!(info.priority));
     }
     written_service(&mut config, &router.service, &info.provider);
+    if let Some(Value::Object(tls)) = config.get_mut("tls") {
+        unqualify(tls.get_mut("options"), &info.provider);
+    }
     config
 }
 

@@ -28,14 +28,18 @@ pub(crate) fn tcp_objects(
             } else {
                 router.entry_points.clone()
             };
+            let using = attached(&declared, entry_points, true);
+            // Traefik fills the default in when it places the router: one on no entry point
+            // keeps the priority it was given.
             let priority = match router.priority {
+                0 if using.is_empty() => 0,
                 0 if router.rule == CATCH_ALL => -1,
                 0 => i64::try_from(router.rule.len()).unwrap_or(i64::MAX),
                 explicit => explicit,
             };
             let (status, errors) = status_of("tcp.routers", name, problems);
             let info = ObjectInfo {
-                using: attached(&declared, entry_points, true),
+                using,
                 entry_points: declared,
                 priority,
                 ..object(name, Definition::TcpRouter(router.clone()), status, errors)
@@ -219,7 +223,8 @@ mod tests {
         assert_eq!(all.config()["entryPoints"], json!(["web"]));
         let bad = &set.routers["bad@file"];
         assert!(bad.using.is_empty());
-        assert_eq!(bad.priority, 11);
+        // Placed nowhere: Traefik never fills its priority in.
+        assert_eq!(bad.priority, 0);
         assert_eq!(set.services["lb@file"].used_by, vec!["bad@file"]);
         // Reached through the weighted service of a placed router; `idle` is never built.
         assert!(set.services["lb@file"].servers_up);

@@ -65,6 +65,23 @@ tcp:
       service: nope
       entryPoints: [db]
       tls: {}
+    partial:
+      rule: "HostSNI(`p.example`)"
+      service: db
+      entryPoints: [db, ghost]
+      tls:
+        options: strict
+    onudp:
+      rule: "HostSNI(`*`)"
+      service: db
+      entryPoints: [dns]
+    guarded:
+      rule: "HostSNI(`g.example`)"
+      service: db
+      entryPoints: [db]
+      middlewares: [bad-list]
+      tls:
+        passthrough: true
   services:
     db:
       loadBalancer:
@@ -87,6 +104,13 @@ tcp:
     old:
       ipWhiteList:
         sourceRange: ["10.0.0.0/8"]
+    bad-list:
+      ipAllowList:
+        sourceRange: ["not-an-ip"]
+tls:
+  options:
+    strict:
+      minVersion: VersionTLS12
 udp:
   routers:
     dns:
@@ -205,6 +229,10 @@ const COMPARED: &[&str] = &[
     "/api/tcp/routers/term@file",
     "/api/tcp/routers/broken@file",
     "/api/tcp/routers/missing@file",
+    "/api/tcp/routers/partial@file",
+    "/api/tcp/routers/onudp@file",
+    "/api/tcp/routers/guarded@file",
+    "/api/tcp/middlewares/bad-list@file",
     "/api/tcp/services",
     "/api/tcp/services/db@file",
     "/api/tcp/services/split@file",
@@ -287,9 +315,9 @@ async fn tcp_udp_objects_with_status_and_relations() {
     assert_eq!(
         overview["tcp"],
         json!({
-            "routers": {"total": 5, "warnings": 0, "errors": 2},
+            "routers": {"total": 8, "warnings": 1, "errors": 4},
             "services": {"total": 2, "warnings": 0, "errors": 0},
-            "middlewares": {"total": 3, "warnings": 0, "errors": 0},
+            "middlewares": {"total": 4, "warnings": 0, "errors": 1},
         })
     );
     assert_eq!(overview["udp"]["routers"]["total"], json!(1));
@@ -307,11 +335,26 @@ async fn tcp_udp_objects_with_status_and_relations() {
     assert_eq!(broken["status"], json!("disabled"));
     assert!(broken["error"].as_array().is_some_and(|e| !e.is_empty()));
 
+    let partial = body_json(&api_get(&proxy, &client, "/api/tcp/routers/partial@file").await);
+    assert_eq!(partial["status"], json!("warning"));
+    assert_eq!(partial["using"], json!(["db"]));
+    assert_eq!(partial["tls"]["options"], json!("strict"));
+    let onudp = body_json(&api_get(&proxy, &client, "/api/tcp/routers/onudp@file").await);
+    assert!(onudp.get("using").is_none());
+    assert_eq!(onudp["priorityStr"], json!("0"));
+
     let db = body_json(&api_get(&proxy, &client, "/api/tcp/services/db@file").await);
     assert_eq!(db["type"], json!("loadbalancer"));
     assert_eq!(
         db["usedBy"],
-        json!(["broken@file", "plain@file", "term@file"])
+        json!([
+            "broken@file",
+            "guarded@file",
+            "onudp@file",
+            "partial@file",
+            "plain@file",
+            "term@file"
+        ])
     );
     assert_eq!(
         db["serverStatus"][format!("127.0.0.1:{}", servers[1])],
@@ -324,7 +367,10 @@ async fn tcp_udp_objects_with_status_and_relations() {
         .iter()
         .map(|m| m["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, ["ipallowlist", "inflightconn", "ipwhitelist"]);
+    assert_eq!(
+        types,
+        ["ipallowlist", "ipallowlist", "inflightconn", "ipwhitelist"]
+    );
 
     let dns = body_json(&api_get(&proxy, &client, "/api/udp/routers/dns@file").await);
     assert_eq!(dns["using"], json!(["dns"]));
