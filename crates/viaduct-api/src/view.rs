@@ -1,5 +1,5 @@
-//! The runtime view: every HTTP router, service and middleware of one compiled configuration
-//! with its status, errors and relations. Built once per compile, never per API call; the
+//! The runtime view: every router, service and middleware (HTTP, TCP, UDP) of one compiled
+//! configuration with its status, errors and relations. Built once per compile, never per API call; the
 //! configurations stay typed until a call shows them (`shape`).
 
 use std::collections::BTreeMap;
@@ -21,8 +21,8 @@ pub enum Status {
     Disabled,
 }
 
-/// What the compiler found wrong, by object (`http.routers.<name>`, `http.services.<name>`,
-/// `http.middlewares.<name>`); other keys are ignored.
+/// What the compiler found wrong, by object (`http.routers.<name>`, `tcp.services.<name>`,
+/// `udp.routers.<name>`, …); other keys are ignored.
 #[derive(Debug, Clone, Copy)]
 pub struct Problems<'a> {
     pub errors: &'a BTreeMap<String, Vec<String>>,
