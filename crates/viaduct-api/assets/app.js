@@ -13,6 +13,12 @@
     services: { title: 'Services', one: 'service' },
     middlewares: { title: 'Middlewares', one: 'middleware' },
   };
+  // Kinds each protocol has (UDP has no middlewares), as `/api/<protocol>/<kind>`.
+  const PROTOCOLS = {
+    http: { title: 'HTTP', kinds: ['routers', 'services', 'middlewares'] },
+    tcp: { title: 'TCP', kinds: ['routers', 'services', 'middlewares'] },
+    udp: { title: 'UDP', kinds: ['routers', 'services'] },
+  };
   const STATUS_FILTERS = [['', 'All'], ['enabled', 'Success'], ['warning', 'Warnings'], ['disabled', 'Errors']];
   const STATUS_LABEL = { enabled: 'Success', warning: 'Warning', disabled: 'Error' };
 
@@ -23,6 +29,8 @@
   const PAGE = 100;
   const filters = { search: '', status: '', sortBy: '', direction: 'asc', limit: PAGE };
   let generation = 0;
+  // The protocol of the page shown: links between objects stay within it.
+  let protocol = 'http';
 
   // Elements are built with the DOM API, never from HTML strings: names and rules come
   // from configuration and must not be interpreted as markup.
@@ -54,17 +62,18 @@
   const api = async (path) => (await request(path)).json();
 
   const qualify = (name, provider) => (!name || name.includes('@') || !provider ? name : `${name}@${provider}`);
-  const link = (kind, name) => `#/http/${kind}/${encodeURIComponent(name)}`;
+  const link = (kind, name) => `#/${protocol}/${kind}/${encodeURIComponent(name)}`;
   const badge = (status) => h('span', { class: `badge ${status}` }, STATUS_LABEL[status] || status);
 
   function route() {
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-    if (parts[0] === 'http' && KINDS[parts[1]]) {
+    const known = PROTOCOLS[parts[0]];
+    if (known && known.kinds.includes(parts[1])) {
       return parts.length > 2
-        ? { view: 'detail', kind: parts[1], name: parts.slice(2).join('/') }
-        : { view: 'list', kind: parts[1] };
+        ? { protocol: parts[0], view: 'detail', kind: parts[1], name: parts.slice(2).join('/') }
+        : { protocol: parts[0], view: 'list', kind: parts[1] };
     }
-    return { view: 'overview' };
+    return { protocol: 'http', view: 'overview' };
   }
 
   function setNav(current) {
@@ -99,7 +108,12 @@
         h('span', {}, h('i', { class: 'dot warn' }), 'Warnings ', h('b', {}, counts.warnings)),
         h('span', {}, h('i', { class: 'dot err' }), 'Errors ', h('b', {}, counts.errors))),
     ];
-    if (href) return h('a', { class: 'panel card', href, 'data-stat': title.toLowerCase() }, body);
+    if (href) {
+      // HTTP cards are named by kind alone (`routers`), the others by protocol and kind (`tcp-routers`).
+      const [, proto] = href.split('/');
+      const stat = proto === 'http' ? title.toLowerCase() : `${proto}-${title.toLowerCase()}`;
+      return h('a', { class: 'panel card', href, 'data-stat': stat }, body);
+    }
     // Protocols without objects stay compact: a count, no empty bar.
     return h('div', { class: 'panel card mini' }, counts.total ? body : body[0]);
   }
@@ -120,10 +134,12 @@
           statCard('Middlewares', overview.http.middlewares, '#/http/middlewares'))),
       h('section', { class: 'section two' },
         h('div', {}, h('h2', {}, 'TCP'), h('div', { class: 'grid grid-3' },
-          statCard('Routers', overview.tcp.routers), statCard('Services', overview.tcp.services),
-          statCard('Middlewares', overview.tcp.middlewares))),
+          statCard('Routers', overview.tcp.routers, '#/tcp/routers'),
+          statCard('Services', overview.tcp.services, '#/tcp/services'),
+          statCard('Middlewares', overview.tcp.middlewares, '#/tcp/middlewares'))),
         h('div', {}, h('h2', {}, 'UDP'), h('div', { class: 'grid grid-3' },
-          statCard('Routers', overview.udp.routers), statCard('Services', overview.udp.services)))),
+          statCard('Routers', overview.udp.routers, '#/udp/routers'),
+          statCard('Services', overview.udp.services, '#/udp/services')))),
       h('section', { class: 'section two' },
         h('div', {}, h('h2', {}, 'Features'), h('div', { class: 'panel card chips' },
           h('span', { class: features.tracing ? 'chip' : 'chip off' }, `Tracing: ${features.tracing || 'off'}`),
@@ -165,6 +181,8 @@
   function serverSummary(service) {
     const statuses = Object.values(service.serverStatus || {});
     const total = (service.loadBalancer.servers || []).length;
+    // UDP servers have no health: only their number is known.
+    if (!statuses.length && protocol === 'udp') return String(total);
     const up = statuses.length ? statuses.filter((s) => s === 'UP').length : total;
     return `${up}/${total} up`;
   }
@@ -209,7 +227,7 @@
     if (filters.sortBy) query.set('sortBy', filters.sortBy);
     if (filters.direction === 'desc') query.set('direction', 'desc');
     query.set('per_page', String(filters.limit));
-    const response = await request(`http/${kind}?${query}`);
+    const response = await request(`${protocol}/${kind}?${query}`);
     const more = (response.headers.get('X-Next-Page') || '1') !== '1';
     return { items: await response.json(), more };
   }
@@ -218,8 +236,9 @@
     const { items, more } = await fetchList(kind);
     const count = `${items.length}${more ? '+' : ''} ${items.length === 1 ? KINDS[kind].one : kind}`;
     const existing = document.getElementById('list-area');
+    const listed = `${protocol}/${kind}`;
     // A refresh replaces only the rows: the search box keeps its focus and caret.
-    if (refreshOnly && existing && existing.dataset.kind === kind) {
+    if (refreshOnly && existing && existing.dataset.kind === listed) {
       existing.replaceChildren(...[listRows(kind, items, more)].flat());
       document.getElementById('list-count').textContent = count;
       return null;
@@ -248,11 +267,18 @@
         },
       }, label)));
     return [
-      h('div', { class: 'page-head' }, h('h1', {}, `HTTP ${KINDS[kind].title}`),
-        h('span', { class: 'sub', id: 'list-count' }, count)),
+      h('div', { class: 'page-head' }, h('h1', {}, `${PROTOCOLS[protocol].title} ${KINDS[kind].title}`),
+        h('span', { class: 'sub', id: 'list-count' }, count), siblings(kind)),
       h('div', { class: 'toolbar' }, h('div', { class: 'search' }, search), segmented),
-      h('div', { class: 'panel', id: 'list-area', 'data-kind': kind }, listRows(kind, items, more)),
+      h('div', { class: 'panel', id: 'list-area', 'data-kind': listed }, listRows(kind, items, more)),
     ];
+  }
+
+  // TCP and UDP pages have no tabs of their own: each list links to its siblings.
+  function siblings(kind) {
+    if (protocol === 'http') return null;
+    return h('nav', { class: 'kinds', 'aria-label': PROTOCOLS[protocol].title },
+      PROTOCOLS[protocol].kinds.map((k) => h('a', { href: `#/${protocol}/${k}`, class: k === kind ? 'active' : null }, KINDS[k].title)));
   }
 
   // ---- Details ---------------------------------------------------------------------------
@@ -388,16 +414,35 @@
     ];
   }
 
+  // A TCP or UDP object: its status, problems, relations and configuration.
+  async function renderStreamObject(kind, name) {
+    const object = await api(`${protocol}/${kind}/${encodeURIComponent(name)}`);
+    const title = `${PROTOCOLS[protocol].title} ${KINDS[kind].title}`;
+    const related = kind === 'routers'
+      ? [['Service', object.service], ['Entry points', (object.using || []).join(', ')]]
+      : [['Type', object.type], ['Used by', (object.usedBy || []).join(', ')]];
+    return [
+      h('div', { class: 'crumbs' }, h('a', { href: `#/${protocol}/${kind}` }, title), ' / '),
+      h('div', { class: 'page-head' }, h('h1', { id: 'detail-name' }, object.name), badge(object.status),
+        h('span', { class: 'sub' }, `provider ${object.provider}`)),
+      problems(object),
+      h('dl', { class: 'panel props section' }, related.filter(([, v]) => v).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+      rawConfig(object, true),
+    ];
+  }
+
   // ---- Rendering loop --------------------------------------------------------------------
 
   async function refresh(rowsOnly) {
     const current = route();
     const mine = ++generation;
-    setNav(current.view === 'overview' ? 'overview' : current.kind);
+    protocol = current.protocol;
+    setNav(current.view === 'overview' ? 'overview' : protocol === 'http' ? current.kind : protocol);
     try {
       let content;
       if (current.view === 'overview') content = await renderOverview();
       else if (current.view === 'list') content = await renderList(current.kind, rowsOnly);
+      else if (protocol !== 'http') content = await renderStreamObject(current.kind, current.name);
       else if (current.kind === 'routers') content = await renderRouter(current.name);
       else if (current.kind === 'services') content = await renderService(current.name);
       else content = await renderMiddleware(current.name);
@@ -411,7 +456,7 @@
       if (mine !== generation) return;
       if (error.status === 404) {
         main.replaceChildren(h('div', { class: 'empty' }, `This ${KINDS[current.kind]?.one || 'object'} no longer exists. `,
-          h('a', { href: current.kind ? `#/http/${current.kind}` : '#/' }, 'Back to the list')));
+          h('a', { href: current.kind ? `#/${protocol}/${current.kind}` : '#/' }, 'Back to the list')));
         setHealth(true);
       } else {
         setHealth(false);
@@ -431,7 +476,8 @@
   }
 
   window.addEventListener('hashchange', () => {
-    if (route().view === 'list' && document.getElementById('list-area')?.dataset.kind !== route().kind) {
+    const next = route();
+    if (next.view === 'list' && document.getElementById('list-area')?.dataset.kind !== `${next.protocol}/${next.kind}`) {
       Object.assign(filters, { search: '', status: '', sortBy: '', direction: 'asc', limit: PAGE });
     }
     refresh(false);

@@ -6,8 +6,10 @@ use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Uri};
 use serde_json::{json, Map, Value};
 
+use std::collections::BTreeMap;
+
 use crate::listing::{percent_decode, ListQuery};
-use crate::view::ObjectInfo;
+use crate::view::{Definition, ObjectInfo};
 use crate::{dashboard, Api, Reply, ServerStatuses};
 
 const JSON: &str = "application/json";
@@ -61,51 +63,38 @@ pub fn serve_api(
                 None => not_found(&format!("entry point not found: {name}")),
             }
         }
-        ["http", kind @ ("routers" | "services" | "middlewares")] => {
-            let objects = objects_of(api, kind);
+        [protocol @ ("http" | "tcp" | "udp"), kind] => {
+            let Some(objects) = objects_of(api, protocol, kind) else {
+                return not_found_page();
+            };
             let query = ListQuery::parse(query);
             let mut kept: Vec<&ObjectInfo> = objects.values().filter(|o| query.keeps(o)).collect();
             query.sort(&mut kept);
-            let statuses = if *kind == "services" {
-                servers()
-            } else {
-                ServerStatuses::new()
-            };
+            let statuses = statuses_for(protocol, kind, servers);
             match query.page(kept.len()) {
                 Ok(page) => {
                     let items = kept[page.start..page.end]
                         .iter()
-                        .map(|o| representation(kind, o, &statuses, true))
+                        .map(|o| representation(o, &statuses, true))
                         .collect();
                     with_next_page(json_reply(StatusCode::OK, &Value::Array(items)), page.next)
                 }
                 Err(message) => bad_request(&message),
             }
         }
-        ["http", kind @ ("routers" | "services" | "middlewares"), name] => {
-            let name = percent_decode(name);
-            let statuses = if *kind == "services" {
-                servers()
-            } else {
-                ServerStatuses::new()
+        [protocol @ ("http" | "tcp" | "udp"), kind, name] => {
+            let Some(objects) = objects_of(api, protocol, kind) else {
+                return not_found_page();
             };
-            match objects_of(api, kind).get(&name) {
-                Some(object) => json_reply(
-                    StatusCode::OK,
-                    &representation(kind, object, &statuses, true),
-                ),
+            let name = percent_decode(name);
+            let statuses = statuses_for(protocol, kind, servers);
+            match objects.get(&name) {
+                Some(object) => {
+                    json_reply(StatusCode::OK, &representation(object, &statuses, true))
+                }
                 None => not_found(&format!("{} not found: {name}", singular(kind))),
             }
         }
-        ["tcp", "routers" | "services" | "middlewares"] | ["udp", "routers" | "services"] => {
-            paged(query, 0, |_, _| Value::Array(Vec::new()))
-        }
-        ["tcp", kind @ ("routers" | "services" | "middlewares"), name]
-        | ["udp", kind @ ("routers" | "services"), name] => not_found(&format!(
-            "{} not found: {}",
-            singular(kind),
-            percent_decode(name)
-        )),
         _ => not_found_page(),
     }
 }
@@ -138,6 +127,7 @@ fn version(api: &Api) -> Reply {
 
 fn overview(api: &Api) -> Reply {
     let runtime = &api.runtime;
+    let (tcp, udp) = (&runtime.tcp, &runtime.udp);
     let zero = json!({"total": 0, "warnings": 0, "errors": 0});
     let body = json!({
         "http": {
@@ -145,8 +135,15 @@ fn overview(api: &Api) -> Reply {
             "services": counts(runtime.services.values()),
             "middlewares": counts(runtime.middlewares.values()),
         },
-        "tcp": {"routers": zero, "services": zero, "middlewares": zero},
-        "udp": {"routers": zero, "services": zero},
+        "tcp": {
+            "routers": counts(tcp.routers.values()),
+            "services": counts(tcp.services.values()),
+            "middlewares": counts(tcp.middlewares.values()),
+        },
+        "udp": {
+            "routers": counts(udp.routers.values()),
+            "services": counts(udp.services.values()),
+        },
         "certificates": zero,
         "features": {
             "tracing": api.info.tracing,
@@ -172,65 +169,119 @@ fn counts<'a>(objects: impl Iterator<Item = &'a ObjectInfo>) -> Value {
 }
 
 fn rawdata(api: &Api, statuses: &ServerStatuses) -> Value {
-    let section = |kind: &str| -> Value {
-        let objects = objects_of(api, kind);
-        Value::Object(
-            objects
-                .iter()
-                .map(|(name, o)| (name.clone(), representation(kind, o, statuses, false)))
-                .collect(),
-        )
-    };
-    json!({
-        "routers": section("routers"),
-        "middlewares": section("middlewares"),
-        "services": section("services"),
+    let mut out = Map::new();
+    for (key, protocol, kind) in [
+        ("routers", "http", "routers"),
+        ("middlewares", "http", "middlewares"),
+        ("services", "http", "services"),
+        ("tcpRouters", "tcp", "routers"),
+        ("tcpMiddlewares", "tcp", "middlewares"),
+        ("tcpServices", "tcp", "services"),
+        ("udpRouters", "udp", "routers"),
+        ("udpServices", "udp", "services"),
+    ] {
+        let Some(objects) = objects_of(api, protocol, kind) else {
+            continue;
+        };
+        // Go's `omitempty` on the maps; the HTTP ones always hold the internal objects.
+        if objects.is_empty() && protocol != "http" {
+            continue;
+        }
+        let section = objects
+            .iter()
+            .map(|(name, o)| (name.clone(), representation(o, statuses, false)))
+            .collect();
+        out.insert(key.into(), Value::Object(section));
+    }
+    Value::Object(out)
+}
+
+/// The objects behind `/api/<protocol>/<kind>`; `None` for what Traefik does not serve
+/// (UDP middlewares).
+fn objects_of<'a>(
+    api: &'a Api,
+    protocol: &str,
+    kind: &str,
+) -> Option<&'a BTreeMap<String, ObjectInfo>> {
+    let runtime = &api.runtime;
+    Some(match (protocol, kind) {
+        ("http", "routers") => &runtime.routers,
+        ("http", "services") => &runtime.services,
+        ("http", "middlewares") => &runtime.middlewares,
+        ("tcp", "routers") => &runtime.tcp.routers,
+        ("tcp", "services") => &runtime.tcp.services,
+        ("tcp", "middlewares") => &runtime.tcp.middlewares,
+        ("udp", "routers") => &runtime.udp.routers,
+        ("udp", "services") => &runtime.udp.services,
+        _ => return None,
     })
 }
 
-fn objects_of<'a>(api: &'a Api, kind: &str) -> &'a std::collections::BTreeMap<String, ObjectInfo> {
-    match kind {
-        "routers" => &api.runtime.routers,
-        "services" => &api.runtime.services,
-        _ => &api.runtime.middlewares,
+/// Live server health is read only for the HTTP services endpoints.
+fn statuses_for(
+    protocol: &str,
+    kind: &str,
+    servers: &dyn Fn() -> ServerStatuses,
+) -> ServerStatuses {
+    if protocol == "http" && kind == "services" {
+        servers()
+    } else {
+        ServerStatuses::new()
     }
 }
 
 /// An object as Traefik serialises it: its configuration, then the runtime fields. `listed`
 /// adds what the list and detail endpoints add to `/api/rawdata`'s entries.
-fn representation(
-    kind: &str,
-    object: &ObjectInfo,
-    statuses: &ServerStatuses,
-    listed: bool,
-) -> Value {
+fn representation(object: &ObjectInfo, statuses: &ServerStatuses, listed: bool) -> Value {
     let mut out: Map<String, Value> = object.config();
     if !object.errors.is_empty() {
         out.insert("error".into(), json!(object.errors));
     }
     out.insert("status".into(), json!(object.status.as_str()));
-    if kind == "routers" {
+    if object.is_router() {
         if !object.using.is_empty() {
             out.insert("using".into(), json!(object.using));
         }
     } else if !object.used_by.is_empty() {
         out.insert("usedBy".into(), json!(object.used_by));
     }
-    if kind == "services" {
-        if let Some(servers) = statuses.get(&object.name).filter(|s| !s.is_empty()) {
-            out.insert("serverStatus".into(), json!(servers));
-        }
+    if let Some(servers) = server_status(object, statuses) {
+        out.insert("serverStatus".into(), servers);
     }
     if listed {
         out.insert("name".into(), json!(object.name));
         out.insert("provider".into(), json!(object.provider));
-        if kind == "routers" {
-            out.insert("priorityStr".into(), json!(object.priority.to_string()));
+        if object.is_router() {
+            if object.has_priority() {
+                out.insert("priorityStr".into(), json!(object.priority.to_string()));
+            }
         } else if let Some(kind) = object.kind() {
             out.insert("type".into(), json!(kind));
         }
     }
     Value::Object(out)
+}
+
+/// `serverStatus`: live health for HTTP load balancers; every server `UP` for the TCP ones
+/// Traefik built.
+fn server_status(object: &ObjectInfo, statuses: &ServerStatuses) -> Option<Value> {
+    if object.servers_up {
+        let addresses = object.server_addresses();
+        let up: Map<String, Value> = addresses
+            .into_iter()
+            .map(|address| (address, json!("UP")))
+            .collect();
+        return (!up.is_empty()).then_some(Value::Object(up));
+    }
+    // Live health is keyed by name: only an HTTP service may read it (a router or middleware
+    // can share the name).
+    if !matches!(object.definition, Definition::Service(_)) {
+        return None;
+    }
+    statuses
+        .get(&object.name)
+        .filter(|s| !s.is_empty())
+        .map(|servers| json!(servers))
 }
 
 fn singular(kind: &str) -> &'static str {

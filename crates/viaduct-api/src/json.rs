@@ -5,7 +5,12 @@ use serde_json::{Map, Value};
 
 /// Booleans Traefik keeps even when false: they are pointers in its model, so "set to
 /// false" differs from "absent".
-const KEPT_FALSE: &[&str] = &["passHostHeader", "mirrorBody", "followRedirects"];
+const KEPT_FALSE: &[&str] = &[
+    "passHostHeader",
+    "mirrorBody",
+    "followRedirects",
+    "passthrough",
+];
 
 /// Maps in Traefik's model (omitted when empty), as opposed to pointers to structs (kept).
 const DROPPED_EMPTY: &[&str] = &["headers"];

@@ -18,6 +18,7 @@ mod info;
 mod json;
 mod listing;
 mod shape;
+mod streams;
 #[cfg(test)]
 mod tests;
 mod time;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 pub use handlers::{serve_api, serve_dashboard};
 pub use info::{ApiInfo, ApiSettings};
-pub use view::{Definition, EntryPointFacts, ObjectInfo, Problems, RuntimeView, Status};
+pub use view::{Definition, EntryPointFacts, ObjectInfo, ObjectSet, Problems, RuntimeView, Status};
 
 /// An answer: the body is always small and complete.
 pub type Reply = http::Response<bytes::Bytes>;

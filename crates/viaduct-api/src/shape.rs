@@ -3,7 +3,7 @@
 //! object, not when a configuration is compiled.
 
 use serde_json::{json, Map, Value};
-use viaduct_config::{Middleware, Router, Service};
+use viaduct_config::{Router, Service, TcpRouter, TcpService, UdpRouter, UdpService};
 
 use crate::json::{default_key, prune};
 use crate::view::ObjectInfo;
@@ -84,8 +84,67 @@ pub(crate) fn service(provider: &str, service: &Service) -> Map<String, Value> {
     config
 }
 
-pub(crate) fn middleware(middleware: &Middleware) -> Map<String, Value> {
+pub(crate) fn middleware<T: serde::Serialize>(middleware: &T) -> Map<String, Value> {
     to_object(middleware)
+}
+
+/// A TCP router: entry points and priority as applied; unlike HTTP, no `observability` and
+/// no TLS `options` default (Traefik shows `tls: {}` as `{"passthrough": false}`).
+pub(crate) fn tcp_router(info: &ObjectInfo, router: &TcpRouter) -> Map<String, Value> {
+    let mut config = to_object(router);
+    if !info.entry_points.is_empty() {
+        config.insert("entryPoints".into(), json!(info.entry_points));
+    }
+    if info.priority != 0 {
+        config.insert("priority".into(), json!(info.priority));
+    }
+    written_service(&mut config, &router.service, &info.provider);
+    if let Some(Value::Object(tls)) = config.get_mut("tls") {
+        unqualify(tls.get_mut("options"), &info.provider);
+    }
+    config
+}
+
+pub(crate) fn udp_router(info: &ObjectInfo, router: &UdpRouter) -> Map<String, Value> {
+    let mut config = to_object(router);
+    written_service(&mut config, &router.service, &info.provider);
+    config
+}
+
+pub(crate) fn tcp_service(provider: &str, service: &TcpService) -> Map<String, Value> {
+    stream_service(to_object(service), provider)
+}
+
+pub(crate) fn udp_service(provider: &str, service: &UdpService) -> Map<String, Value> {
+    stream_service(to_object(service), provider)
+}
+
+/// A TCP or UDP service: servers without their `port` (never shown by Traefik), weighted
+/// children as written.
+fn stream_service(mut config: Map<String, Value>, provider: &str) -> Map<String, Value> {
+    if let Some(Value::Array(servers)) = config
+        .get_mut("loadBalancer")
+        .and_then(|lb| lb.get_mut("servers"))
+    {
+        for server in servers.iter_mut().filter_map(Value::as_object_mut) {
+            server.remove("port");
+        }
+    }
+    if let Some(Value::Array(children)) = config
+        .get_mut("weighted")
+        .and_then(|w| w.get_mut("services"))
+    {
+        for child in children {
+            unqualify(child.get_mut("name"), provider);
+        }
+    }
+    config
+}
+
+fn written_service(config: &mut Map<String, Value>, service: &str, provider: &str) {
+    if !service.is_empty() {
+        config.insert("service".into(), json!(as_written(service, provider)));
+    }
 }
 
 /// The serialised value with Go's empty values removed.

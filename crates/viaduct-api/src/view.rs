@@ -1,14 +1,17 @@
-//! The runtime view: every HTTP router, service and middleware of one compiled configuration
-//! with its status, errors and relations. Built once per compile, never per API call; the
+//! The runtime view: every router, service and middleware (HTTP, TCP, UDP) of one compiled
+//! configuration with its status, errors and relations. Built once per compile, never per API call; the
 //! configurations stay typed until a call shows them (`shape`).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use viaduct_config::{HttpConfig, Middleware, Router, Service};
+use viaduct_config::{
+    HttpConfig, Middleware, Router, Service, TcpConfig, TcpMiddleware, TcpRouter, TcpService,
+    UdpConfig, UdpRouter, UdpService,
+};
 
 use crate::json::{provider_of, single_kind, type_name};
-use crate::shape;
+use crate::{shape, streams};
 
 /// Traefik's object status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,8 +21,8 @@ pub enum Status {
     Disabled,
 }
 
-/// What the compiler found wrong, by object (`http.routers.<name>`, `http.services.<name>`,
-/// `http.middlewares.<name>`); other keys are ignored.
+/// What the compiler found wrong, by object (`http.routers.<name>`, `tcp.services.<name>`,
+/// `udp.routers.<name>`, …); other keys are ignored.
 #[derive(Debug, Clone, Copy)]
 pub struct Problems<'a> {
     pub errors: &'a BTreeMap<String, Vec<String>>,
@@ -54,6 +57,9 @@ pub struct ObjectInfo {
     pub entry_points: Vec<String>,
     /// Routers: the effective priority.
     pub priority: i64,
+    /// TCP services: Traefik built the service for a router and reports its servers `UP`
+    /// (it has no live health for them).
+    pub servers_up: bool,
 }
 
 /// An object's configuration. Kept typed: turning it into JSON is left to the API calls
@@ -64,11 +70,27 @@ pub enum Definition {
     Service(Service),
     // Boxed: a middleware definition is several times the size of the others.
     Middleware(Box<Middleware>),
+    TcpRouter(TcpRouter),
+    TcpService(TcpService),
+    TcpMiddleware(TcpMiddleware),
+    UdpRouter(UdpRouter),
+    UdpService(UdpService),
 }
 
-/// Every HTTP object of one configuration, by qualified name.
+/// Every object of one configuration, by qualified name: HTTP ones at the top, TCP and UDP
+/// ones in their own sets (UDP has no middlewares).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuntimeView {
+    pub routers: BTreeMap<String, ObjectInfo>,
+    pub services: BTreeMap<String, ObjectInfo>,
+    pub middlewares: BTreeMap<String, ObjectInfo>,
+    pub tcp: ObjectSet,
+    pub udp: ObjectSet,
+}
+
+/// The routers, services and middlewares of one protocol, by qualified name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectSet {
     pub routers: BTreeMap<String, ObjectInfo>,
     pub services: BTreeMap<String, ObjectInfo>,
     pub middlewares: BTreeMap<String, ObjectInfo>,
@@ -91,15 +113,53 @@ impl ObjectInfo {
             Definition::Router(router) => shape::router(self, router),
             Definition::Service(service) => shape::service(&self.provider, service),
             Definition::Middleware(middleware) => shape::middleware(middleware),
+            Definition::TcpRouter(router) => shape::tcp_router(self, router),
+            Definition::TcpService(service) => shape::tcp_service(&self.provider, service),
+            Definition::TcpMiddleware(middleware) => shape::middleware(middleware),
+            Definition::UdpRouter(router) => shape::udp_router(self, router),
+            Definition::UdpService(service) => shape::udp_service(&self.provider, service),
         }
+    }
+
+    /// Whether the object is a router (HTTP, TCP or UDP).
+    pub fn is_router(&self) -> bool {
+        matches!(
+            self.definition,
+            Definition::Router(_) | Definition::TcpRouter(_) | Definition::UdpRouter(_)
+        )
     }
 
     /// Traefik's `type`: `loadbalancer`, `basicauth`, …; `None` for routers and internal
     /// services.
     pub fn kind(&self) -> Option<String> {
+        if self.is_router() {
+            return None;
+        }
+        single_kind(&self.config()).map(type_name)
+    }
+
+    /// Whether the router has a priority (HTTP and TCP; UDP routers have none).
+    pub fn has_priority(&self) -> bool {
+        matches!(
+            self.definition,
+            Definition::Router(_) | Definition::TcpRouter(_)
+        )
+    }
+
+    /// TCP and UDP services: their servers' addresses.
+    pub fn server_addresses(&self) -> Vec<String> {
         match &self.definition {
-            Definition::Router(_) => None,
-            _ => single_kind(&self.config()).map(type_name),
+            Definition::TcpService(service) => service
+                .load_balancer
+                .iter()
+                .flat_map(|lb| lb.servers.iter().map(|s| s.address.clone()))
+                .collect(),
+            Definition::UdpService(service) => service
+                .load_balancer
+                .iter()
+                .flat_map(|lb| lb.servers.iter().map(|s| s.address.clone()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -107,6 +167,7 @@ impl ObjectInfo {
     pub fn rule(&self) -> &str {
         match &self.definition {
             Definition::Router(router) => &router.rule,
+            Definition::TcpRouter(router) => &router.rule,
             _ => "",
         }
     }
@@ -114,6 +175,8 @@ impl ObjectInfo {
     pub fn service(&self) -> &str {
         match &self.definition {
             Definition::Router(router) => &router.service,
+            Definition::TcpRouter(router) => &router.service,
+            Definition::UdpRouter(router) => &router.service,
             _ => "",
         }
     }
@@ -121,6 +184,7 @@ impl ObjectInfo {
     pub fn middlewares(&self) -> &[String] {
         match &self.definition {
             Definition::Router(router) => &router.middlewares,
+            Definition::TcpRouter(router) => &router.middlewares,
             _ => &[],
         }
     }
@@ -129,6 +193,14 @@ impl ObjectInfo {
     pub fn server_count(&self) -> usize {
         match &self.definition {
             Definition::Service(service) => service
+                .load_balancer
+                .as_ref()
+                .map_or(0, |lb| lb.servers.len()),
+            Definition::TcpService(service) => service
+                .load_balancer
+                .as_ref()
+                .map_or(0, |lb| lb.servers.len()),
+            Definition::UdpService(service) => service
                 .load_balancer
                 .as_ref()
                 .map_or(0, |lb| lb.servers.len()),
@@ -187,7 +259,27 @@ impl RuntimeView {
             routers,
             services,
             middlewares,
+            tcp: ObjectSet::default(),
+            udp: ObjectSet::default(),
         }
+    }
+
+    /// Adds the TCP and UDP objects of the merged configuration.
+    pub fn with_streams(
+        mut self,
+        tcp: Option<&TcpConfig>,
+        udp: Option<&UdpConfig>,
+        problems: Problems<'_>,
+        entry_points: &[EntryPointFacts],
+    ) -> Self {
+        let defaults = default_entry_points(entry_points);
+        if let Some(tcp) = tcp {
+            self.tcp = streams::tcp_objects(tcp, problems, entry_points, &defaults);
+        }
+        if let Some(udp) = udp {
+            self.udp = streams::udp_objects(udp, problems, entry_points);
+        }
+        self
     }
 }
 
@@ -222,7 +314,12 @@ fn router_info(
     }
 }
 
-fn object(name: &str, definition: Definition, status: Status, errors: Vec<String>) -> ObjectInfo {
+pub(crate) fn object(
+    name: &str,
+    definition: Definition,
+    status: Status,
+    errors: Vec<String>,
+) -> ObjectInfo {
     ObjectInfo {
         name: name.to_string(),
         provider: provider_of(name).to_string(),
@@ -233,10 +330,15 @@ fn object(name: &str, definition: Definition, status: Status, errors: Vec<String
         using: Vec::new(),
         entry_points: Vec::new(),
         priority: 0,
+        servers_up: false,
     }
 }
 
-fn status_of(section: &str, name: &str, problems: Problems<'_>) -> (Status, Vec<String>) {
+pub(crate) fn status_of(
+    section: &str,
+    name: &str,
+    problems: Problems<'_>,
+) -> (Status, Vec<String>) {
     let key = format!("{section}.{name}");
     let errors = problems.errors.get(&key);
     let warnings = problems.warnings.get(&key);
@@ -258,7 +360,7 @@ fn status_of(section: &str, name: &str, problems: Problems<'_>) -> (Status, Vec<
 
 /// The entry points a router without `entryPoints` attaches to: those flagged `asDefault`,
 /// else every TCP entry point but `traefik`.
-fn default_entry_points(entry_points: &[EntryPointFacts]) -> Vec<String> {
+pub(crate) fn default_entry_points(entry_points: &[EntryPointFacts]) -> Vec<String> {
     let flagged: Vec<String> = entry_points
         .iter()
         .filter(|ep| ep.as_default && ep.is_tcp)

@@ -77,6 +77,18 @@ http:
     strip:
       stripPrefix:
         prefixes: ["/shop"]
+tcp:
+  routers:
+    db-pass:
+      rule: "HostSNI(`db.example`)"
+      service: db
+      tls:
+        passthrough: true
+  services:
+    db:
+      loadBalancer:
+        servers:
+          - address: "127.0.0.1:{{dead}}"
 "#;
 
 const ROUTERS: &[&str] = &[
@@ -183,6 +195,13 @@ async fn dashboard_in_headless_chromium() {
             )
             .await;
         assert_eq!(routers_total, "6");
+        let tcp_routers_total = browser
+            .execute(
+                "return document.querySelector('[data-stat=tcp-routers] .total').textContent",
+                Value::Array(vec![]),
+            )
+            .await;
+        assert_eq!(tcp_routers_total, "1");
         assert_fits(&browser, label, "overview").await;
         browser
             .screenshot(&shots.join(format!("overview-{label}.png")))
@@ -356,6 +375,31 @@ async fn dashboard_in_headless_chromium() {
             .screenshot(&shots.join(format!("middleware-{label}.png")))
             .await;
         assert_clean_console(&browser, "error and middleware pages").await;
+
+        // TCP: the routers list names the router, and its page shows its configuration.
+        browser
+            .goto(&format!("{root}/dashboard/#/tcp/routers"))
+            .await;
+        browser
+            .wait_for("the TCP routers list", WAIT, ROW_NAMES, |v| {
+                names(v) == ["db-pass@file"]
+            })
+            .await;
+        assert_fits(&browser, label, "tcp routers").await;
+        browser
+            .screenshot(&shots.join(format!("tcp-routers-{label}.png")))
+            .await;
+        browser.click("#list tbody tr").await;
+        browser
+            .wait_for(
+                "the TCP router page",
+                WAIT,
+                "const c = document.querySelector('pre.config'); return c ? c.textContent : ''",
+                |v| v.as_str().is_some_and(|t| t.contains("passthrough")),
+            )
+            .await;
+        assert_fits(&browser, label, "tcp router").await;
+        assert_clean_console(&browser, "tcp pages").await;
     }
 
     // Live updates: a reload shows up in the open list without any navigation.

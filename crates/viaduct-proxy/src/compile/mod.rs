@@ -242,6 +242,12 @@ pub fn compile(
                 &[http, &redirect::redirection_objects(ctx)],
                 problems,
                 &entry_points,
+            )
+            .with_streams(
+                config.tcp.as_ref(),
+                config.udp.as_ref(),
+                problems,
+                &entry_points,
             ),
         })
     });
