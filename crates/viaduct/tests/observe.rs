@@ -290,7 +290,9 @@ async fn ping_answers_then_reports_termination() {
     )
     .replace(
         "  traefik:\n    address: \"{{addr:traefik}}\"\n",
-        "  traefik:\n    address: \"{{addr:traefik}}\"\n    transport:\n      lifeCycle:\n        requestAcceptGraceTimeout: 3s\n",
+        // The drain is bounded too (graceTimeOut), so that the exit below is due within a few
+        // seconds even on a loaded machine.
+        "  traefik:\n    address: \"{{addr:traefik}}\"\n    transport:\n      lifeCycle:\n        requestAcceptGraceTimeout: 3s\n        graceTimeOut: 2s\n",
     );
     let proxy = start_with(
         &yaml,
@@ -343,7 +345,7 @@ async fn ping_answers_then_reports_termination() {
         Some(1),
         "healthcheck while terminating"
     );
-    proxy.wait_exit(Duration::from_secs(10)).await.unwrap();
+    proxy.wait_exit(Duration::from_secs(15)).await.unwrap();
 }
 
 /// Runs `<proxy> healthcheck` with the proxy's static configuration; its exit code.

@@ -61,7 +61,9 @@ tcp:
     // As in Traefik, a non-TLS catch-all TCP router takes every plain connection, HTTP included.
     let request = b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n";
     let answer = plain_exchange(addr, request).await.unwrap();
-    assert_eq!(echo.received().last().unwrap(), request);
+    // Any connection, not the last: an attempt of the polling above that timed out on a loaded
+    // machine may reach the backend later.
+    assert!(echo.received().iter().any(|r| r == request));
     if !proxy.kind().is_traefik() {
         // Traefik sometimes cuts the answer that follows a client's half-close.
         assert_eq!(answer.as_bytes(), [&request[..], b"|echo"].concat());
