@@ -38,4 +38,5 @@ pub use service::{
     InternalService, LoadBalancer, LoadBalancerOptions, PickContext, ServiceNode, Target,
 };
 pub use strategy::{Strategy, UnknownStrategy};
+pub use tls::skip_verification;
 pub use transport::{Transport, TransportError, TransportSettings, UPSTREAM_CLIENT_ENV};
