@@ -29,6 +29,13 @@ pub enum FileError {
     },
     #[error("configuration file {}: unsupported extension, expected .yml, .yaml or .toml", path.display())]
     UnsupportedExtension { path: PathBuf },
+    /// The template error's display names the file and line.
+    #[error("{source}")]
+    Template {
+        path: PathBuf,
+        #[source]
+        source: viaduct_template::Error,
+    },
     /// The `ConfigError` display already starts with the file name.
     #[error("{source}")]
     Parse {
@@ -45,6 +52,7 @@ impl FileError {
             FileError::Read { path, .. }
             | FileError::ListDirectory { path, .. }
             | FileError::UnsupportedExtension { path }
+            | FileError::Template { path, .. }
             | FileError::Parse { path, .. } => path,
         }
     }

@@ -179,20 +179,56 @@ fn missing_filename_and_unknown_extension_are_reported() {
 }
 
 #[test]
-fn go_templates_are_parsed_as_written_with_one_warning() {
+fn files_are_go_templates_rendered_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tpl.yml");
+    std::env::set_var("VIADUCT_FILE_LOAD_TEST_HOST", "templated.example.com");
     write(
-        &file,
-        "http:\n  routers:\n    r:\n      rule: \"Host(`{{ env \\\"HOST\\\" }}`)\"\n",
+        &dir.path().join("tpl.yml"),
+        concat!(
+            "http:\n  routers:\n",
+            "    r:\n      rule: \"Host(`{{ env \"VIADUCT_FILE_LOAD_TEST_HOST\" }}`)\"\n",
+            "      service: s\n",
+            "{{- range $i := until 2 }}\n",
+            "    gen{{ $i }}:\n      rule: \"Host(`h{{ $i }}.example.com`)\"\n      service: s\n",
+            "{{- end }}\n",
+        ),
     );
-    let (logs, _guard) = CapturedLogs::start();
 
     let (config, errors) = directory_provider(dir.path()).load_once();
 
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(rule_of(&config, "r").unwrap(), "Host(`{{ env \"HOST\" }}`)");
-    let warnings = logs.lines_with("templates are not supported");
-    assert_eq!(warnings.len(), 1, "{}", logs.text());
-    assert!(warnings[0].contains("tpl.yml"));
+    assert_eq!(
+        rule_of(&config, "r").unwrap(),
+        "Host(`templated.example.com`)"
+    );
+    assert_eq!(rule_of(&config, "gen0").unwrap(), "Host(`h0.example.com`)");
+    assert_eq!(rule_of(&config, "gen1").unwrap(), "Host(`h1.example.com`)");
+}
+
+#[test]
+fn a_template_error_names_the_file_and_line_and_spares_the_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    write(
+        &bad,
+        "http:\n  routers:\n    r:\n      rule: \"{{ nope }}\"\n",
+    );
+    write(
+        &dir.path().join("good.yml"),
+        &router_doc("ok", "Host(`ok`)"),
+    );
+
+    let (config, errors) = directory_provider(dir.path()).load_once();
+
+    assert_eq!(router_names(&config), ["ok"]);
+    let [FileError::Template { path, source }] = errors.as_slice() else {
+        panic!("{errors:?}");
+    };
+    assert_eq!(path, &bad);
+    assert_eq!(source.line, 4);
+    let message = errors[0].to_string();
+    assert!(
+        message.contains("bad.yml:4") && message.contains("function \"nope\" not defined"),
+        "{message}"
+    );
 }

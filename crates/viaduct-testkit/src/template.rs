@@ -13,7 +13,8 @@ use crate::ports::free_port;
 /// - `{{dir}}` — the temporary directory holding both files.
 /// - `{{VAR}}` — any variable set with [`Template::set`] (e.g. a backend URL).
 ///
-/// YAML itself never contains `{{`, so no escaping is needed.
+/// YAML itself never contains `{{`, so no escaping is needed. A `{{ … }}` with a space inside is
+/// a Go template action, left for the proxy (which renders files as Go templates).
 #[derive(Debug, Clone)]
 pub struct Template {
     dir: PathBuf,
@@ -63,7 +64,13 @@ impl Template {
                 .ok_or(TestkitError::UnterminatedPlaceholder {
                     offset: consumed + start,
                 })?;
-            out.push_str(&self.resolve(&after[..end])?);
+            let placeholder = &after[..end];
+            if placeholder.contains(char::is_whitespace) {
+                // A Go template action (`{{ env "X" }}`), for the proxy's own template engine.
+                out.push_str(&rest[start..start + 2 + end + 2]);
+            } else {
+                out.push_str(&self.resolve(placeholder)?);
+            }
             consumed += start + 2 + end + 2;
             rest = &after[end + 2..];
         }

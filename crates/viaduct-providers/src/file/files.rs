@@ -22,7 +22,8 @@ pub(crate) enum Source {
 pub(crate) struct FileSet {
     source: Source,
     files: BTreeMap<PathBuf, FileEntry>,
-    warned_templates: BTreeSet<PathBuf>,
+    /// `debugLogGeneratedTemplate`: log what each file's template rendered to.
+    log_rendered: bool,
 }
 
 #[derive(Debug, Default)]
@@ -33,11 +34,11 @@ struct FileEntry {
 }
 
 impl FileSet {
-    pub(crate) fn new(source: Source) -> Self {
+    pub(crate) fn new(source: Source, log_rendered: bool) -> Self {
         FileSet {
             source,
             files: BTreeMap::new(),
-            warned_templates: BTreeSet::new(),
+            log_rendered,
         }
     }
 
@@ -119,20 +120,23 @@ impl FileSet {
         if !force && entry.text.as_deref() == Some(text.as_str()) {
             return None;
         }
-        if text.contains("{{") && self.warned_templates.insert(path.to_path_buf()) {
-            tracing::warn!(
-                provider = "file",
-                file = %path.display(),
-                "Go templates are not supported yet; the file is parsed as written"
-            );
-        }
         // The listing only yields known extensions, but a `filename` may have any.
         let Some(format) = Format::from_path(path) else {
             return Some(FileError::UnsupportedExtension {
                 path: path.to_path_buf(),
             });
         };
-        let parsed = parse_document::<DynamicConfig>(&text, format, Origin::File(path.into()));
+        let rendered = match render(path, &text, self.log_rendered) {
+            Ok(rendered) => rendered,
+            Err(source) => {
+                entry.text = Some(text);
+                return Some(FileError::Template {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let parsed = parse_document::<DynamicConfig>(&rendered, format, Origin::File(path.into()));
         entry.text = Some(text);
         match parsed {
             Ok(config) => {
@@ -145,6 +149,24 @@ impl FileSet {
             }),
         }
     }
+}
+
+/// Renders a file as the Go template Traefik reads it as, with `.` set to `false` as Traefik
+/// sets it. Text without an action renders to itself and is not copied.
+fn render<'t>(
+    path: &Path,
+    text: &'t str,
+    log_rendered: bool,
+) -> Result<std::borrow::Cow<'t, str>, viaduct_template::Error> {
+    if !text.contains("{{") {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let name = path.display().to_string();
+    let rendered = viaduct_template::render(&name, text, &viaduct_template::Value::Bool(false))?;
+    if log_rendered {
+        tracing::debug!(provider = "file", file = %name, rendered = %rendered, "template rendered");
+    }
+    Ok(std::borrow::Cow::Owned(rendered))
 }
 
 /// The configuration files under a directory, found recursively.

@@ -25,6 +25,7 @@ pub const FILE_PROVIDER_NAME: &str = "file";
 pub struct FileProvider {
     source: Source,
     watch: bool,
+    log_rendered: bool,
     reload: Arc<Notify>,
 }
 
@@ -48,6 +49,7 @@ impl FileProvider {
         Ok(FileProvider {
             source,
             watch: options.watch,
+            log_rendered: options.debug_log_generated_template,
             reload: Arc::new(Notify::new()),
         })
     }
@@ -61,14 +63,17 @@ impl FileProvider {
     /// Reads everything once and reports every error (for `viaduct check`). Bad files
     /// contribute nothing; the rest is merged.
     pub fn load_once(&self) -> (Arc<DynamicConfig>, Vec<FileError>) {
-        let mut set = FileSet::new(self.source.clone());
+        let mut set = FileSet::new(self.source.clone(), self.log_rendered);
         let errors = set.refresh(true);
         (combine::combine(set.contributions()), errors)
     }
 
     /// Sends the current configuration at once, then each time it changes, until `tx` closes.
     pub async fn run(self, tx: mpsc::Sender<ProviderMessage>) {
-        let set = Arc::new(Mutex::new(FileSet::new(self.source.clone())));
+        let set = Arc::new(Mutex::new(FileSet::new(
+            self.source.clone(),
+            self.log_rendered,
+        )));
         let fs_changed = Arc::new(Notify::new());
         // Kept alive for as long as the provider runs.
         let _watcher = if self.watch {

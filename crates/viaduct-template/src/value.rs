@@ -1,0 +1,177 @@
+//! Template values: what Go's `interface{}` holds in a template over configuration text.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A value an expression produces. Maps keep their keys sorted, as Go prints and ranges them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// Go's `nil`; also what a missing map key yields.
+    #[default]
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+}
+
+impl Value {
+    /// Go's notion of truth in `if`, `and`, `or`, `not`: the zero value of every kind is false.
+    pub fn is_true(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::String(s) => !s.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Map(m) => !m.is_empty(),
+        }
+    }
+
+    /// The kind's name, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float64",
+            Value::String(_) => "string",
+            Value::List(_) => "slice",
+            Value::Map(_) => "map",
+        }
+    }
+
+    /// Sprig's lenient conversion to an integer (`cast.ToInt64`): strings are parsed, floats
+    /// truncated, anything else is 0.
+    pub fn to_int(&self) -> i64 {
+        match self {
+            Value::Bool(b) => i64::from(*b),
+            Value::Int(i) => *i,
+            Value::Float(f) => *f as i64,
+            Value::String(s) => s.trim().parse().unwrap_or(0),
+            Value::Nil | Value::List(_) | Value::Map(_) => 0,
+        }
+    }
+
+    /// Sprig's lenient conversion to a float.
+    pub fn to_float(&self) -> f64 {
+        match self {
+            Value::Float(f) => *f,
+            Value::String(s) => s.trim().parse().unwrap_or(0.0),
+            other => other.to_int() as f64,
+        }
+    }
+
+    /// Sprig's `toString`: what `print` would write.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+/// Go's `fmt.Print` of the value: `[a b]` for slices, `map[k:v]` for maps, `<nil>` for nil.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("<nil>"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => f.write_str(&format_float(*x)),
+            Value::String(s) => f.write_str(s),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(map) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// Go's `%v` of a float64: the shortest text that reads back the same, with an exponent from
+/// 1e21 up (and below 1e-4).
+fn format_float(x: f64) -> String {
+    if x.is_infinite() {
+        return if x > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    if x.is_nan() {
+        return "NaN".to_string();
+    }
+    let abs = x.abs();
+    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
+        let text = format!("{x:e}");
+        // Rust writes `1e21`, Go `1e+21`; both keep the shortest mantissa.
+        return match text.split_once('e') {
+            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp:0>2}"),
+            Some((mantissa, exp)) => format!("{mantissa}e-{:0>2}", &exp[1..]),
+            None => text,
+        };
+    }
+    format!("{x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_as_go_does() {
+        let list = Value::List(vec![Value::Int(1), "a".into(), Value::Nil]);
+        assert_eq!(list.to_string(), "[1 a <nil>]");
+        let map = Value::Map(BTreeMap::from([
+            ("b".to_string(), Value::Bool(true)),
+            ("a".to_string(), Value::Float(1.5)),
+        ]));
+        assert_eq!(map.to_string(), "map[a:1.5 b:true]");
+        assert_eq!(Value::Float(3.0).to_string(), "3");
+        assert_eq!(Value::Float(1e21).to_string(), "1e+21");
+        assert_eq!(Value::Float(0.00001).to_string(), "1e-05");
+    }
+
+    #[test]
+    fn zero_values_are_false() {
+        for v in [
+            Value::Nil,
+            Value::Bool(false),
+            Value::Int(0),
+            Value::Float(0.0),
+            "".into(),
+            Value::List(vec![]),
+            Value::Map(BTreeMap::new()),
+        ] {
+            assert!(!v.is_true(), "{v:?}");
+        }
+        assert!(Value::from("x").is_true());
+    }
+}
