@@ -123,6 +123,10 @@ impl Exec {
                 .into_iter()
                 .map(|(k, v)| (Value::String(k), v))
                 .collect(),
+            Value::StringMap(map) => map
+                .into_iter()
+                .map(|(k, v)| (Value::String(k), Value::String(v)))
+                .collect(),
             Value::Int(n) => (0..n.max(0))
                 .map(|i| (Value::Int(i), Value::Int(i)))
                 .collect(),
@@ -273,19 +277,13 @@ impl Exec {
     }
 }
 
-/// `.a.b` of a value: map keys; a missing key is nil, as in Go's `map[string]interface{}`.
+/// `.a.b` of a value, each step as Go takes it (see [`Value::field`]).
 fn fields_of(value: &Value, fields: &[String], line: usize) -> Result<Value, ExecError> {
     let mut current = value.clone();
     for field in fields {
-        current = match current {
-            Value::Map(mut map) => map.remove(field).unwrap_or(Value::Nil),
-            other => {
-                return Err(ExecError {
-                    line,
-                    message: format!("can't evaluate field {field} in type {}", other.kind()),
-                })
-            }
-        };
+        current = current
+            .field(field)
+            .map_err(|message| ExecError { line, message })?;
     }
     Ok(current)
 }

@@ -171,21 +171,35 @@ mod tests {
     }
 
     #[test]
-    fn data_is_dot_and_dollar() {
-        let data = Value::Map(BTreeMap::from([
+    fn data_is_dot_and_dollar_with_go_struct_and_string_map_semantics() {
+        let data = Value::Record(BTreeMap::from([
             ("Name".to_string(), Value::from("web-1")),
             (
                 "Labels".to_string(),
-                Value::Map(BTreeMap::from([("tier".to_string(), Value::from("front"))])),
+                Value::StringMap(BTreeMap::from([("tier".to_string(), "front".to_string())])),
             ),
         ]));
-        let out = render(
-            "t",
-            "{{ normalize .Name }}.{{ .Labels.tier }}{{ range list 1 }}{{ $.Name }}{{ end }}",
-            &data,
-        )
-        .unwrap();
-        assert_eq!(out, "web-1.frontweb-1");
+        let render_data = |text: &str| render("t", text, &data);
+        assert_eq!(
+            render_data(
+                "{{ normalize .Name }}.{{ .Labels.tier }}{{ range list 1 }}{{ $.Name }}{{ end }}"
+            )
+            .unwrap(),
+            "web-1.frontweb-1"
+        );
+        // A missing label is empty, as in Go's map[string]string; a missing field is a mistake.
+        assert_eq!(
+            render_data("[{{ .Labels.nope }}][{{ index .Labels \"nope\" }}]").unwrap(),
+            "[][]"
+        );
+        assert_eq!(
+            render_data("{{ .Image }}").unwrap_err().message,
+            "can't evaluate field Image in type struct"
+        );
+        assert_eq!(
+            render_data("{{ range $k, $v := .Labels }}{{ $k }}={{ $v }}{{ end }}").unwrap(),
+            "tier=front"
+        );
     }
 
     #[test]

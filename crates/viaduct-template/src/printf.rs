@@ -132,7 +132,9 @@ fn format_one(verb: char, arg: &Value, spec: &Spec) -> String {
         ('g' | 'v', Value::Float(_)) => arg.to_string(),
         ('t' | 'v', Value::Bool(b)) => b.to_string(),
         ('v', other) => other.to_string(),
-        ('s', Value::List(_) | Value::Map(_)) => arg.to_string(),
+        ('s', Value::List(_) | Value::Map(_) | Value::StringMap(_) | Value::Record(_)) => {
+            arg.to_string()
+        }
         (verb, other) => format!("%!{verb}({}={other})", other.kind()),
     }
 }

@@ -14,7 +14,13 @@ pub enum Value {
     Float(f64),
     String(String),
     List(Vec<Value>),
+    /// Go's `map[string]interface{}` (sprig's `dict`): a missing key is nil.
     Map(BTreeMap<String, Value>),
+    /// Go's `map[string]string` (Docker labels): a missing key is the empty string.
+    StringMap(BTreeMap<String, String>),
+    /// A Go struct (the data a template is given): a missing field is an error, so that a typo
+    /// such as `.name` for `.Name` is reported instead of rendering nothing.
+    Record(BTreeMap<String, Value>),
 }
 
 impl Value {
@@ -28,6 +34,8 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
+            Value::StringMap(m) => !m.is_empty(),
+            Value::Record(_) => true,
         }
     }
 
@@ -40,7 +48,8 @@ impl Value {
             Value::Float(_) => "float64",
             Value::String(_) => "string",
             Value::List(_) => "slice",
-            Value::Map(_) => "map",
+            Value::Map(_) | Value::StringMap(_) => "map",
+            Value::Record(_) => "struct",
         }
     }
 
@@ -52,7 +61,11 @@ impl Value {
             Value::Int(i) => *i,
             Value::Float(f) => *f as i64,
             Value::String(s) => s.trim().parse().unwrap_or(0),
-            Value::Nil | Value::List(_) | Value::Map(_) => 0,
+            Value::Nil
+            | Value::List(_)
+            | Value::Map(_)
+            | Value::StringMap(_)
+            | Value::Record(_) => 0,
         }
     }
 
@@ -62,6 +75,22 @@ impl Value {
             Value::Float(f) => *f,
             Value::String(s) => s.trim().parse().unwrap_or(0.0),
             other => other.to_int() as f64,
+        }
+    }
+
+    /// `.key` of a map or struct, with Go's answer for a missing key of each kind.
+    pub fn field(&self, key: &str) -> Result<Value, String> {
+        match self {
+            Value::Map(map) => Ok(map.get(key).cloned().unwrap_or(Value::Nil)),
+            Value::StringMap(map) => Ok(Value::String(map.get(key).cloned().unwrap_or_default())),
+            Value::Record(fields) => fields
+                .get(key)
+                .cloned()
+                .ok_or_else(|| format!("can't evaluate field {key} in type struct")),
+            other => Err(format!(
+                "can't evaluate field {key} in type {}",
+                other.kind()
+            )),
         }
     }
 
@@ -105,18 +134,35 @@ impl fmt::Display for Value {
                 }
                 f.write_str("]")
             }
-            Value::Map(map) => {
-                f.write_str("map[")?;
-                for (i, (k, v)) in map.iter().enumerate() {
+            Value::Map(map) => write_map(f, map.iter()),
+            Value::StringMap(map) => write_map(f, map.iter()),
+            Value::Record(fields) => {
+                f.write_str("{")?;
+                for (i, v) in fields.values().enumerate() {
                     if i > 0 {
                         f.write_str(" ")?;
                     }
-                    write!(f, "{k}:{v}")?;
+                    write!(f, "{v}")?;
                 }
-                f.write_str("]")
+                f.write_str("}")
             }
         }
     }
+}
+
+/// `map[k1:v1 k2:v2]`, keys in order.
+fn write_map<'a, V: fmt::Display + 'a>(
+    f: &mut fmt::Formatter<'_>,
+    entries: impl Iterator<Item = (&'a String, &'a V)>,
+) -> fmt::Result {
+    f.write_str("map[")?;
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{k}:{v}")?;
+    }
+    f.write_str("]")
 }
 
 /// Go's `%v` of a float64: the shortest text that reads back the same, with an exponent from

@@ -128,6 +128,7 @@ pub(crate) fn call(name: &str, args: Args) -> Result {
                 Value::String(s) => Ok(Value::Int(s.len() as i64)),
                 Value::List(l) => Ok(Value::Int(l.len() as i64)),
                 Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+                Value::StringMap(m) => Ok(Value::Int(m.len() as i64)),
                 other => Err(format!("len of type {}", other.kind())),
             }
         }
@@ -231,7 +232,7 @@ fn index(args: Args) -> Result {
                     .and_then(|i| items.into_iter().nth(i))
                     .ok_or_else(|| format!("index out of range: {i} (length {len})"))?
             }
-            (Value::Map(mut map), key) => map.remove(&key.to_text()).unwrap_or_default(),
+            (map @ (Value::Map(_) | Value::StringMap(_)), key) => map.field(&key.to_text())?,
             (Value::Nil, _) => return Err("index of untyped nil".to_string()),
             (other, _) => return Err(format!("can't index item of type {}", other.kind())),
         };
@@ -242,7 +243,8 @@ fn index(args: Args) -> Result {
 fn equal(a: &Value, b: &Value) -> std::result::Result<bool, String> {
     Ok(match (a, b) {
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => *x as f64 == *y,
-        (Value::List(_) | Value::Map(_), _) | (_, Value::List(_) | Value::Map(_)) => {
+        (Value::List(_) | Value::Map(_) | Value::StringMap(_) | Value::Record(_), _)
+        | (_, Value::List(_) | Value::Map(_) | Value::StringMap(_) | Value::Record(_)) => {
             return Err("uncomparable type".to_string())
         }
         (Value::Nil, Value::Nil) => true,
@@ -300,6 +302,10 @@ pub(crate) fn list_of(v: Value) -> std::result::Result<Vec<Value>, String> {
 pub(crate) fn map_of(v: Value) -> std::result::Result<BTreeMap<String, Value>, String> {
     match v {
         Value::Map(map) => Ok(map),
+        Value::StringMap(map) => Ok(map
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect()),
         Value::Nil => Ok(BTreeMap::new()),
         other => Err(format!("cannot use type {} as a dictionary", other.kind())),
     }

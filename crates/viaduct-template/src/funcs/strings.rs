@@ -237,7 +237,12 @@ fn to_json(v: &Value) -> serde_json::Value {
         Value::Float(f) => serde_json::Value::from(*f),
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
-        Value::Map(map) => {
+        Value::StringMap(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        ),
+        Value::Map(map) | Value::Record(map) => {
             serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
         }
     }
