@@ -1,17 +1,16 @@
-//! The `defaultRule` template: the subset of Go's `text/template` that rules are written with.
-//!
-//! Supported: literal text; actions `{{ … }}` (with `{{-`/`-}}` trimming) holding a pipeline
-//! whose operands are `.Name`, `.ContainerName`, `.Labels.key`, string literals, parenthesised
-//! pipelines, and the functions `normalize`, `index .Labels "key"`, `lower`, `upper`; `x | f`
-//! passes `x` as the last argument of `f`. Anything else is an error when the provider starts,
-//! not when a container appears.
+//! The `defaultRule` template: Go's `text/template` with sprig and `normalize`, as Traefik
+//! renders it, over the model Traefik gives it (`.Name`, `.ContainerName`, `.Labels`).
 
 use std::collections::BTreeMap;
 
+use viaduct_template::{Template, Value};
+
+pub use viaduct_template::normalize;
+
 /// A parsed `defaultRule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleTemplate {
-    pieces: Vec<Piece>,
+    template: Template,
 }
 
 /// What a template is rendered with for one container.
@@ -23,7 +22,7 @@ pub struct TemplateData<'a> {
     pub labels: &'a BTreeMap<String, String>,
 }
 
-/// A template that does not parse, or an action that cannot be evaluated.
+/// A template that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("defaultRule {template:?}: {reason}")]
 pub struct TemplateError {
@@ -31,291 +30,53 @@ pub struct TemplateError {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Action(Pipeline),
-}
-
-/// Commands separated by `|`; each one's result is the last argument of the next.
-type Pipeline = Vec<Command>;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Command {
-    Operand(Operand),
-    Call(Function, Vec<Operand>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Operand {
-    Name,
-    ContainerName,
-    Labels,
-    Label(String),
-    Literal(String),
-    Nested(Pipeline),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Function {
-    Normalize,
-    Index,
-    Lower,
-    Upper,
-}
-
-/// An evaluated operand: a string, or the label map (only `index` accepts it).
-enum Value<'a> {
-    Text(String),
-    Labels(&'a BTreeMap<String, String>),
-}
-
 impl RuleTemplate {
+    /// Parses the template; a syntax error or an unknown function is reported when the
+    /// provider starts, not when a container appears.
     pub fn parse(template: &str) -> Result<RuleTemplate, TemplateError> {
-        let fail = |reason: String| TemplateError {
+        let fail = |line: usize, message: String| TemplateError {
             template: template.to_owned(),
-            reason,
+            reason: format!("line {line}: {message}"),
         };
-        let mut pieces = Vec::new();
-        let mut rest = template;
-        while let Some(open) = rest.find("{{") {
-            let mut text = &rest[..open];
-            let mut inner = &rest[open + 2..];
-            if let Some(trimmed) = inner.strip_prefix('-') {
-                text = text.trim_end();
-                inner = trimmed;
+        let parsed = RuleTemplate {
+            template: Template::parse("defaultRule", template)
+                .map_err(|e| fail(e.line, e.message))?,
+        };
+        // A field the model does not have (`.Nope`) fails for every container alike: render once
+        // with an empty container so that it is refused at start. Other errors (`required` of an
+        // absent label) depend on the container and are reported with it.
+        let empty = BTreeMap::new();
+        let sample = TemplateData {
+            name: "",
+            container_name: "",
+            labels: &empty,
+        };
+        if let Err(e) = parsed.template.render(&sample.model()) {
+            if e.message.starts_with("can't evaluate field") {
+                return Err(fail(e.line, e.message));
             }
-            let close = inner
-                .find("}}")
-                .ok_or_else(|| fail("unclosed action `{{`".into()))?;
-            let mut action = &inner[..close];
-            rest = &inner[close + 2..];
-            if let Some(trimmed) = action.strip_suffix('-') {
-                action = trimmed;
-                rest = rest.trim_start();
-            }
-            if !text.is_empty() {
-                pieces.push(Piece::Text(text.to_owned()));
-            }
-            let tokens = tokenize(action).map_err(fail)?;
-            let mut position = 0;
-            let pipeline = parse_pipeline(&tokens, &mut position).map_err(fail)?;
-            if position != tokens.len() {
-                return Err(fail(format!("unexpected {:?} in action", tokens[position])));
-            }
-            pieces.push(Piece::Action(pipeline));
         }
-        if !rest.is_empty() {
-            pieces.push(Piece::Text(rest.to_owned()));
-        }
-        Ok(RuleTemplate { pieces })
+        Ok(parsed)
     }
 
+    /// The rule for one container. A field that does not exist (`.Image`) is an error here,
+    /// as it is for Go's struct; a label that does not exist is empty.
     pub fn render(&self, data: &TemplateData<'_>) -> Result<String, String> {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Action(pipeline) => match run(pipeline, data)? {
-                    Value::Text(text) => out.push_str(&text),
-                    Value::Labels(_) => return Err("`.Labels` cannot be printed".into()),
-                },
-            }
-        }
-        Ok(out)
+        self.template.render(&data.model()).map_err(|e| e.message)
     }
 }
 
-/// Traefik's `normalize`: every run of characters other than letters and digits becomes one
-/// `-`, with none at either end.
-pub fn normalize(name: &str) -> String {
-    name.split(|c: char| !c.is_alphanumeric())
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Field(String),
-    Ident(String),
-    Str(String),
-    Open,
-    Close,
-    Pipe,
-}
-
-fn tokenize(action: &str) -> Result<Vec<Token>, String> {
-    let mut tokens = Vec::new();
-    let mut chars = action.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        match c {
-            c if c.is_whitespace() => {
-                chars.next();
-            }
-            '(' | ')' | '|' => {
-                chars.next();
-                tokens.push(match c {
-                    '(' => Token::Open,
-                    ')' => Token::Close,
-                    _ => Token::Pipe,
-                });
-            }
-            '"' => {
-                chars.next();
-                let mut value = String::new();
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some('n') => value.push('\n'),
-                            Some('t') => value.push('\t'),
-                            Some(e @ ('\\' | '"')) => value.push(e),
-                            _ => return Err("unsupported escape in string".into()),
-                        },
-                        Some(c) => value.push(c),
-                        None => return Err("unterminated string".into()),
-                    }
-                }
-                tokens.push(Token::Str(value));
-            }
-            '`' => {
-                chars.next();
-                let value: String = chars.by_ref().take_while(|&c| c != '`').collect();
-                tokens.push(Token::Str(value));
-            }
-            '.' | 'a'..='z' | 'A'..='Z' | '_' => {
-                let mut word = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c.is_alphanumeric() || c == '_' || c == '.' {
-                        word.push(c);
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
-                tokens.push(match word.strip_prefix('.') {
-                    Some(field) => Token::Field(field.to_owned()),
-                    None => Token::Ident(word),
-                });
-            }
-            other => return Err(format!("unexpected character {other:?} in action")),
-        }
-    }
-    Ok(tokens)
-}
-
-fn parse_pipeline(tokens: &[Token], position: &mut usize) -> Result<Pipeline, String> {
-    let mut pipeline = vec![parse_command(tokens, position)?];
-    while tokens.get(*position) == Some(&Token::Pipe) {
-        *position += 1;
-        pipeline.push(parse_command(tokens, position)?);
-    }
-    Ok(pipeline)
-}
-
-fn parse_command(tokens: &[Token], position: &mut usize) -> Result<Command, String> {
-    if let Some(Token::Ident(name)) = tokens.get(*position) {
-        let function = match name.as_str() {
-            "normalize" => Function::Normalize,
-            "index" => Function::Index,
-            "lower" => Function::Lower,
-            "upper" => Function::Upper,
-            other => {
-                return Err(format!(
-                    "unsupported function `{other}` (supported: normalize, index, lower, upper)"
-                ))
-            }
-        };
-        *position += 1;
-        let mut args = Vec::new();
-        while let Some(token) = tokens.get(*position) {
-            if matches!(token, Token::Pipe | Token::Close) {
-                break;
-            }
-            args.push(parse_operand(tokens, position)?);
-        }
-        return Ok(Command::Call(function, args));
-    }
-    parse_operand(tokens, position).map(Command::Operand)
-}
-
-fn parse_operand(tokens: &[Token], position: &mut usize) -> Result<Operand, String> {
-    let token = tokens
-        .get(*position)
-        .ok_or("empty action or missing operand")?;
-    *position += 1;
-    match token {
-        Token::Str(value) => Ok(Operand::Literal(value.clone())),
-        Token::Field(field) => match field.split_once('.') {
-            None if field == "Name" => Ok(Operand::Name),
-            None if field == "ContainerName" => Ok(Operand::ContainerName),
-            None if field == "Labels" => Ok(Operand::Labels),
-            Some(("Labels", key)) if !key.is_empty() => Ok(Operand::Label(key.to_owned())),
-            _ => Err(format!(
-                "unknown field `.{field}` (known: .Name, .ContainerName, .Labels)"
-            )),
-        },
-        Token::Open => {
-            let inner = parse_pipeline(tokens, position)?;
-            if tokens.get(*position) != Some(&Token::Close) {
-                return Err("expected `)`".into());
-            }
-            *position += 1;
-            Ok(Operand::Nested(inner))
-        }
-        Token::Ident(name) => Err(format!(
-            "function `{name}` used as an argument; wrap it in parentheses"
-        )),
-        Token::Close | Token::Pipe => Err(format!("unexpected {token:?}")),
-    }
-}
-
-fn run<'a>(pipeline: &Pipeline, data: &TemplateData<'a>) -> Result<Value<'a>, String> {
-    let mut previous: Option<Value<'a>> = None;
-    for command in pipeline {
-        previous = Some(match command {
-            Command::Operand(operand) => {
-                if previous.is_some() {
-                    return Err("only a function can follow `|`".into());
-                }
-                evaluate(operand, data)?
-            }
-            Command::Call(function, args) => {
-                let mut values = args
-                    .iter()
-                    .map(|arg| evaluate(arg, data))
-                    .collect::<Result<Vec<_>, _>>()?;
-                values.extend(previous.take());
-                call(*function, values)?
-            }
-        });
-    }
-    previous.ok_or_else(|| "empty action".into())
-}
-
-fn evaluate<'a>(operand: &Operand, data: &TemplateData<'a>) -> Result<Value<'a>, String> {
-    Ok(match operand {
-        Operand::Name => Value::Text(data.name.to_owned()),
-        Operand::ContainerName => Value::Text(data.container_name.to_owned()),
-        Operand::Labels => Value::Labels(data.labels),
-        Operand::Label(key) => Value::Text(data.labels.get(key).cloned().unwrap_or_default()),
-        Operand::Literal(text) => Value::Text(text.clone()),
-        Operand::Nested(pipeline) => run(pipeline, data)?,
-    })
-}
-
-fn call(function: Function, args: Vec<Value<'_>>) -> Result<Value<'_>, String> {
-    match (function, args.as_slice()) {
-        (Function::Index, [Value::Labels(labels), Value::Text(key)]) => {
-            // A missing key gives the map's zero value, as in Go.
-            Ok(Value::Text(labels.get(key).cloned().unwrap_or_default()))
-        }
-        (Function::Index, _) => Err("`index` takes `.Labels` and a key".into()),
-        (Function::Normalize, [Value::Text(text)]) => Ok(Value::Text(normalize(text))),
-        (Function::Lower, [Value::Text(text)]) => Ok(Value::Text(text.to_lowercase())),
-        (Function::Upper, [Value::Text(text)]) => Ok(Value::Text(text.to_uppercase())),
-        (other, _) => Err(format!("`{other:?}` takes one string argument").to_lowercase()),
+impl TemplateData<'_> {
+    /// Traefik's model: a struct of `Name`, `ContainerName` and `Labels` (a `map[string]string`).
+    fn model(&self) -> Value {
+        Value::Record(BTreeMap::from([
+            ("Name".to_string(), Value::from(self.name)),
+            (
+                "ContainerName".to_string(),
+                Value::from(self.container_name),
+            ),
+            ("Labels".to_string(), Value::StringMap(self.labels.clone())),
+        ]))
     }
 }
 
@@ -362,18 +123,37 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_constructs_are_errors() {
+    fn the_whole_template_language_and_sprig() {
+        assert_eq!(
+            render("{{ if .Labels.tier }}Host(`{{ printf \"%s.%s\" .Name (lower .Labels.tier) }}`){{ end }}")
+                .unwrap(),
+            "Host(`web-shop.web`)"
+        );
+        assert_eq!(
+            render("Host(`{{ trimPrefix \"shop_\" .ContainerName }}`)").unwrap(),
+            "Host(`web_1`)"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_errors() {
         for (template, reason) in [
-            ("{{ if .Name }}x{{ end }}", "unsupported function `if`"),
-            ("{{ .Image }}", "unknown field `.Image`"),
             ("Host(`{{ .Name `)", "unclosed action"),
-            ("{{ }}", "empty action"),
-            ("{{ printf \"%s\" .Name }}", "unsupported function `printf`"),
+            ("{{ }}", "missing value for command"),
+            ("{{ nope .Name }}", "function \"nope\" not defined"),
         ] {
             let err = RuleTemplate::parse(template).unwrap_err();
             assert!(err.reason.contains(reason), "{template}: {err}");
         }
-        assert!(render("{{ .Labels }}").is_err());
+        let err = RuleTemplate::parse("Host(`{{ .Image }}`)").unwrap_err();
+        assert!(err.reason.contains("can't evaluate field Image"), "{err}");
+        // Depends on the container: accepted at start, refused for a container without it.
+        let needs_label = "{{ required \"label domain\" .Labels.domain }}";
+        assert!(RuleTemplate::parse(needs_label).is_ok());
+        assert_eq!(
+            render(needs_label).unwrap_err(),
+            "error calling required: label domain"
+        );
         assert!(render("{{ index .Name \"x\" }}").is_err());
     }
 
