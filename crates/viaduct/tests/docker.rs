@@ -448,7 +448,7 @@ async fn check_rejects_bad_docker_options() {
             .arg("check")
             .static_yaml(&yaml)
             .dynamic_yaml("")
-            .var("default_rule", "{{ printf .Name }}")
+            .var("default_rule", "{{ .Image }}")
             .spawn_only()
             .unwrap();
         let status = proxy.wait_exit(ROUTING_TIMEOUT).await.unwrap();
