@@ -11,7 +11,7 @@ use viaduct_config::GoDuration;
 
 use super::{lock, BackendSettings, Registry, ScrapeExtras, Series, SeriesKey, SeriesTable};
 use crate::otlp::wire::{self, double, fixed64, message, packed_fixed64, string, varint_field};
-use crate::otlp::{resource, Collector, HttpExporterOptions};
+use crate::otlp::{resource, Collector, EndpointError, HttpExporterOptions};
 
 /// Traefik's default `explicitBoundaries` (seconds).
 const DEFAULT_BOUNDARIES: [f64; 14] = [
@@ -36,8 +36,8 @@ pub struct OtlpMetricsSettings {
 pub enum OtlpMetricsError {
     #[error("metrics.otlp: {0}")]
     Options(String),
-    #[error("metrics.otlp.http.endpoint {endpoint:?}: {reason}")]
-    Endpoint { endpoint: String, reason: String },
+    #[error("metrics.otlp.http.endpoint {0}")]
+    Endpoint(#[from] EndpointError),
     #[error("metrics.otlp: cannot start the exporter thread: {0}")]
     Thread(std::io::Error),
 }
@@ -86,12 +86,7 @@ impl OtlpMetricsSettings {
             serde_json::from_value(value).map_err(|e| OtlpMetricsError::Options(e.to_string()))?;
         let http = HttpExporterOptions::chosen(raw.http, raw.grpc.as_ref())
             .map_err(|message| OtlpMetricsError::Options(message.into()))?;
-        let collector = http
-            .collector("/v1/metrics")
-            .map_err(|e| OtlpMetricsError::Endpoint {
-                endpoint: e.endpoint,
-                reason: e.reason,
-            })?;
+        let collector = http.collector("/v1/metrics")?;
         let resource = resource(
             raw.service_name.unwrap_or_else(|| "traefik".into()),
             raw.resource_attributes,

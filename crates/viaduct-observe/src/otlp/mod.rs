@@ -30,8 +30,9 @@ pub(crate) struct HttpExporterOptions {
 }
 
 /// An `otlp.http.endpoint` that cannot be used, and why.
-#[derive(Debug)]
-pub(crate) struct EndpointError {
+#[derive(Debug, thiserror::Error)]
+#[error("{endpoint:?}: {reason}")]
+pub struct EndpointError {
     pub endpoint: String,
     pub reason: String,
 }

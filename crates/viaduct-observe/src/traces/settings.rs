@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use viaduct_config::static_config::Tracing;
 
-use crate::otlp::{resource, Collector, HttpExporterOptions};
+use crate::otlp::{resource, Collector, EndpointError, HttpExporterOptions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracingSettings {
@@ -23,8 +23,8 @@ pub struct TracingSettings {
 pub enum TracingError {
     #[error("tracing.otlp: {0}")]
     Otlp(String),
-    #[error("tracing.otlp.http.endpoint {endpoint:?}: {reason}")]
-    Endpoint { endpoint: String, reason: String },
+    #[error("tracing.otlp.http.endpoint {0}")]
+    Endpoint(#[from] EndpointError),
     #[error("tracing: cannot start the exporter thread: {0}")]
     Thread(std::io::Error),
 }
@@ -50,12 +50,7 @@ impl TracingSettings {
         {
             tracing::warn!("tracing.capturedRequestHeaders and capturedResponseHeaders are not supported yet; they have no effect");
         }
-        let collector = http
-            .collector("/v1/traces")
-            .map_err(|e| TracingError::Endpoint {
-                endpoint: e.endpoint,
-                reason: e.reason,
-            })?;
+        let collector = http.collector("/v1/traces")?;
         let attributes = config
             .global_attributes
             .iter()
