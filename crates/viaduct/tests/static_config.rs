@@ -7,21 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{kind, wait_backend};
+use common::{kind, wait_backend, ONE_ROUTE};
 use viaduct_testkit::{ConfigSource, EchoBackend, HttpClient, Launch, ProxyUnderTest};
-
-const ONE_ROUTE: &str = r#"
-http:
-  routers:
-    all:
-      rule: "PathPrefix(`/`)"
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
 
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
