@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 use viaduct_config::StaticConfig;
+use viaduct_observe::UtcTime;
 
 use crate::json;
 
@@ -91,7 +92,7 @@ impl ApiInfo {
             settings,
             version: env!("CARGO_PKG_VERSION").to_string(),
             codename: "viaduct".to_string(),
-            start_date: crate::time::rfc3339(started),
+            start_date: UtcTime::of(started).rfc3339_nanos(),
             entry_points,
             tracing: if config.tracing.is_some() {
                 "OpenTelemetry".into()

@@ -21,7 +21,6 @@ mod shape;
 mod streams;
 #[cfg(test)]
 mod tests;
-mod time;
 mod view;
 
 use std::collections::BTreeMap;

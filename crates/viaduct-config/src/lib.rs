@@ -24,5 +24,6 @@ pub use dynamic::*;
 pub use error::{ConfigError, Origin};
 pub use flat::{decode_flat, decode_labels};
 pub use load::{load_static, LoadedStatic, StaticSource};
+pub use locate::line_of_key;
 pub use parse::{parse_document, Format};
 pub use static_config::StaticConfig;

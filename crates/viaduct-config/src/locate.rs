@@ -7,7 +7,7 @@
 use crate::Format;
 
 /// The 1-based line where `path` (`entryPoints.web.adress`, `servers[0].url`) is written.
-pub(crate) fn line_of_key(text: &str, format: Format, path: &str) -> Option<usize> {
+pub fn line_of_key(text: &str, format: Format, path: &str) -> Option<usize> {
     let segments = key_segments(path);
     if segments.is_empty() {
         return None;

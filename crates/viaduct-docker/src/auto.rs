@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use viaduct_config::{
-    DynamicConfig, HttpConfig, LoadBalancer, Router, Server, Service, TcpConfig, TcpLoadBalancer,
-    TcpServer, UdpConfig, UdpLoadBalancer, UdpServer,
-};
+use viaduct_config::{DynamicConfig, HttpConfig, LoadBalancer, Router, Server, Service};
 
 use crate::labels::{self, ContainerLabels};
+use crate::stream::{Parts, StreamConfig, StreamRouter, StreamServer, StreamService};
 use crate::template::{normalize, TemplateData};
 use crate::{BuildError, BuildSettings, Container};
 
@@ -57,7 +55,7 @@ pub(crate) fn container_config(
     let mut tcp_or_udp = false;
     if let Some(tcp) = config.tcp.as_mut().filter(|tcp| !tcp.is_empty()) {
         tcp_or_udp = true;
-        match build_tcp(tcp, &name, &endpoint) {
+        match build_stream(tcp, &name, &endpoint) {
             Ok(dropped) => dropped.into_iter().for_each(|r| report(errors, r)),
             Err(reason) => {
                 report(errors, reason);
@@ -67,7 +65,7 @@ pub(crate) fn container_config(
     }
     if let Some(udp) = config.udp.as_mut().filter(|udp| !udp.is_empty()) {
         tcp_or_udp = true;
-        match build_udp(udp, &name, &endpoint) {
+        match build_stream(udp, &name, &endpoint) {
             Ok(dropped) => dropped.into_iter().for_each(|r| report(errors, r)),
             Err(reason) => {
                 report(errors, reason);
@@ -283,89 +281,49 @@ fn build_http_routers(
     }
 }
 
-/// `Ok` holds the routers dropped because they cannot be linked to a service.
-fn build_tcp(
-    tcp: &mut TcpConfig,
+/// Sets up a container's TCP or UDP services: a service named after the container when there
+/// is none, the container's address for servers given by port only. `Ok` holds the routers
+/// dropped because they cannot be linked to a service.
+fn build_stream<C: StreamConfig>(
+    config: &mut C,
     name: &str,
     endpoint: &Endpoint<'_>,
 ) -> Result<Vec<String>, String> {
-    if tcp.services.is_empty() {
-        tcp.services.insert(name.to_owned(), Default::default());
-        if let Some(service) = tcp.services.get_mut(name) {
-            service.load_balancer = Some(TcpLoadBalancer::default());
-        }
+    let Parts { routers, services } = config.parts();
+    if services.is_empty() {
+        services.insert(name.to_owned(), C::Service::with_load_balancer());
     }
-    for (service_name, service) in &mut tcp.services {
-        let Some(balancer) = service.load_balancer.as_mut() else {
+    for (service_name, service) in services.iter_mut() {
+        let Some(servers) = service.servers_mut() else {
             continue;
         };
-        if balancer.servers.is_empty() {
-            balancer.servers.push(TcpServer::default());
+        if servers.is_empty() {
+            servers.push(Default::default());
         }
-        let port = balancer.servers[0].port.take().unwrap_or_default();
+        let port = servers[0].port_mut().take().unwrap_or_default();
         if !endpoint.serves {
-            balancer.servers.clear();
+            servers.clear();
             continue;
         }
-        if balancer.servers[0].address.is_empty() {
+        if servers[0].address().is_empty() {
             let (ip, port) = endpoint
                 .ip_port(&port)
-                .map_err(|e| format!("TCP service {service_name}: {e}"))?;
-            balancer.servers[0].address = Endpoint::join(&ip, &port);
+                .map_err(|e| format!("{} service {service_name}: {e}", C::PROTOCOL))?;
+            *servers[0].address_mut() = Endpoint::join(&ip, &port);
         }
     }
     let unlinked = link_routers(
-        tcp.routers.iter_mut().map(|(n, r)| (n, &mut r.service)),
-        &single_key(&tcp.services),
+        routers.iter_mut().map(|(n, r)| (n, r.service_mut())),
+        &single_key(services),
     );
     Ok(unlinked
         .into_iter()
         .map(|router| {
-            tcp.routers.remove(&router);
-            format!("TCP router {router}: cannot be linked automatically with several services")
-        })
-        .collect())
-}
-
-fn build_udp(
-    udp: &mut UdpConfig,
-    name: &str,
-    endpoint: &Endpoint<'_>,
-) -> Result<Vec<String>, String> {
-    if udp.services.is_empty() {
-        udp.services.insert(name.to_owned(), Default::default());
-        if let Some(service) = udp.services.get_mut(name) {
-            service.load_balancer = Some(UdpLoadBalancer::default());
-        }
-    }
-    for (service_name, service) in &mut udp.services {
-        let Some(balancer) = service.load_balancer.as_mut() else {
-            continue;
-        };
-        if balancer.servers.is_empty() {
-            balancer.servers.push(UdpServer::default());
-        }
-        let port = balancer.servers[0].port.take().unwrap_or_default();
-        if !endpoint.serves {
-            balancer.servers.clear();
-            continue;
-        }
-        if balancer.servers[0].address.is_empty() {
-            let (ip, port) = endpoint
-                .ip_port(&port)
-                .map_err(|e| format!("UDP service {service_name}: {e}"))?;
-            balancer.servers[0].address = Endpoint::join(&ip, &port);
-        }
-    }
-    let unlinked = link_routers(
-        udp.routers.iter_mut().map(|(n, r)| (n, &mut r.service)),
-        &single_key(&udp.services),
-    );
-    Ok(unlinked
-        .into_iter()
-        .map(|router| {
-            udp.routers.remove(&router);
-            format!("UDP router {router}: cannot be linked automatically with several services")
+            routers.remove(&router);
+            format!(
+                "{} router {router}: cannot be linked automatically with several services",
+                C::PROTOCOL
+            )
         })
         .collect())
 }

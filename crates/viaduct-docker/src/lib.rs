@@ -14,6 +14,7 @@ mod labels;
 mod merge;
 mod provider;
 mod settings;
+mod stream;
 mod template;
 
 use viaduct_config::DynamicConfig;

@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use viaduct_config::{
-    DynamicConfig, HttpConfig, LoadBalancer, Service, TcpConfig, TcpService, TlsConfig, UdpConfig,
-    UdpService,
+    DynamicConfig, HttpConfig, LoadBalancer, Service, TcpConfig, TlsConfig, UdpConfig,
 };
 
+use crate::stream::{StreamConfig, StreamServer, StreamService};
 use crate::BuildError;
 
 /// Accumulates containers' configurations in the order given.
@@ -47,15 +47,9 @@ impl Merged {
                 equal,
             );
         }
-        if let Some(tcp) = config.tcp {
+        if let Some(mut tcp) = config.tcp {
             let into = merged.tcp.get_or_insert_with(TcpConfig::default);
-            add.map("TCP router", &mut into.routers, tcp.routers, equal);
-            add.map(
-                "TCP service",
-                &mut into.services,
-                tcp.services,
-                merge_tcp_service,
-            );
+            add.stream(into, &mut tcp);
             add.map(
                 "TCP middleware",
                 &mut into.middlewares,
@@ -63,15 +57,8 @@ impl Merged {
                 equal,
             );
         }
-        if let Some(udp) = config.udp {
-            let into = merged.udp.get_or_insert_with(UdpConfig::default);
-            add.map("UDP router", &mut into.routers, udp.routers, equal);
-            add.map(
-                "UDP service",
-                &mut into.services,
-                udp.services,
-                merge_udp_service,
-            );
+        if let Some(mut udp) = config.udp {
+            add.stream(merged.udp.get_or_insert_with(UdpConfig::default), &mut udp);
         }
         if let Some(tls) = config.tls {
             let into = merged.tls.get_or_insert_with(TlsConfig::default);
@@ -111,6 +98,20 @@ struct Adder<'a> {
 }
 
 impl Adder<'_> {
+    /// Adds a TCP or UDP configuration's routers and services (taken out of `from`).
+    fn stream<C: StreamConfig>(&mut self, into: &mut C, from: &mut C) {
+        let (into, from) = (into.parts(), from.parts());
+        let routers = std::mem::take(from.routers);
+        let services = std::mem::take(from.services);
+        self.map(C::ROUTER_KIND, into.routers, routers, equal);
+        self.map(
+            C::SERVICE_KIND,
+            into.services,
+            services,
+            merge_stream_service,
+        );
+    }
+
     fn map<T>(
         &mut self,
         kind: &'static str,
@@ -176,40 +177,29 @@ fn merge_service(existing: &mut Service, incoming: Service) -> bool {
     true
 }
 
-fn merge_tcp_service(existing: &mut TcpService, incoming: TcpService) -> bool {
-    match (existing.load_balancer.as_mut(), incoming.load_balancer) {
-        (Some(into), Some(from)) => {
-            let mut without_servers = from.clone();
-            without_servers.servers = into.servers.clone();
-            if *into != without_servers || existing.weighted != incoming.weighted {
-                return false;
-            }
-            for server in from.servers {
-                if !into.servers.iter().any(|s| s.address == server.address) {
-                    into.servers.push(server);
-                }
-            }
-            true
-        }
-        (into, from) => into.is_none() && from.is_none() && existing.weighted == incoming.weighted,
+/// Load balancers that differ only by their servers become one with every server.
+fn merge_stream_service<S: StreamService>(existing: &mut S, mut incoming: S) -> bool {
+    let from = incoming.servers_mut().map(std::mem::take);
+    let Some(into) = existing.servers_mut() else {
+        return from.is_none() && *existing == incoming;
+    };
+    let (Some(from), kept) = (from, std::mem::take(into)) else {
+        return false;
+    };
+    let same_but_servers = *existing == incoming;
+    let Some(into) = existing.servers_mut() else {
+        return false;
+    };
+    *into = kept;
+    if !same_but_servers {
+        return false;
     }
-}
-
-fn merge_udp_service(existing: &mut UdpService, incoming: UdpService) -> bool {
-    match (existing.load_balancer.as_mut(), incoming.load_balancer) {
-        (Some(into), Some(from)) => {
-            if existing.weighted != incoming.weighted {
-                return false;
-            }
-            for server in from.servers {
-                if !into.servers.iter().any(|s| s.address == server.address) {
-                    into.servers.push(server);
-                }
-            }
-            true
+    for server in from {
+        if !into.iter().any(|s| s.address() == server.address()) {
+            into.push(server);
         }
-        (into, from) => into.is_none() && from.is_none() && existing.weighted == incoming.weighted,
     }
+    true
 }
 
 fn remove(config: &mut DynamicConfig, kind: &str, name: &str) {

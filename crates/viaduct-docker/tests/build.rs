@@ -308,3 +308,33 @@ fn tcp_router_without_service_among_several_is_dropped_alone() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn tcp_and_udp_replicas_merge_into_one_service_each() {
+    let mut app = fixture("inspect_compose_healthy.json");
+    app.labels.retain(|k, _| !k.starts_with("traefik."));
+    for (key, value) in [
+        ("traefik.tcp.routers.db.rule", "HostSNI(`*`)"),
+        ("traefik.tcp.services.db.loadbalancer.server.port", "5432"),
+        ("traefik.udp.routers.dns.entrypoints", "dns"),
+        ("traefik.udp.services.dns.loadbalancer.server.port", "53"),
+    ] {
+        app.labels.insert(key.into(), value.into());
+    }
+    let replicas = [
+        on_network(app.clone(), "a1", "10.0.0.2"),
+        on_network(app, "a2", "10.0.0.3"),
+    ];
+    let (config, errors) = build(&replicas, &settings(|_| {}));
+    assert!(errors.is_empty(), "{errors:?}");
+    let tcp = config.tcp.unwrap();
+    assert_eq!(tcp.routers["db"].service, "db");
+    let tcp_servers = &tcp.services["db"].load_balancer.as_ref().unwrap().servers;
+    let tcp_addresses: Vec<_> = tcp_servers.iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(tcp_addresses, ["10.0.0.2:5432", "10.0.0.3:5432"]);
+    let udp = config.udp.unwrap();
+    assert_eq!(udp.routers["dns"].service, "dns");
+    let udp_servers = &udp.services["dns"].load_balancer.as_ref().unwrap().servers;
+    let udp_addresses: Vec<_> = udp_servers.iter().map(|s| s.address.as_str()).collect();
+    assert_eq!(udp_addresses, ["10.0.0.2:53", "10.0.0.3:53"]);
+}

@@ -1,20 +1,64 @@
-//! What `basicAuth` and `digestAuth` share: the user list (`users` and `usersFile`), the
-//! options after authentication (`headerField`, `removeHeader`), and the 401 answer.
+//! What `basicAuth` and `digestAuth` share: their options, the user list (`users` and
+//! `usersFile`), the realm, what happens after authentication (`headerField`,
+//! `removeHeader`), and the 401 answer.
 
 use std::collections::HashMap;
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
+use serde::Deserialize;
 use viaduct_upstream::full_body;
 
 use crate::chain::{Request, Response};
 
 /// Traefik's realm when none is configured.
-pub(crate) const DEFAULT_REALM: &str = "traefik";
+const DEFAULT_REALM: &str = "traefik";
+
+/// The options of `basicAuth` and `digestAuth` (the same keys in Traefik).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AuthOptions {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    users_file: String,
+    #[serde(default)]
+    realm: String,
+    #[serde(default)]
+    header_field: String,
+    #[serde(default)]
+    remove_header: bool,
+}
+
+impl AuthOptions {
+    /// The users of `usersFile` then `users`, each entry split by `parse` (see [`load_users`]).
+    pub(crate) fn users(
+        &self,
+        parse: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Result<HashMap<String, String>, String> {
+        load_users(&self.users_file, &self.users, parse)
+    }
+
+    /// `realm`, or Traefik's default; it is sent in the challenge, so it must fit in a header.
+    pub(crate) fn realm(&self) -> Result<String, String> {
+        let realm = if self.realm.is_empty() {
+            DEFAULT_REALM
+        } else {
+            &self.realm
+        };
+        HeaderValue::from_str(realm)
+            .map_err(|_| format!("option realm: {realm:?} cannot be sent in a header"))?;
+        Ok(realm.to_string())
+    }
+
+    pub(crate) fn after_auth(&self) -> Result<AfterAuth, String> {
+        AfterAuth::new(&self.header_field, self.remove_header)
+    }
+}
 
 /// Reads `users_file` (one entry a line; blank lines and `#` comments skipped) then `users`,
 /// and splits each entry into (key, secret) with `parse`. A later entry for the same key wins.
-pub(crate) fn load_users(
+fn load_users(
     users_file: &str,
     users: &[String],
     parse: impl Fn(&str) -> Option<(String, String)>,

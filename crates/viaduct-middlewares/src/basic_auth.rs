@@ -5,27 +5,11 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use http::header::{self, HeaderValue};
-use serde::Deserialize;
 use viaduct_observe::ClientUsername;
 
-use crate::auth_users::{load_users, unauthorized, AfterAuth, DEFAULT_REALM};
+use crate::auth_users::{unauthorized, AfterAuth, AuthOptions};
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
 use crate::htpasswd::{self, HashKind};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Options {
-    #[serde(default)]
-    users: Vec<String>,
-    #[serde(default)]
-    users_file: String,
-    #[serde(default)]
-    realm: String,
-    #[serde(default)]
-    header_field: String,
-    #[serde(default)]
-    remove_header: bool,
-}
 
 #[derive(Debug)]
 pub(crate) struct BasicAuth {
@@ -41,25 +25,21 @@ pub(crate) fn build(
     options: &serde_json::Value,
     note_users: bool,
 ) -> Result<Arc<dyn Middleware>, String> {
-    let options: Options = crate::options::decode(options)?;
-    let users = load_users(&options.users_file, &options.users, |line| {
+    let options: AuthOptions = crate::options::decode(options)?;
+    let users = options.users(|line| {
         let mut parts = line.split(':');
         match (parts.next(), parts.next(), parts.next()) {
             (Some(user), Some(hash), None) => Some((user.to_string(), hash.to_string())),
             _ => None,
         }
     })?;
-    let realm = if options.realm.is_empty() {
-        DEFAULT_REALM
-    } else {
-        &options.realm
-    };
+    let realm = options.realm()?;
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
         .map_err(|_| format!("option realm: {realm:?} cannot be sent in a header"))?;
     Ok(Arc::new(BasicAuth {
         users: users.into_iter().map(|(u, h)| (u, h.into())).collect(),
         challenge,
-        after: AfterAuth::new(&options.header_field, options.remove_header)?,
+        after: options.after_auth()?,
         note_users,
     }))
 }

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    HeaderMap, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE,
+};
 use http::StatusCode;
 use http_body::Body as _;
 use serde::Deserialize;
@@ -13,7 +15,7 @@ use viaduct_upstream::Body;
 
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
 use crate::retry_expression::{Attempt, RetryCondition};
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolError, Spooled};
 
 const DEFAULT_MEMORY: i64 = 1024 * 1024;
 
@@ -100,27 +102,11 @@ impl Buffering {
         let spooled = if body.is_end_stream() {
             None
         } else {
-            let spooled = match Spool::new(self.mem_request)
-                .collect(body, self.max_request)
-                .await
-            {
-                Ok(spool) => spool.finish().await,
-                Err(SpoolError::TooLarge) => return too_large(),
-                Err(SpoolError::Body(e)) => {
-                    tracing::debug!(error = %e, "reading the request body failed");
-                    return crate::responses::status(StatusCode::BAD_REQUEST);
-                }
-                Err(SpoolError::Io(e)) => return spool_failed(&e),
-            };
-            let spooled = match spooled {
-                Ok(spooled) => spooled,
-                Err(e) => return spool_failed(&e),
-            };
-            parts.headers.remove(TRANSFER_ENCODING);
-            parts
-                .headers
-                .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
-            Some(spooled)
+            let limits = (self.mem_request, self.max_request);
+            match spool(body, &mut parts.headers, limits, &REQUEST).await {
+                Ok(spooled) => Some(spooled),
+                Err(refusal) => return refusal,
+            }
         };
 
         let mut attempts = 0;
@@ -161,26 +147,11 @@ impl Buffering {
         if body.is_end_stream() {
             return Response::from_parts(parts, body);
         }
-        let spooled = match Spool::new(self.mem_response)
-            .collect(body, self.max_response)
-            .await
-        {
-            Ok(spool) => spool.finish().await,
-            Err(SpoolError::TooLarge) => return response_too_large(),
-            Err(SpoolError::Body(e)) => {
-                tracing::debug!(error = %e, "reading the response body failed");
-                return crate::responses::status(StatusCode::BAD_GATEWAY);
-            }
-            Err(SpoolError::Io(e)) => return spool_failed(&e),
-        };
-        let spooled = match spooled {
+        let limits = (self.mem_response, self.max_response);
+        let spooled = match spool(body, &mut parts.headers, limits, &RESPONSE).await {
             Ok(spooled) => spooled,
-            Err(e) => return spool_failed(&e),
+            Err(refusal) => return refusal,
         };
-        parts.headers.remove(TRANSFER_ENCODING);
-        parts
-            .headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
         match spooled.body().await {
             Ok(body) => Response::from_parts(parts, body),
             Err(e) => spool_failed(&e),
@@ -197,6 +168,50 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 
 /// The rest of the request body is left unread: the connection cannot carry another
 /// request, and the client is told so rather than finding out on its next request.
+/// How a body that cannot be buffered is answered, for requests and for responses.
+struct Refusals {
+    /// Over `max*BodyBytes`.
+    too_large: fn() -> Response,
+    /// The body failed while being read.
+    unreadable: StatusCode,
+    what: &'static str,
+}
+
+const REQUEST: Refusals = Refusals {
+    too_large,
+    unreadable: StatusCode::BAD_REQUEST,
+    what: "request",
+};
+
+const RESPONSE: Refusals = Refusals {
+    too_large: response_too_large,
+    unreadable: StatusCode::BAD_GATEWAY,
+    what: "response",
+};
+
+/// Reads `body` whole (in memory up to `memory` bytes, in a temporary file beyond, refused
+/// over `max`) and sets `headers` to its length; the error is the answer to give instead.
+async fn spool(
+    body: Body,
+    headers: &mut HeaderMap,
+    (memory, max): (u64, u64),
+    refusals: &Refusals,
+) -> Result<Spooled, Response> {
+    let spooled = match Spool::new(memory).collect(body, max).await {
+        Ok(spool) => spool.finish().await,
+        Err(SpoolError::TooLarge) => return Err((refusals.too_large)()),
+        Err(SpoolError::Body(e)) => {
+            tracing::debug!(error = %e, "reading the {} body failed", refusals.what);
+            return Err(crate::responses::status(refusals.unreadable));
+        }
+        Err(SpoolError::Io(e)) => return Err(spool_failed(&e)),
+    };
+    let spooled = spooled.map_err(|e| spool_failed(&e))?;
+    headers.remove(TRANSFER_ENCODING);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(spooled.len()));
+    Ok(spooled)
+}
+
 fn too_large() -> Response {
     let mut response = plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     response

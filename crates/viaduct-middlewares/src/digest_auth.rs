@@ -11,26 +11,10 @@ use std::time::Instant;
 use base64::Engine as _;
 use http::header::{self, HeaderValue};
 use md5::{Digest as _, Md5};
-use serde::Deserialize;
 use viaduct_observe::ClientUsername;
 
-use crate::auth_users::{constant_time_eq, load_users, unauthorized, AfterAuth, DEFAULT_REALM};
+use crate::auth_users::{constant_time_eq, unauthorized, AfterAuth, AuthOptions};
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Options {
-    #[serde(default)]
-    users: Vec<String>,
-    #[serde(default)]
-    users_file: String,
-    #[serde(default)]
-    realm: String,
-    #[serde(default)]
-    header_field: String,
-    #[serde(default)]
-    remove_header: bool,
-}
 
 /// Nonces kept before the oldest are dropped, and how many are dropped then.
 const CLIENT_CACHE_SIZE: usize = 1000;
@@ -64,8 +48,8 @@ pub(crate) fn build(
     options: &serde_json::Value,
     note_users: bool,
 ) -> Result<Arc<dyn Middleware>, String> {
-    let options: Options = crate::options::decode(options)?;
-    let users = load_users(&options.users_file, &options.users, |line| {
+    let options: AuthOptions = crate::options::decode(options)?;
+    let users = options.users(|line| {
         let mut parts = line.split(':');
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(user), Some(realm), Some(hash), None) => {
@@ -74,19 +58,13 @@ pub(crate) fn build(
             _ => None,
         }
     })?;
-    let realm = if options.realm.is_empty() {
-        DEFAULT_REALM.to_string()
-    } else {
-        options.realm
-    };
-    HeaderValue::from_str(&realm)
-        .map_err(|_| format!("option realm: {realm:?} cannot be sent in a header"))?;
+    let realm = options.realm()?;
     Ok(Arc::new(DigestAuth {
         users,
         realm,
         opaque: random_key()?,
         clients: Mutex::new(HashMap::new()),
-        after: AfterAuth::new(&options.header_field, options.remove_header)?,
+        after: options.after_auth()?,
         note_users,
     }))
 }

@@ -102,5 +102,10 @@ mod tests {
         assert_eq!(utc.clf(), "28/Nov/2026:00:14:13 +0000");
         let leap = UtcTime::of(UNIX_EPOCH + Duration::from_secs(951_782_400));
         assert_eq!(leap.rfc3339(), "2000-02-29T00:00:00Z");
+        // `startDate` in the API: whole seconds have no fraction at all.
+        assert_eq!(
+            UtcTime::of(UNIX_EPOCH).rfc3339_nanos(),
+            "1970-01-01T00:00:00Z"
+        );
     }
 }

@@ -17,7 +17,7 @@ use viaduct_config::DynamicConfig;
 
 pub use aggregator::{merge, Aggregator, MergedConfig};
 pub use error::{FileError, ProviderError};
-pub use file::{FileProvider, ReloadHandle, FILE_PROVIDER_NAME};
+pub use file::{FileProvider, ObjectOrigin, ObjectOrigins, ReloadHandle, FILE_PROVIDER_NAME};
 
 /// One complete configuration from one provider; it replaces that provider's previous one.
 #[derive(Debug, Clone, PartialEq)]

@@ -232,3 +232,28 @@ fn a_template_error_names_the_file_and_line_and_spares_the_other_files() {
         "{message}"
     );
 }
+
+#[test]
+fn origins_name_the_file_and_line_of_each_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("a.yml");
+    write(
+        &yaml,
+        "# routes\nhttp:\n  routers:\n    api:\n      rule: Host(`a`)\n      service: svc\n  services:\n    svc:\n      loadBalancer:\n        servers:\n          - url: http://127.0.0.1:1\n",
+    );
+    let toml = dir.path().join("b.toml");
+    write(
+        &toml,
+        "[http.routers.api]\nrule = \"Host(`b`)\"\nservice = \"svc\"\n\n[tcp.routers.db]\nrule = \"HostSNI(`*`)\"\nservice = \"db\"\n",
+    );
+    let (_, origins, errors) = directory_provider(dir.path()).load_once_with_origins();
+    assert!(errors.is_empty(), "{errors:?}");
+    let api = origins.get("http.routers.api").unwrap();
+    assert_eq!((api.file.as_path(), api.line), (yaml.as_path(), Some(4)));
+    assert_eq!(api.to_string(), format!("{}:4", yaml.display()));
+    let svc = origins.get("http.services.svc").unwrap();
+    assert_eq!((svc.file.as_path(), svc.line), (yaml.as_path(), Some(8)));
+    let db = origins.get("tcp.routers.db").unwrap();
+    assert_eq!((db.file.as_path(), db.line), (toml.as_path(), Some(5)));
+    assert!(origins.get("http.routers.missing").is_none());
+}

@@ -2,16 +2,17 @@
 //! TLS) and how long it waits for the other side once one side has closed.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use viaduct_config::{GoDuration, ProxyProtocolVersion, TcpServersTransport};
+use viaduct_upstream::{
+    crypto_provider, read_certificates, read_key, skip_verification, trust_anchors, TransportError,
+};
 
 use crate::proxy_protocol;
 use crate::stream::BackendStream;
@@ -49,6 +50,15 @@ pub enum TcpTransportError {
     Tls(String),
     #[error("tls.spiffe is not supported")]
     Spiffe,
+}
+
+/// The TLS pieces are the HTTP backends' (`viaduct_upstream`); their errors read the same here.
+impl From<TransportError> for TcpTransportError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Tls(message) => TcpTransportError::Tls(message),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -292,77 +302,26 @@ fn host_of(address: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
-}
-
 fn client_config(
     insecure_skip_verify: bool,
     root_cas: &[String],
     client_certificate: Option<(&str, &str)>,
 ) -> Result<ClientConfig, TcpTransportError> {
     let tls_error = |e: &dyn std::fmt::Display| TcpTransportError::Tls(e.to_string());
-    let builder = ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_error(&e))?;
     let builder = if insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(viaduct_upstream::skip_verification(provider()))
+            .with_custom_certificate_verifier(skip_verification(crypto_provider()))
     } else {
-        let mut roots = RootCertStore::empty();
-        if root_cas.is_empty() {
-            let (_, _) = roots.add_parsable_certificates(system_roots());
-        }
-        for source in root_cas {
-            for cert in read_certificates(source)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| TcpTransportError::Tls(format!("rootCAs {source}: {e}")))?;
-            }
-        }
-        builder.with_root_certificates(roots)
+        builder.with_root_certificates(trust_anchors(root_cas)?)
     };
     match client_certificate {
-        Some((cert, key)) => {
-            let key = if key.trim_start().starts_with("-----BEGIN") {
-                PrivateKeyDer::from_pem_slice(key.as_bytes())
-            } else {
-                PrivateKeyDer::from_pem_file(key)
-            }
-            .map_err(|e| TcpTransportError::Tls(format!("private key {key}: {e}")))?;
-            builder
-                .with_client_auth_cert(read_certificates(cert)?, key)
-                .map_err(|e| TcpTransportError::Tls(format!("client certificate {cert}: {e}")))
-        }
+        Some((cert, key)) => builder
+            .with_client_auth_cert(read_certificates(cert)?, read_key(key)?)
+            .map_err(|e| TcpTransportError::Tls(format!("client certificate {cert}: {e}"))),
         None => Ok(builder.with_no_client_auth()),
     }
-}
-
-fn system_roots() -> Vec<CertificateDer<'static>> {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| rustls_native_certs::load_native_certs().certs)
-        .clone()
-}
-
-/// PEM certificates from a file path or inline PEM text (Traefik accepts both).
-fn read_certificates(source: &str) -> Result<Vec<CertificateDer<'static>>, TcpTransportError> {
-    let certs: Result<Vec<_>, _> = if source.trim_start().starts_with("-----BEGIN") {
-        CertificateDer::pem_slice_iter(source.as_bytes()).collect()
-    } else {
-        CertificateDer::pem_file_iter(source)
-            .map_err(|e| TcpTransportError::Tls(format!("reading {source}: {e}")))?
-            .collect()
-    };
-    let certs = certs.map_err(|e| TcpTransportError::Tls(format!("parsing {source}: {e}")))?;
-    if certs.is_empty() {
-        return Err(TcpTransportError::Tls(format!(
-            "no certificate found in {source}"
-        )));
-    }
-    Ok(certs)
 }

@@ -1,4 +1,5 @@
-//! rustls client configuration for HTTPS backends.
+//! rustls client configuration for HTTPS backends, and the pieces every TLS client of the
+//! proxy shares (crypto provider, trust anchors, PEM reading): TCP backends use them too.
 
 use std::sync::{Arc, OnceLock};
 
@@ -11,7 +12,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use crate::transport::{TransportError, TransportSettings};
 
 /// The process-wide crypto provider: ring only (see the workspace's dependency notes).
-pub(crate) fn provider() -> Arc<CryptoProvider> {
+pub fn crypto_provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
@@ -36,9 +37,7 @@ fn system_roots() -> Arc<RootCertStore> {
 }
 
 /// Reads PEM certificates from a file path or from inline PEM text (Traefik accepts both).
-pub(crate) fn read_certificates(
-    source: &str,
-) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+pub fn read_certificates(source: &str) -> Result<Vec<CertificateDer<'static>>, TransportError> {
     let certs: Result<Vec<_>, _> = if source.trim_start().starts_with("-----BEGIN") {
         CertificateDer::pem_slice_iter(source.as_bytes()).collect()
     } else {
@@ -56,7 +55,8 @@ pub(crate) fn read_certificates(
     Ok(certs)
 }
 
-fn read_key(source: &str) -> Result<PrivateKeyDer<'static>, TransportError> {
+/// Reads a PEM private key from a file path or from inline PEM text.
+pub fn read_key(source: &str) -> Result<PrivateKeyDer<'static>, TransportError> {
     let key = if source.trim_start().starts_with("-----BEGIN") {
         PrivateKeyDer::from_pem_slice(source.as_bytes())
     } else {
@@ -67,25 +67,25 @@ fn read_key(source: &str) -> Result<PrivateKeyDer<'static>, TransportError> {
 
 /// ALPN is left to the connector builder, which offers h2 unless `disableHTTP2`.
 pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig, TransportError> {
-    let builder = ClientConfig::builder_with_provider(provider())
+    let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::Tls(e.to_string()))?;
     let builder = if settings.insecure_skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(skip_verification(provider()))
+            .with_custom_certificate_verifier(skip_verification(crypto_provider()))
     } else if let Some(uri) = &settings.peer_cert_uri {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(BackendVerifier {
                 check: Check::PeerUri {
-                    roots: roots(settings)?,
+                    roots: trust_anchors(&settings.root_cas)?,
                     uri: uri.clone(),
                 },
-                provider: provider(),
+                provider: crypto_provider(),
             }))
     } else {
-        builder.with_root_certificates(roots(settings)?)
+        builder.with_root_certificates(trust_anchors(&settings.root_cas)?)
     };
     let config = match settings.certificates.first() {
         Some((cert, key)) => builder
@@ -96,13 +96,13 @@ pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig
     Ok(config)
 }
 
-/// The trust anchors: `rootCAs`, or the system's.
-fn roots(settings: &TransportSettings) -> Result<Arc<RootCertStore>, TransportError> {
-    if settings.root_cas.is_empty() {
+/// The trust anchors: `rootCAs` (files or inline PEM), or the system's when there are none.
+pub fn trust_anchors(root_cas: &[String]) -> Result<Arc<RootCertStore>, TransportError> {
+    if root_cas.is_empty() {
         return Ok(system_roots());
     }
     let mut store = RootCertStore::empty();
-    for source in &settings.root_cas {
+    for source in root_cas {
         for cert in read_certificates(source)? {
             store
                 .add(cert)
@@ -254,7 +254,7 @@ mod tests {
                 roots: Arc::new(roots),
                 uri: uri.to_string(),
             },
-            provider: provider(),
+            provider: crypto_provider(),
         }
     }
 

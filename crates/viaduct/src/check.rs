@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use viaduct_providers::FileProvider;
+use viaduct_providers::{FileProvider, ObjectOrigins, FILE_PROVIDER_NAME};
 use viaduct_proxy::compile;
 
 use crate::static_load;
@@ -34,10 +34,12 @@ pub fn run(args: &[String]) -> ExitCode {
     };
 
     let mut dynamic = viaduct_config::DynamicConfig::default();
+    let mut origins = ObjectOrigins::default();
     if let Some(file) = &config.providers.file {
         match FileProvider::new(file) {
             Ok(provider) => {
-                let (loaded, file_errors) = provider.load_once();
+                let (loaded, file_origins, file_errors) = provider.load_once_with_origins();
+                origins = file_origins;
                 errors.extend(file_errors.iter().map(|e| e.to_string()));
                 let mut by_provider = std::collections::BTreeMap::new();
                 by_provider.insert("file".to_string(), loaded);
@@ -57,11 +59,13 @@ pub fn run(args: &[String]) -> ExitCode {
     if let Some(ctx) = &ctx {
         let snapshot = compile(&dynamic, ctx, None, 1);
         for (object, messages) in &snapshot.status.errors {
+            let object = describe(object, &origins);
             for m in messages {
                 errors.push(format!("{object}: {m}"));
             }
         }
         for (object, messages) in &snapshot.status.warnings {
+            let object = describe(object, &origins);
             for m in messages {
                 println!("warning: {object}: {m}");
             }
@@ -121,4 +125,40 @@ fn check_resolvers(
         }
     }
     usable
+}
+
+/// The dynamic configuration's sections, and what `check` calls an object of each.
+const OBJECT_KINDS: [(&str, &str); 12] = [
+    ("http.routers", "router"),
+    ("http.services", "service"),
+    ("http.middlewares", "middleware"),
+    ("http.serversTransports", "serversTransport"),
+    ("tcp.routers", "TCP router"),
+    ("tcp.services", "TCP service"),
+    ("tcp.middlewares", "TCP middleware"),
+    ("tcp.serversTransports", "TCP serversTransport"),
+    ("udp.routers", "UDP router"),
+    ("udp.services", "UDP service"),
+    ("tls.options", "TLS options"),
+    ("tls.stores", "TLS store"),
+];
+
+/// An object the compiler reports on (`http.routers.api@file`), as users look for it: the file
+/// and line that define it when the file provider does, then its kind and name
+/// (`routes.yml:4: router "api@file"`). Other keys (`entryPoints.web…`) are left as they are.
+fn describe(object: &str, origins: &ObjectOrigins) -> String {
+    let known = OBJECT_KINDS.iter().find_map(|(section, kind)| {
+        let name = object.strip_prefix(section)?.strip_prefix('.')?;
+        Some((section, kind, name))
+    });
+    let Some((section, kind, name)) = known else {
+        return object.to_string();
+    };
+    let origin = name
+        .strip_suffix(&format!("@{FILE_PROVIDER_NAME}"))
+        .and_then(|bare| origins.get(&format!("{section}.{bare}")));
+    match origin {
+        Some(origin) => format!("{origin}: {kind} {name:?}"),
+        None => format!("{kind} {name:?}"),
+    }
 }

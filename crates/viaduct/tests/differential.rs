@@ -8,12 +8,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{kind, wait_backend};
+use common::{kind, routed_to, wait_backend};
 use viaduct_testkit::{EchoBackend, HttpClient, Launch, ProxyKind, ProxyUnderTest, RequestSpec};
 
-const DYNAMIC: &str = r#"
-http:
-  routers:
+const ROUTERS: &str = r#"
     host:
       rule: "Host(`example.com`)"
       service: a
@@ -51,15 +49,6 @@ http:
     either:
       rule: "Host(`one.test`) || Host(`two.test`) && Path(`/css`)"
       service: b
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
-    b:
-      loadBalancer:
-        servers:
-          - url: "{{b}}"
 "#;
 
 /// (method, host, path-and-query, extra headers)
@@ -168,7 +157,7 @@ async fn routing_and_forwarding_match_traefik() {
 async fn launch(kind: ProxyKind, a: &EchoBackend, b: &EchoBackend) -> ProxyUnderTest {
     let proxy = Launch::new(kind)
         .static_yaml(&common::static_config(""))
-        .dynamic_yaml(DYNAMIC)
+        .dynamic_yaml(&routed_to(ROUTERS, &["a", "b"]))
         .var("a", a.url())
         .var("b", b.url())
         .start()

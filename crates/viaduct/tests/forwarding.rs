@@ -7,24 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, start, start_with, static_config, wait_backend};
+use common::{get, start, start_with, static_config, wait_backend, ONE_ROUTE};
 use viaduct_testkit::{
     pattern_checksum, ws_echo_roundtrip, EchoBackend, HttpClient, RawConnection, RequestBody,
     RequestSpec, WsEchoBackend,
 };
-
-const ONE_ROUTE: &str = r#"
-http:
-  routers:
-    all:
-      rule: "PathPrefix(`/`)"
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_forwarded_headers_are_replaced() {

@@ -6,30 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start_with, static_config, wait_backend};
+use common::{start_with, static_config, wait_backend, ONE_ROUTE};
 use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let extra = "    transport:\n      lifeCycle:\n        graceTimeOut: 5s";
-    let proxy = start_with(
-        &static_config(extra),
-        r#"
-http:
-  routers:
-    all:
-      rule: "PathPrefix(`/`)"
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#,
-        &[("echo", echo.url())],
-    )
-    .await;
+    let proxy = start_with(&static_config(extra), ONE_ROUTE, &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "app.test", "/", "echo").await;
     let before = echo.hits();

@@ -8,47 +8,34 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{get, start, start_with, wait_backend};
+use common::{get, routed_to, start, start_with, wait_backend};
 use viaduct_testkit::{EchoBackend, HttpClient};
 
-const OLD_ONLY: &str = r#"
-http:
-  routers:
+const OLD_ROUTER: &str = r#"
     old:
       rule: "PathPrefix(`/old`)"
       service: a
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
 "#;
 
-const OLD_AND_NEW: &str = r#"
-http:
-  routers:
-    old:
-      rule: "PathPrefix(`/old`)"
-      service: a
+const NEW_ROUTER: &str = r#"
     new:
       rule: "PathPrefix(`/new`)"
       service: b
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
-    b:
-      loadBalancer:
-        servers:
-          - url: "{{b}}"
 "#;
+
+fn old_only() -> String {
+    routed_to(OLD_ROUTER, &["a"])
+}
+
+fn old_and_new() -> String {
+    routed_to(&format!("{OLD_ROUTER}{NEW_ROUTER}"), &["a", "b"])
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_load_drops_no_request_and_adds_the_new_route() {
     let a = EchoBackend::start("a").await.unwrap();
     let b = EchoBackend::start("b").await.unwrap();
-    let proxy = start(OLD_ONLY, &[("a", a.url()), ("b", b.url())]).await;
+    let proxy = start(&old_only(), &[("a", a.url()), ("b", b.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "app.test", "/old", "a").await;
 
@@ -78,7 +65,10 @@ async fn reload_under_load_drops_no_request_and_adds_the_new_route() {
 
     // Several edits while requests flow: add the route, remove it, add it back.
     let started = Instant::now();
-    for (i, config) in [OLD_AND_NEW, OLD_ONLY, OLD_AND_NEW].iter().enumerate() {
+    for (i, config) in [old_and_new(), old_only(), old_and_new()]
+        .iter()
+        .enumerate()
+    {
         tokio::time::sleep(Duration::from_millis(700)).await;
         proxy.write_dynamic(config).unwrap();
         if i == 0 {
@@ -109,7 +99,7 @@ async fn reload_under_load_drops_no_request_and_adds_the_new_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_edit_keeps_the_last_good_configuration() {
     let a = EchoBackend::start("a").await.unwrap();
-    let proxy = start(OLD_ONLY, &[("a", a.url())]).await;
+    let proxy = start(&old_only(), &[("a", a.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "app.test", "/old", "a").await;
 
@@ -131,7 +121,7 @@ async fn broken_edit_keeps_the_last_good_configuration() {
     // And a good edit after the broken one is picked up.
     let b = EchoBackend::start("b").await.unwrap();
     proxy
-        .write_dynamic(&OLD_AND_NEW.replace("{{b}}", &b.url()))
+        .write_dynamic(&old_and_new().replace("{{b}}", &b.url()))
         .unwrap();
     wait_backend(&proxy, &client, "app.test", "/new", "b").await;
 }
@@ -141,11 +131,11 @@ async fn sighup_forces_a_reread_of_the_file() {
     let a = EchoBackend::start("a").await.unwrap();
     let b = EchoBackend::start("b").await.unwrap();
     let static_yaml = common::static_config("").replace("    watch: true", "    watch: false");
-    let proxy = start_with(&static_yaml, OLD_ONLY, &[("a", a.url()), ("b", b.url())]).await;
+    let proxy = start_with(&static_yaml, &old_only(), &[("a", a.url()), ("b", b.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "app.test", "/old", "a").await;
 
-    proxy.write_dynamic(OLD_AND_NEW).unwrap();
+    proxy.write_dynamic(&old_and_new()).unwrap();
     // Unwatched: the edit alone changes nothing.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(get(&proxy, &client, "app.test", "/new").await.status, 404);

@@ -5,34 +5,23 @@
 
 mod common;
 
-use common::{get, start, wait_backend};
-use viaduct_testkit::{EchoBackend, HttpClient};
+use common::{backend_vars, get, load_balancers, start, start_routed, wait_backend};
+use viaduct_testkit::{EchoBackend, HttpClient, ProxyUnderTest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_and_path_prefix_rules_pick_their_service() {
     let a = EchoBackend::start("a").await.unwrap();
     let b = EchoBackend::start("b").await.unwrap();
-    let proxy = start(
+    let proxy = start_routed(
         r#"
-http:
-  routers:
     by-host:
       rule: "Host(`a.test`)"
       service: a
     by-prefix:
       rule: "PathPrefix(`/b`)"
       service: b
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
-    b:
-      loadBalancer:
-        servers:
-          - url: "{{b}}"
 "#,
-        &[("a", a.url()), ("b", b.url())],
+        &[&a, &b],
     )
     .await;
     let client = HttpClient::http1();
@@ -72,20 +61,13 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmatched_request_gets_404_page_not_found() {
     let a = EchoBackend::start("a").await.unwrap();
-    let proxy = start(
+    let proxy = start_routed(
         r#"
-http:
-  routers:
     only:
       rule: "Host(`a.test`)"
       service: a
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
 "#,
-        &[("a", a.url())],
+        &[&a],
     )
     .await;
     let client = HttpClient::http1();
@@ -100,10 +82,8 @@ http:
 async fn explicit_priority_beats_rule_length() {
     let a = EchoBackend::start("a").await.unwrap();
     let b = EchoBackend::start("b").await.unwrap();
-    let proxy = start(
+    let proxy = start_routed(
         r#"
-http:
-  routers:
     short-but-high:
       rule: "PathPrefix(`/api`)"
       priority: 100
@@ -117,17 +97,8 @@ http:
     mypath:
       rule: "PathPrefix(`/mypath`)"
       service: b
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
-    b:
-      loadBalancer:
-        servers:
-          - url: "{{b}}"
 "#,
-        &[("a", a.url()), ("b", b.url())],
+        &[&a, &b],
     )
     .await;
     let client = HttpClient::http1();
@@ -153,8 +124,10 @@ http:
 async fn weighted_service_splits_by_weight() {
     let a = EchoBackend::start("a").await.unwrap();
     let b = EchoBackend::start("b").await.unwrap();
+    let services = load_balancers(&["a", "b"]);
     let proxy = start(
-        r#"
+        &format!(
+            r#"
 http:
   routers:
     split:
@@ -168,26 +141,14 @@ http:
             weight: 3
           - name: b
             weight: 1
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
-    b:
-      loadBalancer:
-        servers:
-          - url: "{{b}}"
-"#,
-        &[("a", a.url()), ("b", b.url())],
+{services}"#
+        ),
+        &backend_vars(&[&a, &b]),
     )
     .await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "x.test", "/", "a").await;
-    let (a0, b0) = (a.hits(), b.hits());
-    for _ in 0..40 {
-        assert_eq!(get(&proxy, &client, "x.test", "/").await.status, 200);
-    }
-    let (na, nb) = (a.hits() - a0, b.hits() - b0);
-    assert_eq!(na + nb, 40);
+    let (na, nb) = split(&proxy, &client, 40, (&a, &b)).await;
     // Weighted round robin is deterministic: 3:1 over every cycle of 4, give or take one cycle.
     assert!(
         (26..=34).contains(&na),
@@ -224,12 +185,7 @@ http:
         |r| r.status == 200,
     )
     .await;
-    let (o0, t0) = (one.hits(), two.hits());
-    for _ in 0..20 {
-        assert_eq!(get(&proxy, &client, "x.test", "/").await.status, 200);
-    }
-    let (no, nt) = (one.hits() - o0, two.hits() - t0);
-    assert_eq!(no + nt, 20);
+    let (no, nt) = split(&proxy, &client, 20, (&one, &two)).await;
     assert!(
         (9..=11).contains(&no),
         "one got {no}, two got {nt}; expected an even split"
@@ -239,20 +195,13 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qualified_name_at_file_references_resolve() {
     let a = EchoBackend::start("a").await.unwrap();
-    let proxy = start(
+    let proxy = start_routed(
         r#"
-http:
-  routers:
     qualified:
       rule: "Host(`q.test`)"
       service: "a@file"
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
 "#,
-        &[("a", a.url())],
+        &[&a],
     )
     .await;
     let client = HttpClient::http1();
@@ -263,10 +212,8 @@ http:
 async fn broken_router_is_disabled_while_others_serve() {
     let a = EchoBackend::start("a").await.unwrap();
     let b = EchoBackend::start("b").await.unwrap();
-    let proxy = start(
+    let proxy = start_routed(
         r#"
-http:
-  routers:
     good:
       rule: "Host(`good.test`)"
       service: a
@@ -280,17 +227,8 @@ http:
       rule: "PathPrefix(`/`) || Nope(`x`)"
       priority: 1
       service: b
-  services:
-    a:
-      loadBalancer:
-        servers:
-          - url: "{{a}}"
-    b:
-      loadBalancer:
-        servers:
-          - url: "{{b}}"
 "#,
-        &[("a", a.url()), ("b", b.url())],
+        &[&a, &b],
     )
     .await;
     let client = HttpClient::http1();
@@ -303,4 +241,20 @@ http:
         "the catch-all with an unknown matcher is off"
     );
     assert_eq!(b.hits(), 0);
+}
+
+/// Sends `n` requests, each of which must succeed, and counts those each backend received.
+async fn split(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    n: usize,
+    (one, two): (&EchoBackend, &EchoBackend),
+) -> (usize, usize) {
+    let before = (one.hits(), two.hits());
+    for _ in 0..n {
+        assert_eq!(get(proxy, client, "x.test", "/").await.status, 200);
+    }
+    let counts = (one.hits() - before.0, two.hits() - before.1);
+    assert_eq!(counts.0 + counts.1, n);
+    counts
 }

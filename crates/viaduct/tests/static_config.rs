@@ -7,21 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{kind, wait_backend};
+use common::{kind, wait_backend, ONE_ROUTE};
 use viaduct_testkit::{ConfigSource, EchoBackend, HttpClient, Launch, ProxyUnderTest};
-
-const ONE_ROUTE: &str = r#"
-http:
-  routers:
-    all:
-      rule: "PathPrefix(`/`)"
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
 
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -136,6 +123,24 @@ async fn check_command_accepts_good_and_rejects_bad_configuration() {
     assert!(
         logs.contains("bogusrouterkey") && logs.contains("dynamic.yml"),
         "error must name key and file:\n{logs}"
+    );
+
+    // An object the compiler rejects is named with the file and line that define it.
+    let unknown_service =
+        "http:\n  routers:\n    r:\n      rule: \"Host(`a.test`)\"\n      service: nowhere\n";
+    let (status, proxy) = run_to_exit(
+        Launch::new(kind())
+            .arg("check")
+            .static_yaml(&good)
+            .dynamic_yaml(unknown_service),
+    )
+    .await;
+    assert!(!status.success(), "check accepted an unknown service");
+    let logs = proxy.logs();
+    assert!(
+        logs.contains("dynamic.yml:3: router \"r@file\": ")
+            && logs.contains("\"nowhere@file\" does not exist"),
+        "error must name file, line, router and service:\n{logs}"
     );
 }
 

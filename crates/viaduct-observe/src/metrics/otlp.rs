@@ -11,15 +11,13 @@ use viaduct_config::GoDuration;
 
 use super::{lock, BackendSettings, Registry, ScrapeExtras, Series, SeriesKey, SeriesTable};
 use crate::otlp::wire::{self, double, fixed64, message, packed_fixed64, string, varint_field};
-use crate::otlp::{ClientTlsOptions, Collector};
+use crate::otlp::{resource, Collector, EndpointError, HttpExporterOptions};
 
 /// Traefik's default `explicitBoundaries` (seconds).
 const DEFAULT_BOUNDARIES: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(10);
-/// Traefik's default OTLP/HTTP endpoint.
-const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
 /// OTLP's `AGGREGATION_TEMPORALITY_CUMULATIVE`.
 const CUMULATIVE: u64 = 2;
 
@@ -38,8 +36,8 @@ pub struct OtlpMetricsSettings {
 pub enum OtlpMetricsError {
     #[error("metrics.otlp: {0}")]
     Options(String),
-    #[error("metrics.otlp.http.endpoint {endpoint:?}: {reason}")]
-    Endpoint { endpoint: String, reason: String },
+    #[error("metrics.otlp.http.endpoint {0}")]
+    Endpoint(#[from] EndpointError),
     #[error("metrics.otlp: cannot start the exporter thread: {0}")]
     Thread(std::io::Error),
 }
@@ -62,17 +60,9 @@ struct RawOtlp {
     #[serde(default)]
     resource_attributes: BTreeMap<String, String>,
     #[serde(default)]
-    http: Option<RawHttp>,
+    http: Option<HttpExporterOptions>,
     #[serde(default)]
     grpc: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct RawHttp {
-    endpoint: Option<String>,
-    headers: BTreeMap<String, String>,
-    tls: Option<ClientTlsOptions>,
 }
 
 /// One data point's attributes, sorted by key.
@@ -94,40 +84,13 @@ impl OtlpMetricsSettings {
         };
         let raw: RawOtlp =
             serde_json::from_value(value).map_err(|e| OtlpMetricsError::Options(e.to_string()))?;
-        if raw.grpc.is_some() && raw.http.is_none() {
-            return Err(OtlpMetricsError::Options(
-                "the gRPC exporter is not supported; use otlp.http".into(),
-            ));
-        }
-        let http = raw.http.unwrap_or_default();
-        let endpoint = http
-            .endpoint
-            .filter(|e| !e.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let collector = Collector::from_endpoint(
-            &endpoint,
-            "/v1/metrics",
-            http.headers.into_iter().collect(),
-            http.tls.as_ref(),
-        )
-        .map_err(|reason| OtlpMetricsError::Endpoint {
-            endpoint: endpoint.clone(),
-            reason,
-        })?;
-        let mut resource = vec![
-            (
-                "service.name".to_string(),
-                raw.service_name.unwrap_or_else(|| "traefik".into()),
-            ),
-            (
-                "service.version".to_string(),
-                env!("CARGO_PKG_VERSION").to_string(),
-            ),
-        ];
-        for (key, value) in raw.resource_attributes {
-            resource.retain(|(k, _)| *k != key);
-            resource.push((key, value));
-        }
+        let http = HttpExporterOptions::chosen(raw.http, raw.grpc.as_ref())
+            .map_err(|message| OtlpMetricsError::Options(message.into()))?;
+        let collector = http.collector("/v1/metrics")?;
+        let resource = resource(
+            raw.service_name.unwrap_or_else(|| "traefik".into()),
+            raw.resource_attributes,
+        );
         Ok(OtlpMetricsSettings {
             families: BackendSettings {
                 buckets: super::sorted_bounds(

@@ -6,15 +6,36 @@
 mod tls;
 pub(crate) mod wire;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use serde::Deserialize;
 
 pub use tls::{ClientTls, ClientTlsOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// Traefik's default OTLP/HTTP endpoint.
+const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
+
+/// An exporter's `otlp.http` options (the same for traces and metrics).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct HttpExporterOptions {
+    endpoint: Option<String>,
+    headers: BTreeMap<String, String>,
+    tls: Option<ClientTlsOptions>,
+}
+
+/// An `otlp.http.endpoint` that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{endpoint:?}: {reason}")]
+pub struct EndpointError {
+    pub endpoint: String,
+    pub reason: String,
+}
 
 /// Where an exporter posts: `host:port`, the path, extra request headers, and TLS for
 /// `https://` endpoints.
@@ -24,6 +45,55 @@ pub struct Collector {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub tls: Option<ClientTls>,
+}
+
+impl HttpExporterOptions {
+    /// The options to export with: `otlp.http`, or its defaults. Only OTLP over HTTP is
+    /// exported; the error is the message for an `otlp.grpc` given alone.
+    pub(crate) fn chosen(
+        http: Option<HttpExporterOptions>,
+        grpc: Option<&serde_json::Value>,
+    ) -> Result<HttpExporterOptions, &'static str> {
+        if grpc.is_some() && http.is_none() {
+            return Err("the gRPC exporter is not supported; use otlp.http");
+        }
+        Ok(http.unwrap_or_default())
+    }
+
+    /// The collector to post to (Traefik's default endpoint when none is given).
+    pub(crate) fn collector(self, default_path: &str) -> Result<Collector, EndpointError> {
+        let endpoint = self
+            .endpoint
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+        Collector::from_endpoint(
+            &endpoint,
+            default_path,
+            self.headers.into_iter().collect(),
+            self.tls.as_ref(),
+        )
+        .map_err(|reason| EndpointError { endpoint, reason })
+    }
+}
+
+/// An exporter's resource: `service.name`, `service.version`, then `attributes` (one of the
+/// same key replaces the earlier, the last one given winning).
+pub(crate) fn resource(
+    service_name: String,
+    attributes: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    let mut resource = vec![
+        ("service.name".to_string(), service_name),
+        (
+            "service.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ];
+    for (key, value) in attributes {
+        resource.retain(|(k, _)| *k != key);
+        resource.push((key, value));
+    }
+    resource
 }
 
 impl Collector {

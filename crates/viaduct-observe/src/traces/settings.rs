@@ -1,14 +1,9 @@
 //! `tracing` options, resolved once at start.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use viaduct_config::static_config::Tracing;
 
-use crate::otlp::{ClientTlsOptions, Collector};
-
-/// Traefik's default OTLP/HTTP endpoint.
-const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
+use crate::otlp::{resource, Collector, EndpointError, HttpExporterOptions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracingSettings {
@@ -28,8 +23,8 @@ pub struct TracingSettings {
 pub enum TracingError {
     #[error("tracing.otlp: {0}")]
     Otlp(String),
-    #[error("tracing.otlp.http.endpoint {endpoint:?}: {reason}")]
-    Endpoint { endpoint: String, reason: String },
+    #[error("tracing.otlp.http.endpoint {0}")]
+    Endpoint(#[from] EndpointError),
     #[error("tracing: cannot start the exporter thread: {0}")]
     Thread(std::io::Error),
 }
@@ -37,16 +32,8 @@ pub enum TracingError {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct RawOtlp {
-    http: Option<RawHttp>,
+    http: Option<HttpExporterOptions>,
     grpc: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct RawHttp {
-    endpoint: Option<String>,
-    headers: BTreeMap<String, String>,
-    tls: Option<ClientTlsOptions>,
 }
 
 impl TracingSettings {
@@ -56,46 +43,20 @@ impl TracingSettings {
                 .map_err(|e| TracingError::Otlp(e.to_string()))?,
             _ => RawOtlp::default(),
         };
-        if otlp.grpc.is_some() && otlp.http.is_none() {
-            return Err(TracingError::Otlp(
-                "the gRPC exporter is not supported; use otlp.http".into(),
-            ));
-        }
+        let http = HttpExporterOptions::chosen(otlp.http, otlp.grpc.as_ref())
+            .map_err(|message| TracingError::Otlp(message.into()))?;
         if !config.captured_request_headers.is_empty()
             || !config.captured_response_headers.is_empty()
         {
             tracing::warn!("tracing.capturedRequestHeaders and capturedResponseHeaders are not supported yet; they have no effect");
         }
-        let http = otlp.http.unwrap_or_default();
-        let endpoint = http
-            .endpoint
-            .filter(|e| !e.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
-        let collector = Collector::from_endpoint(
-            &endpoint,
-            "/v1/traces",
-            http.headers.into_iter().collect(),
-            http.tls.as_ref(),
-        )
-        .map_err(|reason| TracingError::Endpoint {
-            endpoint: endpoint.clone(),
-            reason,
-        })?;
-        let mut resource = vec![
-            ("service.name".to_string(), config.service_name.clone()),
-            (
-                "service.version".to_string(),
-                env!("CARGO_PKG_VERSION").to_string(),
-            ),
-        ];
+        let collector = http.collector("/v1/traces")?;
         let attributes = config
             .global_attributes
             .iter()
-            .chain(config.resource_attributes.iter());
-        for (key, value) in attributes {
-            resource.retain(|(k, _)| k != key);
-            resource.push((key.clone(), value.clone()));
-        }
+            .chain(config.resource_attributes.iter())
+            .map(|(key, value)| (key.clone(), value.clone()));
+        let resource = resource(config.service_name.clone(), attributes);
         Ok(TracingSettings {
             service_name: config.service_name.clone(),
             sample_rate: config.sample_rate,

@@ -21,12 +21,20 @@ pub(crate) fn combine<'a>(
     if files.peek().is_none() {
         return Arc::clone(first);
     }
+    let (merged, _) = combine_with_owners(std::iter::once((first_path, first)).chain(files));
+    Arc::new(merged)
+}
+
+/// Merges as [`combine`] does, and tells which file defined each object kept, by its dotted
+/// key (`http.routers.foo`).
+pub(crate) fn combine_with_owners<'a>(
+    files: impl IntoIterator<Item = (&'a Path, &'a Arc<DynamicConfig>)>,
+) -> (DynamicConfig, BTreeMap<String, &'a Path>) {
     let mut combiner = Combiner::default();
-    combiner.add(first_path, first);
     for (path, config) in files {
         combiner.add(path, config);
     }
-    Arc::new(combiner.merged)
+    (combiner.merged, combiner.owners)
 }
 
 #[derive(Default)]

@@ -108,6 +108,11 @@ impl FileSet {
             .filter_map(|(path, entry)| Some((path.as_path(), entry.last_good.as_ref()?)))
     }
 
+    /// The text last read from `path`.
+    pub(crate) fn text(&self, path: &Path) -> Option<&str> {
+        self.files.get(path)?.text.as_deref()
+    }
+
     /// True when `path` has a last good configuration that it still contributes.
     pub(crate) fn has_last_good(&self, path: &Path) -> bool {
         self.files

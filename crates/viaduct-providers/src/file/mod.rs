@@ -2,6 +2,7 @@
 
 mod combine;
 mod files;
+mod origins;
 mod watch;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use viaduct_config::DynamicConfig;
 
 use crate::{FileError, ProviderError, ProviderMessage};
 use files::{FileSet, Source};
+pub use origins::{ObjectOrigin, ObjectOrigins};
 
 /// The name the file provider's objects are qualified with (`name@file`).
 pub const FILE_PROVIDER_NAME: &str = "file";
@@ -63,9 +65,17 @@ impl FileProvider {
     /// Reads everything once and reports every error (for `viaduct check`). Bad files
     /// contribute nothing; the rest is merged.
     pub fn load_once(&self) -> (Arc<DynamicConfig>, Vec<FileError>) {
+        let (config, _, errors) = self.load_once_with_origins();
+        (config, errors)
+    }
+
+    /// As [`load_once`](Self::load_once), and where each object is defined.
+    pub fn load_once_with_origins(&self) -> (Arc<DynamicConfig>, ObjectOrigins, Vec<FileError>) {
         let mut set = FileSet::new(self.source.clone(), self.log_rendered);
         let errors = set.refresh(true);
-        (combine::combine(set.contributions()), errors)
+        let (config, owners) = combine::combine_with_owners(set.contributions());
+        let origins = ObjectOrigins::locate(owners, &set);
+        (Arc::new(config), origins, errors)
     }
 
     /// Sends the current configuration at once, then each time it changes, until `tx` closes.

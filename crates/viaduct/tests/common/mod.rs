@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use viaduct_testkit::{HttpClient, ProxyKind, ProxyUnderTest, Reply, RequestSpec};
+use viaduct_testkit::{EchoBackend, HttpClient, ProxyKind, ProxyUnderTest, Reply, RequestSpec};
 
 /// How long any configuration may take to become active.
 pub const ROUTING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,6 +39,51 @@ providers:
     watch: true
 "#
     )
+}
+
+/// One router `all` (`PathPrefix(`/`)`) to the service `echo`, on the server `{{echo}}`.
+pub const ONE_ROUTE: &str = r#"
+http:
+  routers:
+    all:
+      rule: "PathPrefix(`/`)"
+      service: echo
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+
+/// Load balancers to write under `http.services:`, one per name, each on the server `{{name}}`.
+pub fn load_balancers(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| {
+            format!("    {name}:\n      loadBalancer:\n        servers:\n          - url: \"{{{{{name}}}}}\"\n")
+        })
+        .collect()
+}
+
+/// `http:` with `routers` (the YAML under `routers:`) and the [`load_balancers`] `services`.
+pub fn routed_to(routers: &str, services: &[&str]) -> String {
+    format!(
+        "http:\n  routers:\n{}\n  services:\n{}",
+        routers.trim_matches('\n'),
+        load_balancers(services)
+    )
+}
+
+/// The template variables naming each backend's URL after the backend.
+pub fn backend_vars<'a>(backends: &[&'a EchoBackend]) -> Vec<(&'a str, String)> {
+    backends.iter().map(|b| (b.name(), b.url())).collect()
+}
+
+/// Starts the proxy with `routers` to a load balancer per backend, named after it (see
+/// [`routed_to`]).
+pub async fn start_routed(routers: &str, backends: &[&EchoBackend]) -> ProxyUnderTest {
+    let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();
+    start(&routed_to(routers, &names), &backend_vars(backends)).await
 }
 
 /// Starts the proxy under test with the standard static configuration.
