@@ -1,5 +1,5 @@
-//! `viaduct check`: validate the static and file-provider configuration (and the Docker
-//! provider's options) without serving.
+//! `viaduct check`: validate the static and file-provider configuration (the Docker provider's
+//! options, and the HTTP provider's options and current answer) without serving.
 
 use std::process::ExitCode;
 
@@ -7,6 +7,32 @@ use viaduct_providers::{FileProvider, ObjectOrigins, FILE_PROVIDER_NAME};
 use viaduct_proxy::compile;
 
 use crate::static_load;
+
+/// The HTTP provider's options (an error when bad) and its endpoint's current configuration. An
+/// endpoint that does not answer now is a warning: it may well answer where Viaduct runs.
+fn check_http_provider(
+    options: &viaduct_config::static_config::HttpProvider,
+) -> Result<Option<viaduct_config::DynamicConfig>, viaduct_http_provider::HttpProviderError> {
+    let provider = viaduct_http_provider::HttpProvider::new(options)?;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            println!("warning: providers.http: cannot poll the endpoint: {e}");
+            return Ok(None);
+        }
+    };
+    match runtime.block_on(provider.fetch()) {
+        Ok(config) => Ok(Some(config)),
+        Err(e @ viaduct_http_provider::HttpProviderError::Decode { .. }) => Err(e),
+        Err(e) => {
+            println!("warning: providers.http: {e}");
+            Ok(None)
+        }
+    }
+}
 
 pub fn run(args: &[String]) -> ExitCode {
     let mut errors: Vec<String> = Vec::new();
@@ -33,7 +59,7 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     };
 
-    let mut dynamic = viaduct_config::DynamicConfig::default();
+    let mut by_provider = std::collections::BTreeMap::new();
     let mut origins = ObjectOrigins::default();
     if let Some(file) = &config.providers.file {
         match FileProvider::new(file) {
@@ -41,9 +67,7 @@ pub fn run(args: &[String]) -> ExitCode {
                 let (loaded, file_origins, file_errors) = provider.load_once_with_origins();
                 origins = file_origins;
                 errors.extend(file_errors.iter().map(|e| e.to_string()));
-                let mut by_provider = std::collections::BTreeMap::new();
-                by_provider.insert("file".to_string(), loaded);
-                dynamic = viaduct_providers::merge(&by_provider);
+                by_provider.insert(FILE_PROVIDER_NAME.to_string(), loaded);
             }
             Err(e) => errors.push(format!("providers.file: {e}")),
         }
@@ -56,6 +80,20 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
 
+    if let Some(http) = &config.providers.http {
+        match check_http_provider(http) {
+            Ok(Some(fetched)) => {
+                by_provider.insert(
+                    viaduct_http_provider::HTTP_PROVIDER_NAME.to_string(),
+                    std::sync::Arc::new(fetched),
+                );
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+
+    let dynamic = viaduct_providers::merge(&by_provider);
     if let Some(ctx) = &ctx {
         let snapshot = compile(&dynamic, ctx, None, 1);
         for (object, messages) in &snapshot.status.errors {

@@ -122,6 +122,10 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
         let provider = DockerProvider::new(docker)?;
         tokio::spawn(provider.run(provider_tx.clone()));
     }
+    if let Some(http) = &config.providers.http {
+        let provider = viaduct_http_provider::HttpProvider::new(http)?;
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
     drop(provider_tx);
 
     let throttle = config

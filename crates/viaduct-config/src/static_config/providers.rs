@@ -32,7 +32,7 @@ pub struct Providers {
     pub consul_catalog: Option<ProviderOptions>,
     pub nomad: Option<ProviderOptions>,
     pub ecs: Option<ProviderOptions>,
-    pub http: Option<ProviderOptions>,
+    pub http: Option<HttpProvider>,
     pub rest: Option<RestProvider>,
     pub consul: Option<ProviderOptions>,
     pub etcd: Option<ProviderOptions>,
@@ -47,6 +47,19 @@ pub struct FileProvider {
     pub directory: Option<String>,
     pub watch: bool,
     pub debug_log_generated_template: bool,
+}
+
+/// `providers.http`: dynamic configuration polled from an HTTP(S) endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct HttpProvider {
+    pub endpoint: String,
+    pub poll_interval: GoDuration,
+    pub poll_timeout: GoDuration,
+    pub headers: BTreeMap<String, String>,
+    pub tls: Option<ClientTls>,
+    /// Bytes; negative means no limit.
+    pub max_response_body_size: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +132,19 @@ impl Default for FileProvider {
             directory: None,
             watch: true,
             debug_log_generated_template: false,
+        }
+    }
+}
+
+impl Default for HttpProvider {
+    fn default() -> Self {
+        HttpProvider {
+            endpoint: String::new(),
+            poll_interval: GoDuration::from_secs(5),
+            poll_timeout: GoDuration::from_secs(5),
+            headers: BTreeMap::new(),
+            tls: None,
+            max_response_body_size: -1,
         }
     }
 }

@@ -94,7 +94,7 @@ impl StaticConfig {
         let mut keys: Vec<String> = providers
             .provider_blocks()
             .into_iter()
-            .filter(|(name, set)| *set && !["file", "docker"].contains(name))
+            .filter(|(name, set)| *set && !["file", "docker", "http"].contains(name))
             .map(|(name, _)| format!("providers.{name}"))
             .collect();
         if let Some(docker) = &providers.docker {

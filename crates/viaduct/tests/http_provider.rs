@@ -1,0 +1,125 @@
+//! `providers.http`: routes polled from an HTTP endpoint, as Traefik polls them (the test passes
+//! against both).
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{get, start_with, wait_backend};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use viaduct_testkit::{EchoBackend, HttpClient};
+
+/// Serves `(status, body)` to every GET, whatever the path.
+async fn config_server(reply: Arc<Mutex<(u16, String)>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/dynamic", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let reply = Arc::clone(&reply);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let (status, body) = reply.lock().unwrap().clone();
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+fn routes(host: &str, backend: &str) -> String {
+    format!(
+        "http:\n  routers:\n    polled:\n      rule: \"Host(`{host}`)\"\n      service: polled\n  services:\n    polled:\n      loadBalancer:\n        servers:\n          - url: \"{backend}\"\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_follow_the_endpoint_and_survive_its_failures() {
+    let one = EchoBackend::start("one").await.unwrap();
+    let two = EchoBackend::start("two").await.unwrap();
+    let reply = Arc::new(Mutex::new((200, routes("a.test", &one.url()))));
+    let endpoint = config_server(Arc::clone(&reply)).await;
+    let static_yaml = format!(
+        r#"global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+log:
+  level: DEBUG
+entryPoints:
+  web:
+    address: "{{{{addr:web}}}}"
+providers:
+  providersThrottleDuration: 100ms
+  http:
+    endpoint: "{endpoint}"
+    pollInterval: 300ms
+"#
+    );
+    let proxy = start_with(&static_yaml, "", &[]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "a.test", "/", "one").await;
+
+    // The endpoint fails for a while: the last good routes keep serving.
+    *reply.lock().unwrap() = (503, "down".into());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        get(&proxy, &client, "a.test", "/").await.backend(),
+        Some("one")
+    );
+
+    *reply.lock().unwrap() = (200, routes("b.test", &two.url()));
+    wait_backend(&proxy, &client, "b.test", "/", "two").await;
+    assert_eq!(get(&proxy, &client, "a.test", "/").await.status, 404);
+}
+
+/// `viaduct check` refuses bad options and a bad answer, and only warns about an endpoint that
+/// does not answer now (it may where Viaduct runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_validates_the_options_and_the_current_answer() {
+    if common::kind().is_traefik() {
+        eprintln!("skipped: `check` is Viaduct's own command");
+        return;
+    }
+    let reply = Arc::new(Mutex::new((
+        200,
+        "http:\n  routers:\n    r:\n      rule: \"Host(`a`)\"\n      service: missing\n"
+            .to_string(),
+    )));
+    let endpoint = config_server(Arc::clone(&reply)).await;
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unreachable = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    for (endpoint, succeeds, needle) in [
+        ("ftp://x/".to_string(), false, "providers.http.endpoint"),
+        (endpoint, false, "missing@http"),
+        (unreachable, true, "warning: providers.http"),
+    ] {
+        let static_yaml = format!(
+            "entryPoints:\n  web:\n    address: \"{{{{addr:web}}}}\"\nproviders:\n  http:\n    endpoint: \"{endpoint}\"\n"
+        );
+        let proxy = viaduct_testkit::Launch::new(common::kind())
+            .arg("check")
+            .static_yaml(&static_yaml)
+            .dynamic_yaml("")
+            .spawn_only()
+            .unwrap();
+        let status = proxy.wait_exit(Duration::from_secs(20)).await.unwrap();
+        let logs = proxy.logs();
+        assert_eq!(status.success(), succeeds, "{endpoint}\n{logs}");
+        assert!(logs.contains(needle), "{needle} not in\n{logs}");
+    }
+}
