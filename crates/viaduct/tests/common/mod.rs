@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod api;
+
 use std::time::Duration;
 
 use viaduct_testkit::{EchoBackend, HttpClient, ProxyKind, ProxyUnderTest, Reply, RequestSpec};

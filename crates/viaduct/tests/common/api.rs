@@ -1,0 +1,65 @@
+//! What the API tests share: a static configuration serving the API on the `traefik` entry
+//! point (`api.insecure`), and reading the API.
+
+use serde_json::Value;
+use viaduct_testkit::{HttpClient, ProxyUnderTest, Reply};
+
+use super::ROUTING_TIMEOUT;
+
+/// Entry points `web` and `traefik` (the API's, with `api.insecure`) plus `entry_points` (YAML
+/// under `entryPoints:`, 2-space indent), more `api` settings (YAML under `api:`), debug logs
+/// and the watched file provider.
+pub fn api_static_config(api: &str, entry_points: &str) -> String {
+    format!(
+        r#"global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+log:
+  level: DEBUG
+api:
+  insecure: true
+{api}
+entryPoints:
+  web:
+    address: "{{{{addr:web}}}}"
+  traefik:
+    address: "{{{{addr:traefik}}}}"
+{entry_points}
+providers:
+  providersThrottleDuration: 100ms
+  file:
+    filename: "{{{{dynamic_file}}}}"
+    watch: true
+"#
+    )
+}
+
+/// GET `path` on the `traefik` entry point.
+pub async fn api_get(proxy: &ProxyUnderTest, client: &HttpClient, path: &str) -> Reply {
+    let url = format!("{}{path}", proxy.url("traefik"));
+    client.get(&url).await.unwrap()
+}
+
+pub fn body_json(reply: &Reply) -> Value {
+    serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
+}
+
+/// Polls GET `path` on the API until `ready` accepts the answer (bounded); `what` names the
+/// wait in the failure, which shows the proxy's logs.
+pub async fn wait_api(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    what: &str,
+    path: &str,
+    ready: impl Fn(&Reply) -> Result<(), String>,
+) {
+    let result = proxy
+        .wait_for(what, ROUTING_TIMEOUT, || async {
+            ready(&api_get(proxy, client, path).await).map(Some)
+        })
+        .await;
+    if let Err(e) = result {
+        panic!("{e}\nlogs:\n{}", proxy.logs());
+    }
+}
