@@ -57,6 +57,21 @@ http:
           - url: "{{echo}}"
 "#;
 
+/// One router for `api.test` on `web` to the service `echo`, on the server `{{echo}}`.
+pub const API_ROUTE: &str = r#"
+http:
+  routers:
+    api:
+      rule: "Host(`api.test`)"
+      entryPoints: [web]
+      service: echo
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+
 /// Load balancers to write under `http.services:`, one per name, each on the server `{{name}}`.
 pub fn load_balancers(names: &[&str]) -> String {
     names
@@ -86,6 +101,13 @@ pub fn backend_vars<'a>(backends: &[&'a EchoBackend]) -> Vec<(&'a str, String)> 
 pub async fn start_routed(routers: &str, backends: &[&EchoBackend]) -> ProxyUnderTest {
     let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();
     start(&routed_to(routers, &names), &backend_vars(backends)).await
+}
+
+/// [`static_config`] with a second entry point, `traefik` (API, metrics, ping), and `extra`
+/// (top-level YAML) at the end.
+pub fn static_config_with_traefik(extra: &str) -> String {
+    let traefik = "  traefik:\n    address: \"{{addr:traefik}}\"";
+    format!("{}{extra}", static_config(traefik))
 }
 
 /// Starts the proxy under test with the standard static configuration.
