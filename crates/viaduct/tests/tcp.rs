@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tcp_support::{
     connect_from, eventually, exchange, plain_exchange, static_config, TcpBackend, IO_TIMEOUT,
+    WEB_ROUTE,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use viaduct_testkit::EchoBackend;
@@ -19,18 +20,8 @@ use viaduct_testkit::EchoBackend;
 async fn catch_all_relays_plain_tcp_with_half_close_and_takes_over_http() {
     let echo = TcpBackend::plain("echo").await;
     let http = EchoBackend::start("http").await.unwrap();
-    let dynamic = r#"
-http:
-  routers:
-    web:
-      rule: "Host(`web.test`)"
-      service: http
-  services:
-    http:
-      loadBalancer:
-        servers:
-          - url: "{{http}}"
-tcp:
+    let dynamic = format!(
+        r#"{WEB_ROUTE}tcp:
   routers:
     echo:
       rule: "HostSNI(`*`)"
@@ -39,11 +30,12 @@ tcp:
     echo:
       loadBalancer:
         servers:
-          - address: "{{echo}}"
-"#;
+          - address: "{{{{echo}}}}"
+"#
+    );
     let proxy = common::start_with(
         &static_config(&["web"], ""),
-        dynamic,
+        &dynamic,
         &[("echo", echo.addr.to_string()), ("http", http.url())],
     )
     .await;
@@ -144,12 +136,7 @@ tcp:
         servers:
           - address: "{{echo}}"
 "#;
-    let proxy = common::start_with(
-        &static_config(&["web", "limited"], ""),
-        dynamic,
-        &[("echo", echo.addr.to_string())],
-    )
-    .await;
+    let proxy = start_with_echo(&["web", "limited"], dynamic, &echo).await;
     let web = proxy.addr("web");
     eventually("the allow-listed router", || async {
         let stream = connect_from("127.0.0.2", web).await.ok()?;
@@ -167,17 +154,7 @@ tcp:
     );
 
     let limited = proxy.addr("limited");
-    let mut first = eventually("the limited router", || async {
-        let mut stream = tokio::net::TcpStream::connect(limited).await.ok()?;
-        stream.write_all(b"a").await.ok()?;
-        let mut buf = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        Some(stream)
-    })
-    .await;
+    let mut first = relayed_connection("the limited router", limited).await;
     let second = plain_exchange(limited, b"b").await;
     assert!(second.map_or(true, |a| a.is_empty()), "over inFlightConn");
     first.shutdown().await.unwrap();
@@ -209,24 +186,9 @@ tcp:
         servers:
           - address: "{{echo}}"
 "#;
-    let proxy = common::start_with(
-        &static_config(&["web", "other"], ""),
-        first,
-        &[("echo", echo.addr.to_string())],
-    )
-    .await;
+    let proxy = start_with_echo(&["web", "other"], first, &echo).await;
     let web = proxy.addr("web");
-    let mut open = eventually("the first router", || async {
-        let mut stream = tokio::net::TcpStream::connect(web).await.ok()?;
-        stream.write_all(b"a").await.ok()?;
-        let mut buf = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        Some(stream)
-    })
-    .await;
+    let mut open = relayed_connection("the first router", web).await;
 
     let second = first.replace(
         "  services:",
@@ -311,4 +273,30 @@ tcp:
         Some(())
     })
     .await;
+}
+
+/// A connection to `addr` whose first byte came back from the backend: the router is in place
+/// and the connection counts as open (waits while `what` is not).
+async fn relayed_connection(what: &str, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    eventually(what, || async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream.write_all(b"a").await.ok()?;
+        let mut buf = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        Some(stream)
+    })
+    .await
+}
+
+/// Starts the proxy with the entry points `names` and `dynamic`, whose `{{echo}}` is `echo`.
+async fn start_with_echo(
+    names: &[&str],
+    dynamic: &str,
+    echo: &TcpBackend,
+) -> viaduct_testkit::ProxyUnderTest {
+    let vars = [("echo", echo.addr.to_string())];
+    common::start_with(&static_config(names, ""), dynamic, &vars).await
 }

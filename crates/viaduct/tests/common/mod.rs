@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod api;
+pub mod tls;
 
 use std::time::Duration;
 
