@@ -16,7 +16,7 @@ mod otlp;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{get, kind, start_with, static_config_with_traefik, wait_backend, API_ROUTE};
+use common::{api_route, get, kind, start_with, static_config_with_traefik, wait_backend};
 use exposition::{scrape, Exposition};
 use viaduct_testkit::{
     wait_until, EchoBackend, HttpClient, ProxyUnderTest, RequestBody, RequestSpec,
@@ -26,7 +26,7 @@ use viaduct_testkit::{
 async fn prometheus_counts_exact_deltas_with_traefik_names() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let yaml = static_config_with_traefik("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
-    let proxy = start_with(&yaml, API_ROUTE, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/", "echo").await;
     let before = scrape(&proxy, &client).await;
@@ -167,7 +167,7 @@ async fn metrics_label_options_and_manual_routing() {
     let yaml = static_config_with_traefik(
         "metrics:\n  prometheus:\n    manualRouting: true\n    addEntryPointsLabels: false\n    buckets: [0.5, 2]\n    headerLabels:\n      tenant: X-Tenant\n",
     );
-    let dynamic = API_ROUTE.replacen(
+    let dynamic = api_route().replacen(
         "  services:\n",
         "    metrics:\n      rule: \"Path(`/custom-metrics`)\"\n      entryPoints: [traefik]\n      service: prometheus@internal\n  services:\n",
         1,
@@ -251,7 +251,9 @@ async fn ping_answers_then_reports_termination() {
     );
     let proxy = start_with(
         &yaml,
-        API_ROUTE.replace("{{echo}}", "http://127.0.0.1:9").as_str(),
+        api_route()
+            .replace("{{echo}}", "http://127.0.0.1:9")
+            .as_str(),
         &[],
     )
     .await;
@@ -390,7 +392,7 @@ async fn access_log_common_format_matches_traefik_layout() {
     let yaml = static_config_with_traefik(
         "accessLog:\n  filePath: \"{{dir}}/access.log\"\n  fields:\n    headers:\n      names:\n        User-Agent: keep\n",
     );
-    let proxy = start_with(&yaml, API_ROUTE, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
     let spec = RequestSpec::get(&format!("{}/path?q=1", proxy.url("web")))
@@ -452,7 +454,7 @@ async fn access_log_json_fields_filters_and_headers() {
         Authorization: redact
 "#,
     );
-    let dynamic = API_ROUTE.replacen(
+    let dynamic = api_route().replacen(
         "  services:\n",
         "    quiet:\n      rule: \"Host(`quiet.test`)\"\n      service: echo\n      observability:\n        accessLogs: false\n  services:\n",
         1,
@@ -522,7 +524,7 @@ async fn access_log_json_fields_filters_and_headers() {
 async fn access_log_reopens_after_rotation_on_sigusr1() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let yaml = static_config_with_traefik("accessLog:\n  filePath: \"{{dir}}/access.log\"\n");
-    let proxy = start_with(&yaml, API_ROUTE, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/before", "echo").await;
     let path = access_path(&proxy, "access.log");
@@ -567,7 +569,9 @@ async fn process_log_goes_to_file_as_json() {
     );
     let proxy = start_with(
         &yaml,
-        API_ROUTE.replace("{{echo}}", "http://127.0.0.1:9").as_str(),
+        api_route()
+            .replace("{{echo}}", "http://127.0.0.1:9")
+            .as_str(),
         &[],
     )
     .await;
@@ -588,7 +592,7 @@ async fn traces_reach_an_otlp_collector_and_the_backend_continues_them() {
         "tracing:\n  serviceName: viaduct-test\n  resourceAttributes:\n    deployment.environment: test\n  otlp:\n    http:\n      endpoint: \"http://127.0.0.1:{}/v1/traces\"\n",
         collector.port
     ));
-    let proxy = start_with(&yaml, API_ROUTE, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
 
@@ -671,7 +675,7 @@ async fn traces_reach_an_otlp_collector_and_the_backend_continues_them() {
 async fn tls_requests_are_counted_by_version_and_cipher() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let yaml = static_config_with_traefik("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
-    let dynamic = API_ROUTE.replacen(
+    let dynamic = api_route().replacen(
         "      service: echo\n",
         "      service: echo\n      tls: {}\n",
         1,

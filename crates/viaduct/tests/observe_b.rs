@@ -17,7 +17,7 @@ mod otlp;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{get, start_with, static_config_with_traefik, wait_backend, API_ROUTE};
+use common::{api_route, get, start_with, static_config_with_traefik, wait_backend};
 use exposition::{scrape, Exposition};
 use viaduct_testkit::{wait_until, EchoBackend, HttpClient, RequestSpec};
 
@@ -382,7 +382,7 @@ async fn otlp_metrics_are_pushed_with_traefik_names() {
 "#,
         collector.port
     ));
-    let proxy = start_with(&yaml, API_ROUTE, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     // One 200 here (earlier tries, if any, are 404s), five more below.
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
@@ -496,7 +496,7 @@ tracing:
         port = collector.port,
         ca = ca.display()
     ));
-    let proxy = start_with(&yaml, API_ROUTE, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     let reply = wait_backend(&proxy, &client, "api.test", "/over-tls", "echo").await;
     let traceparent = reply

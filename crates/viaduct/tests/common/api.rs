@@ -4,33 +4,15 @@
 use serde_json::Value;
 use viaduct_testkit::{HttpClient, ProxyUnderTest, Reply};
 
-use super::ROUTING_TIMEOUT;
+use super::{static_config, ROUTING_TIMEOUT, TRAEFIK_ENTRY_POINT};
 
-/// Entry points `web` and `traefik` (the API's, with `api.insecure`) plus `entry_points` (YAML
-/// under `entryPoints:`, 2-space indent), more `api` settings (YAML under `api:`), debug logs
-/// and the watched file provider.
+/// [`static_config`] with the entry point `traefik` (the API's, with `api.insecure`) and
+/// `entry_points` (YAML under `entryPoints:`), and more `api` settings (YAML under `api:`).
 pub fn api_static_config(api: &str, entry_points: &str) -> String {
+    let entry_points = format!("{TRAEFIK_ENTRY_POINT}\n{entry_points}");
     format!(
-        r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-api:
-  insecure: true
-{api}
-entryPoints:
-  web:
-    address: "{{{{addr:web}}}}"
-  traefik:
-    address: "{{{{addr:traefik}}}}"
-{entry_points}
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{{{dynamic_file}}}}"
-    watch: true
-"#
+        "{}api:\n  insecure: true\n{api}\n",
+        static_config(&entry_points)
     )
 }
 

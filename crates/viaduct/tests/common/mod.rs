@@ -59,19 +59,11 @@ http:
 "#;
 
 /// One router for `api.test` on `web` to the service `echo`, on the server `{{echo}}`.
-pub const API_ROUTE: &str = r#"
-http:
-  routers:
-    api:
-      rule: "Host(`api.test`)"
-      entryPoints: [web]
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+pub fn api_route() -> String {
+    let router =
+        "    api:\n      rule: \"Host(`api.test`)\"\n      entryPoints: [web]\n      service: echo";
+    routed_to(router, &["echo"])
+}
 
 /// Load balancers to write under `http.services:`, one per name, each on the server `{{name}}`.
 pub fn load_balancers(names: &[&str]) -> String {
@@ -107,9 +99,11 @@ pub async fn start_routed(routers: &str, backends: &[&EchoBackend]) -> ProxyUnde
 /// [`static_config`] with a second entry point, `traefik` (API, metrics, ping), and `extra`
 /// (top-level YAML) at the end.
 pub fn static_config_with_traefik(extra: &str) -> String {
-    let traefik = "  traefik:\n    address: \"{{addr:traefik}}\"";
-    format!("{}{extra}", static_config(traefik))
+    format!("{}{extra}", static_config(TRAEFIK_ENTRY_POINT))
 }
+
+/// The entry point `traefik`, as YAML under `entryPoints:`.
+pub const TRAEFIK_ENTRY_POINT: &str = "  traefik:\n    address: \"{{addr:traefik}}\"";
 
 /// Starts the proxy under test with the standard static configuration.
 pub async fn start(dynamic: &str, vars: &[(&str, String)]) -> ProxyUnderTest {
