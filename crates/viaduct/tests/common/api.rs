@@ -45,3 +45,32 @@ pub async fn wait_api(
         panic!("{e}\nlogs:\n{}", proxy.logs());
     }
 }
+
+/// Asserts that GET `path` answers the same on both proxies: status, `X-Next-Page`, and the
+/// JSON once `normalise`d (what may differ between correct answers is normalised away).
+/// Returns both answers.
+pub async fn assert_same_json(
+    (ours, theirs): (&ProxyUnderTest, &ProxyUnderTest),
+    client: &HttpClient,
+    path: &str,
+    normalise: impl Fn(Value, &ProxyUnderTest) -> Value,
+) -> (Reply, Reply) {
+    let mine = api_get(ours, client, path).await;
+    let reference = api_get(theirs, client, path).await;
+    assert_eq!(mine.status, reference.status, "{path}: status");
+    assert_eq!(
+        mine.header("x-next-page"),
+        reference.header("x-next-page"),
+        "{path}: X-Next-Page"
+    );
+    let mine_json = normalise(body_json(&mine), ours);
+    let reference_json = normalise(body_json(&reference), theirs);
+    assert_eq!(
+        mine_json,
+        reference_json,
+        "{path}:\nviaduct: {}\ntraefik: {}",
+        serde_json::to_string_pretty(&mine_json).unwrap(),
+        serde_json::to_string_pretty(&reference_json).unwrap()
+    );
+    (mine, reference)
+}
