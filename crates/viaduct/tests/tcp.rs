@@ -10,8 +10,8 @@ mod tcp_support;
 use std::time::Duration;
 
 use tcp_support::{
-    connect_from, eventually, exchange, plain_exchange, static_config, TcpBackend, IO_TIMEOUT,
-    WEB_ROUTE,
+    connect_from, eventually, eventually_echoed, exchange, plain_exchange, static_config,
+    TcpBackend, IO_TIMEOUT, WEB_ROUTE,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use viaduct_testkit::EchoBackend;
@@ -42,13 +42,7 @@ async fn catch_all_relays_plain_tcp_with_half_close_and_takes_over_http() {
     let addr = proxy.addr("web");
     // The client half-closes after "ping": the backend sees the end, and its answer after
     // that still comes back.
-    let answer = eventually("the TCP router", || async {
-        plain_exchange(addr, b"ping")
-            .await
-            .ok()
-            .filter(|a| a == "ping|echo")
-    })
-    .await;
+    let answer = eventually_echoed("the TCP router", addr, "ping", "echo").await;
     assert_eq!(answer, "ping|echo");
     // As in Traefik, a non-TLS catch-all TCP router takes every plain connection, HTTP included.
     let request = b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n";
@@ -160,13 +154,7 @@ tcp:
     first.shutdown().await.unwrap();
     let mut rest = Vec::new();
     first.read_to_end(&mut rest).await.unwrap();
-    let third = eventually("the slot to free", || async {
-        plain_exchange(limited, b"c")
-            .await
-            .ok()
-            .filter(|a| a == "c|echo")
-    })
-    .await;
+    let third = eventually_echoed("the slot to free", limited, "c", "echo").await;
     assert_eq!(third, "c|echo");
 }
 
@@ -196,13 +184,7 @@ tcp:
     );
     proxy.write_dynamic(&second).unwrap();
     let other = proxy.addr("other");
-    eventually("the added router", || async {
-        plain_exchange(other, b"x")
-            .await
-            .ok()
-            .filter(|a| a == "x|echo")
-    })
-    .await;
+    eventually_echoed("the added router", other, "x", "echo").await;
     open.write_all(b"b").await.unwrap();
     let mut buf = [0u8; 1];
     tokio::time::timeout(IO_TIMEOUT, open.read_exact(&mut buf))

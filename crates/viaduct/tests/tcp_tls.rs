@@ -11,7 +11,9 @@ mod tcp_support;
 use std::time::Duration;
 
 use common::tls::certificate;
-use tcp_support::{eventually, plain_exchange, static_config, tls_exchange, TcpBackend, WEB_ROUTE};
+use tcp_support::{
+    eventually, eventually_echoed, static_config, tls_exchange, TcpBackend, WEB_ROUTE,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use viaduct_testkit::{EchoBackend, HttpClient};
 
@@ -317,20 +319,8 @@ tcp:
     .await;
     let web = proxy.addr("web");
     let other = proxy.addr("other");
-    eventually("TLS to the verified backend", || async {
-        plain_exchange(web, b"v")
-            .await
-            .ok()
-            .filter(|a| a == "v|verified")
-    })
-    .await;
-    eventually("TLS to the unverified backend", || async {
-        plain_exchange(other, b"u")
-            .await
-            .ok()
-            .filter(|a| a == "u|unverified")
-    })
-    .await;
+    eventually_echoed("TLS to the verified backend", web, "v", "verified").await;
+    eventually_echoed("TLS to the unverified backend", other, "u", "unverified").await;
 }
 
 /// Forwards connections to `target`, holding back all but the first 5 bytes of the client's

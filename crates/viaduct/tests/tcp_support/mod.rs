@@ -257,6 +257,24 @@ pub async fn tls_exchange(
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
+/// Waits until `payload` sent to `addr` comes back as `payload|backend` from the backend named
+/// `backend` ([`plain_exchange`]), and returns that answer.
+pub async fn eventually_echoed(
+    what: &str,
+    addr: SocketAddr,
+    payload: &str,
+    backend: &str,
+) -> String {
+    let expected = format!("{payload}|{backend}");
+    eventually(what, || async {
+        plain_exchange(addr, payload.as_bytes())
+            .await
+            .ok()
+            .filter(|a| *a == expected)
+    })
+    .await
+}
+
 /// Retries `attempt` until it returns `Some` (the configuration may still be loading).
 pub async fn eventually<T, F, Fut>(what: &str, mut attempt: F) -> T
 where
