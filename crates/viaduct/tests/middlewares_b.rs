@@ -8,7 +8,7 @@ mod support_b;
 
 use std::time::Duration;
 
-use common::{get, start, wait_backend, wait_reply};
+use common::{get, start, start_echo, wait_backend, wait_reply};
 use support_b::{
     closed_port_url, post_payload, spec, RawExchange, RedisServer, SlowBodyBackend, SERVICE,
 };
@@ -103,9 +103,7 @@ http:
         average: 0
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "open.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "open.test").await;
     for _ in 0..5 {
         assert_eq!(get(&proxy, &client, "open.test", "/").await.status, 200);
     }
@@ -259,9 +257,7 @@ http:
         attempts: 3
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "retry.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "retry.test").await;
 
     let (status, hits) = status_and_hits(
         &client,
@@ -320,9 +316,7 @@ http:
         expression: "NetworkErrorRatio() > 1"
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "cb.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "cb.test").await;
     assert_eq!(
         get(&proxy, &client, "broken.test", "/").await.status,
         404,

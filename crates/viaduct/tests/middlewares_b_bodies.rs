@@ -6,7 +6,7 @@
 mod common;
 mod support_b;
 
-use common::{get, start, wait_backend};
+use common::{get, start, start_echo, wait_backend};
 use support_b::{decode_with, spec, RawExchange, SlowBodyBackend, SERVICE};
 use viaduct_testkit::{EchoBackend, HttpClient, ProxyUnderTest, RequestSpec};
 
@@ -53,9 +53,7 @@ async fn fetch_encoded(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compress_negotiates_and_gzip_decodes() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start(COMPRESS_CONFIG, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "compress.test", "/", "echo").await;
+    let (proxy, client) = start_echo(COMPRESS_CONFIG, &echo, "compress.test").await;
 
     let reply = fetch_encoded(&proxy, &client, "compress.test", 100_000, Some("gzip")).await;
     assert_eq!(reply.status, 200);
@@ -126,9 +124,7 @@ async fn compress_negotiates_and_gzip_decodes() {
 #[ignore = "needs zstd and brotli"]
 async fn compress_br_and_zstd_decode_with_real_tools() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start(COMPRESS_CONFIG, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "br.test", "/", "echo").await;
+    let (proxy, client) = start_echo(COMPRESS_CONFIG, &echo, "br.test").await;
     for (accept, tool) in [
         ("br", "brotli"),
         ("zstd", "zstd"),
@@ -479,8 +475,5 @@ http:
 {options}
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "buffer.test", "/", "echo").await;
-    (proxy, client)
+    start_echo(&dynamic, echo, "buffer.test").await
 }

@@ -58,6 +58,15 @@ http:
           - url: "{{echo}}"
 "#;
 
+/// The service `echo` on the server `{{echo}}`, as the end of an `http:` section.
+pub const ECHO_SERVICE: &str = r#"
+  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#;
+
 /// One router for `api.test` on `web` to the service `echo`, on the server `{{echo}}`.
 pub fn api_route() -> String {
     let router =
@@ -104,6 +113,19 @@ pub fn static_config_with_traefik(extra: &str) -> String {
 
 /// The entry point `traefik`, as YAML under `entryPoints:`.
 pub const TRAEFIK_ENTRY_POINT: &str = "  traefik:\n    address: \"{{addr:traefik}}\"";
+
+/// Starts the proxy with `dynamic`, whose `{{echo}}` is `echo`'s URL, and waits until GET `/`
+/// with `host` reaches `echo`.
+pub async fn start_echo(
+    dynamic: &str,
+    echo: &EchoBackend,
+    host: &str,
+) -> (ProxyUnderTest, HttpClient) {
+    let proxy = start(dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, host, "/", echo.name()).await;
+    (proxy, client)
+}
 
 /// Starts the proxy under test with the standard static configuration.
 pub async fn start(dynamic: &str, vars: &[(&str, String)]) -> ProxyUnderTest {
@@ -171,6 +193,20 @@ pub async fn wait_backend(
 ) -> Reply {
     let spec = RequestSpec::get(&format!("{}{path}", proxy.url("web"))).header("host", host);
     wait_reply(proxy, client, spec, |r| r.backend() == Some(backend)).await
+}
+
+/// Sends GET `path` with `host` once; the echo backend's report of what it received.
+pub async fn echoed(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    host: &str,
+    path: &str,
+) -> viaduct_testkit::EchoReport {
+    let reply = get(proxy, client, host, path).await;
+    match reply.echo() {
+        Ok(report) => report,
+        Err(e) => panic!("GET {path} (Host {host}) was not answered by an echo backend: {e}"),
+    }
 }
 
 /// Sends GET `path` with `host` once.

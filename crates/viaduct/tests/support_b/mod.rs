@@ -11,13 +11,7 @@ use viaduct_testkit::{HttpClient, ProxyUnderTest, RequestSpec};
 
 use super::common;
 
-pub const SERVICE: &str = r#"
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+pub use super::common::ECHO_SERVICE as SERVICE;
 
 /// GET `path` on the proxy's `web` entry point with `host`.
 pub fn spec(proxy: &ProxyUnderTest, host: &str, path: &str) -> RequestSpec {
