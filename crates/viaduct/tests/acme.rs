@@ -13,6 +13,7 @@ mod support;
 
 use std::time::Duration;
 
+use common::echo_service;
 use pebble::{served_chain, wait_certificate, Pebble, PebbleOptions};
 use support::{
     dynamic_config, resolver_routers, start_proxy, start_proxy_under_test, static_config, stop,
@@ -156,7 +157,8 @@ async fn http01_challenge_is_answered_ahead_of_user_routers() {
     let setup = Setup::start(PebbleOptions::default()).await;
     let acme = HTTP01;
     // A catch-all plain router on `web` at the highest priority would swallow the validation requests.
-    let dynamic = r#"
+    let dynamic = concat!(
+        r#"
 http:
   routers:
     catchall:
@@ -169,12 +171,9 @@ http:
       entryPoints: [websecure]
       service: echo
       tls: {certResolver: le}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+        echo_service!()
+    );
     let proxy = setup.start_proxy(acme, dynamic).await;
     setup
         .wait_certificate("first.test.example", ISSUE_TIMEOUT)

@@ -6,11 +6,12 @@
 mod common;
 mod support_b;
 
-use common::{get, start, start_echo, wait_backend};
+use common::{echo_service, get, start, start_echo, wait_backend};
 use support_b::{decode_with, spec, RawExchange, SlowBodyBackend, SERVICE};
 use viaduct_testkit::{EchoBackend, HttpClient, ProxyUnderTest, RequestSpec};
 
-const COMPRESS_CONFIG: &str = r#"
+const COMPRESS_CONFIG: &str = concat!(
+    r#"
 http:
   routers:
     compressed:
@@ -29,12 +30,9 @@ http:
         encodings: [br, zstd, gzip]
         minResponseBodyBytes: 200
         excludedContentTypes: ["application/json"]
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
 
 async fn fetch_encoded(
     proxy: &viaduct_testkit::ProxyUnderTest,
@@ -296,7 +294,8 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_converts_calls_and_answers_their_preflight() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let dynamic = r#"
+    let dynamic = concat!(
+        r#"
 http:
   routers:
     app:
@@ -307,12 +306,9 @@ http:
     grpc-web:
       grpcWeb:
         allowOrigins: ["https://app.test"]
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+        echo_service!()
+    );
     let proxy = start(dynamic, &[("echo", echo.h2c_url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "grpc.test", "/", "echo").await;

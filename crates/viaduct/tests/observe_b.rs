@@ -17,7 +17,7 @@ mod otlp;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{api_route, get, start_with, static_config_with_traefik, wait_backend};
+use common::{api_route, echo_service, get, start_with, static_config_with_traefik, wait_backend};
 use exposition::{scrape, Exposition};
 use viaduct_testkit::{wait_until, EchoBackend, HttpClient, RequestSpec};
 
@@ -275,7 +275,8 @@ async fn the_authenticated_user_is_logged() {
         "accessLog:\n  filePath: \"{{dir}}/access.json\"\n  format: json\n",
     );
     // test:test for both (an apr1 hash, and the digest HA1 in realm `traefik`).
-    let dynamic = r#"
+    let dynamic = concat!(
+        r#"
 http:
   routers:
     basic:
@@ -299,12 +300,9 @@ http:
     digest:
       digestAuth:
         users: ["test:traefik:a2688e031edb4be6a3797f3882655c05"]
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+        echo_service!()
+    );
     let proxy = start_with(&yaml, dynamic, &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "open.test", "/open", "echo").await;

@@ -27,7 +27,8 @@ providers:
     )
 }
 
-const ROUTES: &str = r#"
+const ROUTES: &str = concat!(
+    r#"
 http:
   routers:
     plain:
@@ -37,12 +38,9 @@ http:
       rule: "Host(`secure.test`)"
       service: echo
       tls: {}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entry_point_redirection_keeps_host_path_and_query() {
@@ -80,6 +78,7 @@ async fn entry_point_redirection_keeps_host_path_and_query() {
 
 use std::sync::Arc;
 
+use common::echo_service;
 use common::tls::certificate;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -10,6 +10,21 @@ use std::time::Duration;
 
 use viaduct_testkit::{EchoBackend, HttpClient, ProxyKind, ProxyUnderTest, Reply, RequestSpec};
 
+/// The service `echo` on the server `{{echo}}`, as the end of an `http:` section: a literal,
+/// for `concat!` into other configurations.
+macro_rules! echo_service {
+    () => {
+        r#"  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#
+    };
+}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub(crate) use echo_service;
+
 /// How long any configuration may take to become active.
 pub const ROUTING_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,27 +60,19 @@ providers:
 }
 
 /// One router `all` (`PathPrefix(`/`)`) to the service `echo`, on the server `{{echo}}`.
-pub const ONE_ROUTE: &str = r#"
+pub const ONE_ROUTE: &str = concat!(
+    r#"
 http:
   routers:
     all:
       rule: "PathPrefix(`/`)"
       service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
 
 /// The service `echo` on the server `{{echo}}`, as the end of an `http:` section.
-pub const ECHO_SERVICE: &str = r#"
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+pub const ECHO_SERVICE: &str = echo_service!();
 
 /// One router for `api.test` on `web` to the service `echo`, on the server `{{echo}}`.
 pub fn api_route() -> String {
