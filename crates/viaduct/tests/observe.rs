@@ -259,20 +259,14 @@ async fn ping_answers_then_reports_termination() {
     .await;
     let client = HttpClient::http1().with_timeout(Duration::from_secs(5));
     let ping = format!("{}/ping", proxy.url("traefik"));
-    let reply = proxy
-        .wait_for("ping to be routed", common::ROUTING_TIMEOUT, || {
-            let client = client.clone();
-            let ping = ping.clone();
-            async move {
-                match client.get(&ping).await {
-                    Ok(r) if r.status == 200 => Ok(Some(r)),
-                    Ok(r) => Err(format!("status {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .unwrap();
+    let reply = wait_status(
+        &proxy,
+        &client,
+        &ping,
+        200,
+        ("ping to be routed", common::ROUTING_TIMEOUT),
+    )
+    .await;
     assert_eq!(reply.text(), "OK");
     let head = client
         .send(RequestSpec::new(http::Method::HEAD, &ping))
@@ -282,20 +276,14 @@ async fn ping_answers_then_reports_termination() {
     assert_eq!(healthcheck(&proxy), Some(0), "healthcheck while serving");
 
     proxy.sigterm().unwrap();
-    let reply = proxy
-        .wait_for("ping to answer 503", Duration::from_secs(3), || {
-            let client = client.clone();
-            let ping = ping.clone();
-            async move {
-                match client.get(&ping).await {
-                    Ok(r) if r.status == 503 => Ok(Some(r)),
-                    Ok(r) => Err(format!("status {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .unwrap();
+    let reply = wait_status(
+        &proxy,
+        &client,
+        &ping,
+        503,
+        ("ping to answer 503", Duration::from_secs(3)),
+    )
+    .await;
     assert_eq!(reply.text(), "Service Unavailable");
     assert_eq!(
         healthcheck(&proxy),
@@ -761,4 +749,24 @@ async fn tls_requests_are_counted_by_version_and_cipher() {
             sorted(&["router", "service", "tls_cipher", "tls_version"])
         );
     }
+}
+
+/// Polls GET `url` until it answers `status`, within `timeout` (`what` names the wait).
+async fn wait_status(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    url: &str,
+    status: u16,
+    (what, timeout): (&str, Duration),
+) -> viaduct_testkit::Reply {
+    proxy
+        .wait_for(what, timeout, || async move {
+            match client.get(url).await {
+                Ok(r) if r.status == status => Ok(Some(r)),
+                Ok(r) => Err(format!("status {}", r.status)),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+        .unwrap()
 }
