@@ -35,6 +35,16 @@ fn urls(config: &DynamicConfig, service: &str) -> Vec<String> {
         .collect()
 }
 
+/// The compose fixture with `labels` as its only Traefik labels.
+fn with_traefik_labels(labels: &[(&str, &str)]) -> Container {
+    let mut app = fixture("inspect_compose_healthy.json");
+    app.labels.retain(|k, _| !k.starts_with("traefik."));
+    for (key, value) in labels {
+        app.labels.insert((*key).into(), (*value).into());
+    }
+    app
+}
+
 /// A container on a bridge-like network with its own address.
 fn on_network(mut container: Container, id: &str, ip: &str) -> Container {
     container.id = id.into();
@@ -230,14 +240,10 @@ fn bind_port_ip_uses_the_published_binding() {
 
 #[test]
 fn tcp_only_labels_create_no_http_router() {
-    let mut app = fixture("inspect_compose_healthy.json");
-    app.labels.retain(|k, _| !k.starts_with("traefik."));
-    app.labels
-        .insert("traefik.tcp.routers.db.rule".into(), "HostSNI(`*`)".into());
-    app.labels.insert(
-        "traefik.tcp.services.db.loadbalancer.server.port".into(),
-        "5432".into(),
-    );
+    let app = with_traefik_labels(&[
+        ("traefik.tcp.routers.db.rule", "HostSNI(`*`)"),
+        ("traefik.tcp.services.db.loadbalancer.server.port", "5432"),
+    ]);
     let (config, errors) = build(&[app], &settings(|_| {}));
     assert!(errors.is_empty(), "{errors:?}");
     assert!(config.http.is_none_or(|h| h.is_empty()));
@@ -288,17 +294,13 @@ fn missing_port_drops_the_container_with_an_error() {
 
 #[test]
 fn tcp_router_without_service_among_several_is_dropped_alone() {
-    let mut app = fixture("inspect_compose_healthy.json");
-    app.labels.retain(|k, _| !k.starts_with("traefik."));
-    for (key, value) in [
+    let app = with_traefik_labels(&[
         ("traefik.tcp.routers.db.rule", "HostSNI(`*`)"),
         ("traefik.tcp.routers.pinned.rule", "HostSNI(`a`)"),
         ("traefik.tcp.routers.pinned.service", "one"),
         ("traefik.tcp.services.one.loadbalancer.server.port", "5432"),
         ("traefik.tcp.services.two.loadbalancer.server.port", "5433"),
-    ] {
-        app.labels.insert(key.into(), value.into());
-    }
+    ]);
     let (config, errors) = build(&[app], &settings(|_| {}));
     let tcp = config.tcp.unwrap();
     assert_eq!(tcp.routers.keys().collect::<Vec<_>>(), ["pinned"]);
@@ -311,16 +313,12 @@ fn tcp_router_without_service_among_several_is_dropped_alone() {
 
 #[test]
 fn tcp_and_udp_replicas_merge_into_one_service_each() {
-    let mut app = fixture("inspect_compose_healthy.json");
-    app.labels.retain(|k, _| !k.starts_with("traefik."));
-    for (key, value) in [
+    let app = with_traefik_labels(&[
         ("traefik.tcp.routers.db.rule", "HostSNI(`*`)"),
         ("traefik.tcp.services.db.loadbalancer.server.port", "5432"),
         ("traefik.udp.routers.dns.entrypoints", "dns"),
         ("traefik.udp.services.dns.loadbalancer.server.port", "53"),
-    ] {
-        app.labels.insert(key.into(), value.into());
-    }
+    ]);
     let replicas = [
         on_network(app.clone(), "a1", "10.0.0.2"),
         on_network(app, "a2", "10.0.0.3"),

@@ -56,6 +56,12 @@ impl AuthOptions {
     }
 }
 
+/// The `:`-separated fields of a user entry, when there are exactly `N`.
+pub(crate) fn entry_fields<const N: usize>(line: &str) -> Option<[&str; N]> {
+    let fields: Vec<&str> = line.split(':').collect();
+    fields.try_into().ok()
+}
+
 /// Reads `users_file` (one entry a line; blank lines and `#` comments skipped) then `users`,
 /// and splits each entry into (key, secret) with `parse`. A later entry for the same key wins.
 fn load_users(

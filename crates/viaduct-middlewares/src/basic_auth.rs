@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http::header::{self, HeaderValue};
 use viaduct_observe::ClientUsername;
 
-use crate::auth_users::{unauthorized, AfterAuth, AuthOptions};
+use crate::auth_users::{entry_fields, unauthorized, AfterAuth, AuthOptions};
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
 use crate::htpasswd::{self, HashKind};
 
@@ -27,11 +27,8 @@ pub(crate) fn build(
 ) -> Result<Arc<dyn Middleware>, String> {
     let options: AuthOptions = crate::options::decode(options)?;
     let users = options.users(|line| {
-        let mut parts = line.split(':');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some(user), Some(hash), None) => Some((user.to_string(), hash.to_string())),
-            _ => None,
-        }
+        let [user, hash] = entry_fields(line)?;
+        Some((user.to_string(), hash.to_string()))
     })?;
     let realm = options.realm()?;
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))

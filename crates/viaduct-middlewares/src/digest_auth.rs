@@ -13,7 +13,7 @@ use http::header::{self, HeaderValue};
 use md5::{Digest as _, Md5};
 use viaduct_observe::ClientUsername;
 
-use crate::auth_users::{constant_time_eq, unauthorized, AfterAuth, AuthOptions};
+use crate::auth_users::{constant_time_eq, entry_fields, unauthorized, AfterAuth, AuthOptions};
 use crate::chain::{BoxFuture, Middleware, Next, Request, RequestContext, Response};
 
 /// Nonces kept before the oldest are dropped, and how many are dropped then.
@@ -50,13 +50,8 @@ pub(crate) fn build(
 ) -> Result<Arc<dyn Middleware>, String> {
     let options: AuthOptions = crate::options::decode(options)?;
     let users = options.users(|line| {
-        let mut parts = line.split(':');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(user), Some(realm), Some(hash), None) => {
-                Some((format!("{user}:{realm}"), hash.to_string()))
-            }
-            _ => None,
-        }
+        let [user, realm, hash] = entry_fields(line)?;
+        Some((format!("{user}:{realm}"), hash.to_string()))
     })?;
     let realm = options.realm()?;
     Ok(Arc::new(DigestAuth {

@@ -13,41 +13,30 @@ mod support;
 
 use std::time::Duration;
 
+use common::echo_service;
 use pebble::{served_chain, wait_certificate, Pebble, PebbleOptions};
 use support::{
-    dynamic_config, start_proxy, start_proxy_under_test, static_config, stop, stored, ISSUE_TIMEOUT,
+    dynamic_config, resolver_routers, start_proxy, start_proxy_under_test, static_config, stop,
+    stored, Setup, HTTP01, ISSUE_TIMEOUT,
 };
 use viaduct_testkit::EchoBackend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn tls_alpn01_issues_for_tls_domains_with_sans_and_an_rsa_key() {
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
+    let setup = Setup::start(PebbleOptions::default()).await;
     let acme = "      keyType: RSA2048\n      tlsChallenge: {}";
     let dynamic = dynamic_config(
         "Host(`alpn.test.example`) || Host(`www.alpn.test.example`)",
         "{certResolver: le, domains: [{main: alpn.test.example, sans: [www.alpn.test.example]}]}",
     );
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, acme),
-        &dynamic,
-        &echo,
-    )
-    .await;
-    let root = pebble.issuing_root();
-    let (leaf, _) =
-        wait_certificate(pebble.tls_port, "alpn.test.example", &root, ISSUE_TIMEOUT).await;
-    let (san_leaf, status) = wait_certificate(
-        pebble.tls_port,
-        "www.alpn.test.example",
-        &root,
-        ISSUE_TIMEOUT,
-    )
-    .await;
+    let proxy = setup.start_proxy(acme, &dynamic).await;
+    let (leaf, _) = setup
+        .wait_certificate("alpn.test.example", ISSUE_TIMEOUT)
+        .await;
+    let (san_leaf, status) = setup
+        .wait_certificate("www.alpn.test.example", ISSUE_TIMEOUT)
+        .await;
     assert_eq!(
         leaf, san_leaf,
         "one certificate serves the main domain and its SAN"
@@ -58,7 +47,7 @@ async fn tls_alpn01_issues_for_tls_domains_with_sans_and_an_rsa_key() {
         parsed.public_key().algorithm.algorithm,
         x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION
     );
-    let json = stored(&storage);
+    let json = stored(&setup.storage);
     assert_eq!(
         json["le"]["Certificates"][0]["domain"]["sans"][0],
         "www.alpn.test.example"
@@ -69,39 +58,26 @@ async fn tls_alpn01_issues_for_tls_domains_with_sans_and_an_rsa_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn dns01_exec_provider_issues_a_wildcard() {
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
+    let setup = Setup::start(PebbleOptions::default()).await;
     // lego's exec provider reads EXEC_PATH from the environment, which the proxy inherits.
-    std::env::set_var("EXEC_PATH", pebble.dns_hook());
+    std::env::set_var("EXEC_PATH", setup.pebble.dns_hook());
     // Propagation is checked against Pebble's fake DNS before validation is asked for.
     let acme = format!(
         "      keyType: EC384\n      dnsChallenge:\n        provider: exec\n        resolvers: [\"127.0.0.1:{}\"]",
-        pebble.dns_port
+        setup.pebble.dns_port
     );
     let dynamic = dynamic_config(
         "HostRegexp(`^.+\\\\.wild\\\\.test\\\\.example$`)",
         "{certResolver: le, domains: [{main: \"*.wild.test.example\"}]}",
     );
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, &acme),
-        &dynamic,
-        &echo,
-    )
-    .await;
-    let root = pebble.issuing_root();
-    let (_, status) =
-        wait_certificate(pebble.tls_port, "a.wild.test.example", &root, ISSUE_TIMEOUT).await;
+    let proxy = setup.start_proxy(&acme, &dynamic).await;
+    let (_, status) = setup
+        .wait_certificate("a.wild.test.example", ISSUE_TIMEOUT)
+        .await;
     assert!(status.contains(" 200"), "{status}");
-    wait_certificate(
-        pebble.tls_port,
-        "b.wild.test.example",
-        &root,
-        Duration::from_secs(5),
-    )
-    .await;
+    setup
+        .wait_certificate("b.wild.test.example", Duration::from_secs(5))
+        .await;
     stop(proxy).await;
 }
 
@@ -109,38 +85,32 @@ async fn dns01_exec_provider_issues_a_wildcard() {
 #[ignore = "needs pebble"]
 async fn short_lived_certificate_is_renewed() {
     // 10-minute certificates with `certificatesDuration: 1` (hours): renewed within 20 minutes of expiry, so at once.
-    let pebble = Pebble::start(PebbleOptions {
+    let setup = Setup::start(PebbleOptions {
         validity: Some(600),
         ..PebbleOptions::default()
     })
     .await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
     let acme =
         "      keyType: EC256\n      certificatesDuration: 1\n      httpChallenge:\n        entryPoint: web";
-    let static_yaml = static_config(&pebble, &storage, acme);
+    let static_yaml = setup.static_config(acme);
     let dynamic = dynamic_config("Host(`renew.test.example`)", "{certResolver: le}");
-    let proxy = start_proxy(&pebble, &static_yaml, &dynamic, &echo).await;
-    let root = pebble.issuing_root();
-    let (first, _) =
-        wait_certificate(pebble.tls_port, "renew.test.example", &root, ISSUE_TIMEOUT).await;
+    let proxy = start_proxy(&setup.pebble, &static_yaml, &dynamic, &setup.echo).await;
+    let root = setup.root();
+    let (first, _) = setup
+        .wait_certificate("renew.test.example", ISSUE_TIMEOUT)
+        .await;
     stop(proxy).await;
 
     // At start the renewal check runs first: the stored certificate serves until its replacement is in.
-    let proxy = start_proxy(&pebble, &static_yaml, &dynamic, &echo).await;
-    let (served, _) = wait_certificate(
-        pebble.tls_port,
-        "renew.test.example",
-        &root,
-        Duration::from_secs(5),
-    )
-    .await;
+    let proxy = start_proxy(&setup.pebble, &static_yaml, &dynamic, &setup.echo).await;
+    let (served, _) = setup
+        .wait_certificate("renew.test.example", Duration::from_secs(5))
+        .await;
     let renewed = viaduct_testkit::wait_until("the renewed certificate", ISSUE_TIMEOUT, || {
         let root = root.clone();
         let first = first.clone();
         async move {
-            match pebble::verified_get(pebble.tls_port, "renew.test.example", &root).await {
+            match pebble::verified_get(setup.pebble.tls_port, "renew.test.example", &root).await {
                 Ok((leaf, _)) if leaf != first => Ok(Some(leaf)),
                 Ok(_) => Err("still the first certificate".to_string()),
                 Err(e) => Err(e),
@@ -151,7 +121,7 @@ async fn short_lived_certificate_is_renewed() {
     .unwrap();
     assert!(served == first || served == renewed);
     assert!(proxy.logs().contains("renewing certificate"));
-    let json = stored(&storage);
+    let json = stored(&setup.storage);
     assert_eq!(
         json["le"]["Certificates"].as_array().unwrap().len(),
         1,
@@ -164,57 +134,31 @@ async fn short_lived_certificate_is_renewed() {
 #[ignore = "needs pebble"]
 async fn bad_nonce_rejections_are_retried() {
     // Pebble's own default: 5% of nonces are rejected, and clients must retry.
-    let pebble = Pebble::start(PebbleOptions {
+    let setup = Setup::start(PebbleOptions {
         nonce_reject: 5,
         ..PebbleOptions::default()
     })
     .await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
-    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
-    let dynamic = r#"
-http:
-  routers:
-    one:
-      rule: "Host(`one.test.example`)"
-      entryPoints: [websecure]
-      service: echo
-      tls: {certResolver: le}
-    two:
-      rule: "Host(`two.test.example`)"
-      entryPoints: [websecure]
-      service: echo
-      tls: {certResolver: le}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, acme),
-        dynamic,
-        &echo,
-    )
-    .await;
-    let root = pebble.issuing_root();
-    wait_certificate(pebble.tls_port, "one.test.example", &root, ISSUE_TIMEOUT).await;
-    wait_certificate(pebble.tls_port, "two.test.example", &root, ISSUE_TIMEOUT).await;
+    let acme = HTTP01;
+    let dynamic = &resolver_routers(&["one.test.example", "two.test.example"]);
+    let proxy = setup.start_proxy(acme, dynamic).await;
+    setup
+        .wait_certificate("one.test.example", ISSUE_TIMEOUT)
+        .await;
+    setup
+        .wait_certificate("two.test.example", ISSUE_TIMEOUT)
+        .await;
     stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn http01_challenge_is_answered_ahead_of_user_routers() {
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
-    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let setup = Setup::start(PebbleOptions::default()).await;
+    let acme = HTTP01;
     // A catch-all plain router on `web` at the highest priority would swallow the validation requests.
-    let dynamic = r#"
+    let dynamic = concat!(
+        r#"
 http:
   routers:
     catchall:
@@ -227,26 +171,18 @@ http:
       entryPoints: [websecure]
       service: echo
       tls: {certResolver: le}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, acme),
-        dynamic,
-        &echo,
-    )
-    .await;
-    let root = pebble.issuing_root();
-    wait_certificate(pebble.tls_port, "first.test.example", &root, ISSUE_TIMEOUT).await;
+"#,
+        echo_service!()
+    );
+    let proxy = setup.start_proxy(acme, dynamic).await;
+    setup
+        .wait_certificate("first.test.example", ISSUE_TIMEOUT)
+        .await;
     // An unknown token is a 404 from the challenge handler, not the catch-all router.
     let client = viaduct_testkit::HttpClient::http1();
     let url = format!(
         "http://127.0.0.1:{}/.well-known/acme-challenge/unknown",
-        pebble.http_port
+        setup.pebble.http_port
     );
     let reply = client.get_host(&url, "first.test.example").await.unwrap();
     assert_eq!(reply.status, 404);
@@ -257,47 +193,30 @@ http:
 #[ignore = "needs pebble"]
 async fn external_account_binding_registers_with_a_ca_that_requires_it() {
     let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
-    let pebble = Pebble::start(PebbleOptions {
+    let setup = Setup::start(PebbleOptions {
         eab: Some(("kid-1".into(), key.into())),
         ..PebbleOptions::default()
     })
     .await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
     let acme = format!(
         "      keyType: EC256\n      eab:\n        kid: kid-1\n        hmacEncoded: {key}\n      httpChallenge:\n        entryPoint: web"
     );
     let dynamic = dynamic_config("Host(`eab.test.example`)", "{certResolver: le}");
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, &acme),
-        &dynamic,
-        &echo,
-    )
-    .await;
-    let root = pebble.issuing_root();
-    wait_certificate(pebble.tls_port, "eab.test.example", &root, ISSUE_TIMEOUT).await;
+    let proxy = setup.start_proxy(&acme, &dynamic).await;
+    setup
+        .wait_certificate("eab.test.example", ISSUE_TIMEOUT)
+        .await;
     stop(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn a_failed_challenge_is_logged_with_the_domain_and_the_default_certificate_serves() {
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
+    let setup = Setup::start(PebbleOptions::default()).await;
     // HTTP-01 answered on the TLS entry point: Pebble's validation on the plain port gets 404.
     let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: websecure";
     let dynamic = dynamic_config("Host(`fail.test.example`)", "{certResolver: le}");
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, acme),
-        &dynamic,
-        &echo,
-    )
-    .await;
+    let proxy = setup.start_proxy(acme, &dynamic).await;
     proxy
         .wait_for_log("cannot obtain a certificate", ISSUE_TIMEOUT)
         .await
@@ -314,8 +233,8 @@ async fn a_failed_challenge_is_logged_with_the_domain_and_the_default_certificat
         "the CA's reason: {line}"
     );
     // Still served, with the default certificate.
-    let root = pebble.issuing_root();
-    let error = pebble::verified_get(pebble.tls_port, "fail.test.example", &root)
+    let root = setup.root();
+    let error = pebble::verified_get(setup.pebble.tls_port, "fail.test.example", &root)
         .await
         .unwrap_err();
     assert!(
@@ -328,22 +247,12 @@ async fn a_failed_challenge_is_logged_with_the_domain_and_the_default_certificat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn an_ip_address_host_gets_an_ip_certificate() {
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
-    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let setup = Setup::start(PebbleOptions::default()).await;
+    let acme = HTTP01;
     let dynamic = dynamic_config("Host(`127.0.0.1`)", "{certResolver: le}");
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, acme),
-        &dynamic,
-        &echo,
-    )
-    .await;
-    let root = pebble.issuing_root();
+    let proxy = setup.start_proxy(acme, &dynamic).await;
     // Clients connecting by IP send no SNI: the certificate whose IP SAN is the local address is served.
-    let (_, status) = wait_certificate(pebble.tls_port, "127.0.0.1", &root, ISSUE_TIMEOUT).await;
+    let (_, status) = setup.wait_certificate("127.0.0.1", ISSUE_TIMEOUT).await;
     assert!(status.contains(" 200"), "{status}");
     stop(proxy).await;
 }

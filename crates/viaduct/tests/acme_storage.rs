@@ -13,40 +13,37 @@ mod support;
 use std::time::Duration;
 
 use pebble::{wait_certificate, Pebble, PebbleOptions};
-use support::{dynamic_config, start_proxy, static_config, stop, stored, ISSUE_TIMEOUT};
+use support::{
+    dynamic_config, resolver_routers, start_proxy, static_config, stop, stored, Setup, HTTP01,
+    ISSUE_TIMEOUT,
+};
 use viaduct_testkit::{EchoBackend, Launch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs pebble"]
 async fn http01_issues_stores_and_serves_after_restart_without_ordering() {
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
-    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let setup = Setup::start(PebbleOptions::default()).await;
+    let acme = HTTP01;
     let dynamic = dynamic_config("Host(`app.test.example`)", "{certResolver: le}");
-    let proxy = start_proxy(
-        &pebble,
-        &static_config(&pebble, &storage, acme),
-        &dynamic,
-        &echo,
-    )
-    .await;
+    let proxy = setup.start_proxy(acme, &dynamic).await;
 
-    let root = pebble.issuing_root();
-    let (leaf, status) =
-        wait_certificate(pebble.tls_port, "app.test.example", &root, ISSUE_TIMEOUT).await;
+    let (leaf, status) = setup
+        .wait_certificate("app.test.example", ISSUE_TIMEOUT)
+        .await;
     assert!(
         status.contains(" 200"),
         "served through the router: {status}"
     );
-    assert_eq!(echo.hits(), 1);
+    assert_eq!(setup.echo.hits(), 1);
 
     // Traefik's acme.json: resolver → Account + Certificates, mode 0600.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&storage).unwrap().permissions().mode();
+    let mode = std::fs::metadata(&setup.storage)
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "acme.json mode");
-    let json = stored(&storage);
+    let json = stored(&setup.storage);
     // Viaduct's account sits next to the one Traefik would write (an RSA key Viaduct cannot sign with).
     assert_eq!(json["le"]["ViaductAccount"]["Email"], "admin@test.example");
     assert_eq!(json["le"]["ViaductAccount"]["KeyType"], "P256");
@@ -72,16 +69,13 @@ async fn http01_issues_stores_and_serves_after_restart_without_ordering() {
         "https://127.0.0.1:{}/dir",
         viaduct_testkit::free_port().unwrap()
     );
-    let static_yaml =
-        static_config(&pebble, &storage, acme).replace(&pebble.directory_url(), &unreachable);
-    let proxy = start_proxy(&pebble, &static_yaml, &dynamic, &echo).await;
-    let (again, _) = wait_certificate(
-        pebble.tls_port,
-        "app.test.example",
-        &root,
-        Duration::from_secs(5),
-    )
-    .await;
+    let static_yaml = setup
+        .static_config(acme)
+        .replace(&setup.pebble.directory_url(), &unreachable);
+    let proxy = start_proxy(&setup.pebble, &static_yaml, &dynamic, &setup.echo).await;
+    let (again, _) = setup
+        .wait_certificate("app.test.example", Duration::from_secs(5))
+        .await;
     assert_eq!(again, leaf, "the stored certificate is served");
     assert!(!proxy.logs().contains("certificate obtained"));
     stop(proxy).await;
@@ -93,59 +87,33 @@ async fn acme_json_moves_between_traefik_and_viaduct_both_ways() {
     let Some(traefik) = viaduct_testkit::ProxyKind::traefik() else {
         panic!("set TRAEFIK_BIN to Traefik's binary");
     };
-    let pebble = Pebble::start(PebbleOptions::default()).await;
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let storage = scratch.path().join("acme.json");
-    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
-    let static_yaml = static_config(&pebble, &storage, acme);
+    let setup = Setup::start(PebbleOptions::default()).await;
+    let acme = HTTP01;
+    let static_yaml = setup.static_config(acme);
     let unreachable = format!(
         "https://127.0.0.1:{}/dir",
         viaduct_testkit::free_port().unwrap()
     );
-    let offline_yaml = static_yaml.replace(&pebble.directory_url(), &unreachable);
+    let offline_yaml = static_yaml.replace(&setup.pebble.directory_url(), &unreachable);
     let one = dynamic_config("Host(`traefik.test.example`)", "{certResolver: le}");
-    let both = r#"
-http:
-  routers:
-    one:
-      rule: "Host(`traefik.test.example`)"
-      entryPoints: [websecure]
-      service: echo
-      tls: {certResolver: le}
-    two:
-      rule: "Host(`viaduct.test.example`)"
-      entryPoints: [websecure]
-      service: echo
-      tls: {certResolver: le}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+    let both = &resolver_routers(&["traefik.test.example", "viaduct.test.example"]);
     let launch = |kind: viaduct_testkit::ProxyKind, static_yaml: &str, dynamic: &str| {
         Launch::new(kind)
             .static_yaml(static_yaml)
             .dynamic_yaml(dynamic)
-            .var("echo", echo.url())
-            .ready_port(pebble.http_port)
-            .ready_port(pebble.tls_port)
+            .var("echo", setup.echo.url())
+            .ready_port(setup.pebble.http_port)
+            .ready_port(setup.pebble.tls_port)
     };
-    let root = pebble.issuing_root();
 
     // Traefik orders and writes acme.json.
     let proxy = launch(traefik.clone(), &static_yaml, &one)
         .start()
         .await
         .unwrap();
-    let (from_traefik, _) = wait_certificate(
-        pebble.tls_port,
-        "traefik.test.example",
-        &root,
-        ISSUE_TIMEOUT,
-    )
-    .await;
+    let (from_traefik, _) = setup
+        .wait_certificate("traefik.test.example", ISSUE_TIMEOUT)
+        .await;
     stop(proxy).await;
 
     // Viaduct serves Traefik's certificate at once, then orders the second one with its own account.
@@ -153,23 +121,15 @@ http:
         .start()
         .await
         .unwrap();
-    let (served, _) = wait_certificate(
-        pebble.tls_port,
-        "traefik.test.example",
-        &root,
-        Duration::from_secs(5),
-    )
-    .await;
+    let (served, _) = setup
+        .wait_certificate("traefik.test.example", Duration::from_secs(5))
+        .await;
     assert_eq!(served, from_traefik);
-    let (from_viaduct, _) = wait_certificate(
-        pebble.tls_port,
-        "viaduct.test.example",
-        &root,
-        ISSUE_TIMEOUT,
-    )
-    .await;
+    let (from_viaduct, _) = setup
+        .wait_certificate("viaduct.test.example", ISSUE_TIMEOUT)
+        .await;
     stop(proxy).await;
-    let json = stored(&storage);
+    let json = stored(&setup.storage);
     assert!(
         json["le"]["Account"]["PrivateKey"].is_string(),
         "Traefik's account is kept"
@@ -178,21 +138,13 @@ http:
 
     // Traefik takes the file back and serves both, without the CA.
     let proxy = launch(traefik, &offline_yaml, both).start().await.unwrap();
-    let (served, _) = wait_certificate(
-        pebble.tls_port,
-        "viaduct.test.example",
-        &root,
-        Duration::from_secs(10),
-    )
-    .await;
+    let (served, _) = setup
+        .wait_certificate("viaduct.test.example", Duration::from_secs(10))
+        .await;
     assert_eq!(served, from_viaduct);
-    let (served, _) = wait_certificate(
-        pebble.tls_port,
-        "traefik.test.example",
-        &root,
-        Duration::from_secs(5),
-    )
-    .await;
+    let (served, _) = setup
+        .wait_certificate("traefik.test.example", Duration::from_secs(5))
+        .await;
     assert_eq!(served, from_traefik);
     stop(proxy).await;
 }
@@ -299,7 +251,7 @@ async fn a_new_ca_gets_a_new_account_and_stored_certificates_keep_serving() {
     let echo = EchoBackend::start("echo").await.unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let storage = scratch.path().join("acme.json");
-    let acme = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+    let acme = HTTP01;
     let first_ca = Pebble::start(PebbleOptions::default()).await;
     let dynamic = dynamic_config("Host(`first.test.example`)", "{certResolver: le}");
     let proxy = start_proxy(
@@ -323,25 +275,7 @@ async fn a_new_ca_gets_a_new_account_and_stored_certificates_keep_serving() {
 
     // Another CA (as when moving from staging to production): the stored account is not tried there.
     let second_ca = Pebble::start(PebbleOptions::default()).await;
-    let both = r#"
-http:
-  routers:
-    first:
-      rule: "Host(`first.test.example`)"
-      entryPoints: [websecure]
-      service: echo
-      tls: {certResolver: le}
-    second:
-      rule: "Host(`second.test.example`)"
-      entryPoints: [websecure]
-      service: echo
-      tls: {certResolver: le}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+    let both = &resolver_routers(&["first.test.example", "second.test.example"]);
     let proxy = start_proxy(
         &second_ca,
         &static_config(&second_ca, &storage, acme),

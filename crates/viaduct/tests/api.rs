@@ -7,37 +7,18 @@
 
 mod common;
 
-use common::{kind, viaduct, ROUTING_TIMEOUT};
+use common::api::{api_get, api_static_config, assert_same_json, body_json, wait_api};
+use common::{kind, viaduct};
 use serde_json::{json, Value};
-use viaduct_testkit::{
-    free_port, EchoBackend, HttpClient, Launch, ProxyKind, ProxyUnderTest, Reply,
-};
+use viaduct_testkit::{free_port, EchoBackend, HttpClient, Launch, ProxyKind, ProxyUnderTest};
 
-const STATIC: &str = r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-api:
-  insecure: true
-entryPoints:
-  web:
-    address: "{{addr:web}}"
-  traefik:
-    address: "{{addr:traefik}}"
-  legacy:
+const LEGACY_ENTRY_POINT: &str = r#"  legacy:
     address: "{{addr:legacy}}"
     http:
       redirections:
         entryPoint:
           to: web
-          scheme: http
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{dynamic_file}}"
-    watch: true
-"#;
+          scheme: http"#;
 
 const DYNAMIC: &str = r#"
 http:
@@ -124,7 +105,7 @@ async fn backends() -> Backends {
 
 async fn launch(kind: ProxyKind, backends: &Backends) -> ProxyUnderTest {
     Launch::new(kind)
-        .static_yaml(STATIC)
+        .static_yaml(&api_static_config("", LEGACY_ENTRY_POINT))
         .dynamic_yaml(DYNAMIC)
         .var("a", backends.a.url())
         .var("b", backends.b.url())
@@ -134,43 +115,30 @@ async fn launch(kind: ProxyKind, backends: &Backends) -> ProxyUnderTest {
         .unwrap()
 }
 
-async fn api_get(proxy: &ProxyUnderTest, client: &HttpClient, path: &str) -> Reply {
-    let url = format!("{}{path}", proxy.url("traefik"));
-    client.get(&url).await.unwrap()
-}
-
-fn body_json(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
-}
-
 /// Waits until the file provider's objects are in the API and the health check has marked
 /// the dead server down.
 async fn wait_configured(proxy: &ProxyUnderTest, client: &HttpClient) {
-    let result = proxy
-        .wait_for(
-            "the API to report the configuration",
-            ROUTING_TIMEOUT,
-            || async {
-                let reply = api_get(proxy, client, "/api/http/services/checked@file").await;
-                if reply.status != 200 {
-                    return Err(format!("status {}", reply.status));
-                }
-                let service = body_json(&reply);
-                let down = service["serverStatus"]
-                    .as_object()
-                    .is_some_and(|s| s.values().all(|v| v == "DOWN"));
-                if down {
-                    Ok(Some(()))
-                } else {
-                    Err(format!("serverStatus {}", service["serverStatus"]))
-                }
-            },
-        )
-        .await;
-    if let Err(e) = result {
-        panic!("{e}\nlogs:\n{}", proxy.logs());
-    }
+    wait_api(
+        proxy,
+        client,
+        "the API to report the configuration",
+        "/api/http/services/checked@file",
+        |reply| {
+            if reply.status != 200 {
+                return Err(format!("status {}", reply.status));
+            }
+            let service = body_json(reply);
+            let down = service["serverStatus"]
+                .as_object()
+                .is_some_and(|s| s.values().all(|v| v == "DOWN"));
+            if down {
+                Ok(())
+            } else {
+                Err(format!("serverStatus {}", service["serverStatus"]))
+            }
+        },
+    )
+    .await;
 }
 
 /// What may differ between two correct answers: the listening ports, and the wording of
@@ -256,27 +224,11 @@ async fn api_json_matches_traefik() {
     wait_configured(&theirs, &client).await;
 
     for path in COMPARED {
-        let mine = api_get(&ours, &client, path).await;
-        let reference = api_get(&theirs, &client, path).await;
-        assert_eq!(mine.status, reference.status, "{path}: status");
-        assert_eq!(
-            mine.header("x-next-page"),
-            reference.header("x-next-page"),
-            "{path}: X-Next-Page"
-        );
+        let (mine, reference) = assert_same_json((&ours, &theirs), &client, path, normalise).await;
         assert_eq!(
             mine.header("content-type"),
             reference.header("content-type"),
             "{path}: Content-Type"
-        );
-        let mine_json = normalise(body_json(&mine), &ours);
-        let reference_json = normalise(body_json(&reference), &theirs);
-        assert_eq!(
-            mine_json,
-            reference_json,
-            "{path}:\nviaduct: {}\ntraefik: {}",
-            serde_json::to_string_pretty(&mine_json).unwrap(),
-            serde_json::to_string_pretty(&reference_json).unwrap()
         );
     }
 
@@ -452,10 +404,13 @@ http:
         backends.a.url()
     );
     proxy.write_dynamic(&next).unwrap();
-    let result = proxy
-        .wait_for("the reload to reach the API", ROUTING_TIMEOUT, || async {
-            let reply = api_get(&proxy, &client, "/api/http/routers").await;
-            let names: Vec<String> = body_json(&reply)
+    wait_api(
+        &proxy,
+        &client,
+        "the reload to reach the API",
+        "/api/http/routers",
+        |reply| {
+            let names: Vec<String> = body_json(reply)
                 .as_array()
                 .unwrap()
                 .iter()
@@ -463,13 +418,13 @@ http:
                 .map(|r| r["name"].as_str().unwrap().to_string())
                 .collect();
             if names == ["fresh@file"] {
-                Ok(Some(()))
+                Ok(())
             } else {
                 Err(format!("file routers {names:?}"))
             }
-        })
-        .await;
-    result.unwrap();
+        },
+    )
+    .await;
 }
 
 /// The dashboard: `/` redirects to it, its page and files are served, and the API it reads

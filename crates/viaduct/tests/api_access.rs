@@ -5,38 +5,10 @@
 
 mod common;
 
+use common::api::{api_get, api_static_config, body_json};
 use common::{kind, viaduct};
-use serde_json::{json, Value};
-use viaduct_testkit::{HttpClient, Launch, ProxyUnderTest, Reply, RequestSpec};
-
-const INSECURE_UNDER_ADMIN: &str = r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-api:
-  insecure: true
-  basePath: /admin
-entryPoints:
-  web:
-    address: "{{addr:web}}"
-  traefik:
-    address: "{{addr:traefik}}"
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{dynamic_file}}"
-"#;
-
-async fn api_get(proxy: &ProxyUnderTest, client: &HttpClient, path: &str) -> Reply {
-    let url = format!("{}{path}", proxy.url("traefik"));
-    client.get(&url).await.unwrap()
-}
-
-fn body_json(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
-}
+use serde_json::json;
+use viaduct_testkit::{HttpClient, Launch, RequestSpec};
 
 /// Without `api.insecure`, the API is reached through a user router to `api@internal`,
 /// behind the user's authentication, on the user's entry point; no `traefik` entry point.
@@ -114,7 +86,7 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_path_moves_api_and_dashboard() {
     let proxy = Launch::new(viaduct())
-        .static_yaml(INSECURE_UNDER_ADMIN)
+        .static_yaml(&api_static_config("  basePath: /admin", ""))
         .dynamic_yaml("{}")
         .start()
         .await

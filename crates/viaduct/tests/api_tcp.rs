@@ -6,32 +6,15 @@
 
 mod common;
 
-use common::{kind, viaduct, ROUTING_TIMEOUT};
+use common::api::{api_get, api_static_config, assert_same_json, body_json, wait_api};
+use common::{kind, viaduct};
 use serde_json::{json, Value};
-use viaduct_testkit::{free_port, HttpClient, Launch, ProxyKind, ProxyUnderTest, Reply};
+use viaduct_testkit::{free_port, HttpClient, Launch, ProxyKind, ProxyUnderTest};
 
-const STATIC: &str = r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-api:
-  insecure: true
-entryPoints:
-  web:
-    address: "{{addr:web}}"
-  traefik:
-    address: "{{addr:traefik}}"
-  db:
+const STREAM_ENTRY_POINTS: &str = r#"  db:
     address: "{{addr:db}}"
   dns:
-    address: "{{udp}}"
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{dynamic_file}}"
-    watch: true
-"#;
+    address: "{{udp}}""#;
 
 const DYNAMIC: &str = r#"
 tcp:
@@ -143,7 +126,7 @@ async fn launch(kind: ProxyKind, servers: [u16; 3]) -> ProxyUnderTest {
     drop(udp);
     let [s1, s2, s3] = servers;
     Launch::new(kind)
-        .static_yaml(STATIC)
+        .static_yaml(&api_static_config("", STREAM_ENTRY_POINTS))
         .dynamic_yaml(DYNAMIC)
         .var("udp", format!("127.0.0.1:{udp_port}/udp"))
         .var("s1", s1.to_string())
@@ -154,34 +137,21 @@ async fn launch(kind: ProxyKind, servers: [u16; 3]) -> ProxyUnderTest {
         .unwrap()
 }
 
-async fn api_get(proxy: &ProxyUnderTest, client: &HttpClient, path: &str) -> Reply {
-    let url = format!("{}{path}", proxy.url("traefik"));
-    client.get(&url).await.unwrap()
-}
-
-fn body_json(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
-}
-
 async fn wait_configured(proxy: &ProxyUnderTest, client: &HttpClient) {
-    let result = proxy
-        .wait_for(
-            "the API to report the TCP configuration",
-            ROUTING_TIMEOUT,
-            || async {
-                let reply = api_get(proxy, client, "/api/tcp/services/db@file").await;
-                let service = (reply.status == 200).then(|| body_json(&reply));
-                match service {
-                    Some(s) if s.get("serverStatus").is_some() => Ok(Some(())),
-                    _ => Err(format!("status {}: {}", reply.status, reply.text())),
-                }
-            },
-        )
-        .await;
-    if let Err(e) = result {
-        panic!("{e}\nlogs:\n{}", proxy.logs());
-    }
+    wait_api(
+        proxy,
+        client,
+        "the API to report the TCP configuration",
+        "/api/tcp/services/db@file",
+        |reply| {
+            let service = (reply.status == 200).then(|| body_json(reply));
+            match service {
+                Some(s) if s.get("serverStatus").is_some() => Ok(()),
+                _ => Err(format!("status {}: {}", reply.status, reply.text())),
+            }
+        },
+    )
+    .await;
 }
 
 /// Error wording differs between correct answers: only the presence of errors must agree.
@@ -266,23 +236,7 @@ async fn tcp_udp_api_json_matches_traefik() {
     wait_configured(&theirs, &client).await;
 
     for path in COMPARED {
-        let mine = api_get(&ours, &client, path).await;
-        let reference = api_get(&theirs, &client, path).await;
-        assert_eq!(mine.status, reference.status, "{path}: status");
-        assert_eq!(
-            mine.header("x-next-page"),
-            reference.header("x-next-page"),
-            "{path}: X-Next-Page"
-        );
-        let mine_json = normalise(body_json(&mine), &ours);
-        let reference_json = normalise(body_json(&reference), &theirs);
-        assert_eq!(
-            mine_json,
-            reference_json,
-            "{path}:\nviaduct: {}\ntraefik: {}",
-            serde_json::to_string_pretty(&mine_json).unwrap(),
-            serde_json::to_string_pretty(&reference_json).unwrap()
-        );
+        assert_same_json((&ours, &theirs), &client, path, normalise).await;
     }
 
     for path in [

@@ -13,29 +13,11 @@ mod webdriver;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{viaduct, ROUTING_TIMEOUT};
+use common::api::{api_static_config, wait_api};
+use common::viaduct;
 use serde_json::Value;
 use viaduct_testkit::{free_port, EchoBackend, HttpClient, Launch, ProxyUnderTest};
 use webdriver::Browser;
-
-const STATIC: &str = r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: INFO
-api:
-  insecure: true
-entryPoints:
-  web:
-    address: "{{addr:web}}"
-  traefik:
-    address: "{{addr:traefik}}"
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{dynamic_file}}"
-    watch: true
-"#;
 
 const DYNAMIC: &str = r#"
 http:
@@ -123,34 +105,24 @@ fn names(value: &Value) -> Vec<String> {
 
 async fn start_proxy(up: &EchoBackend, dead: u16) -> ProxyUnderTest {
     let proxy = Launch::new(viaduct())
-        .static_yaml(STATIC)
+        .static_yaml(&api_static_config("", "").replace("level: DEBUG", "level: INFO"))
         .dynamic_yaml(DYNAMIC)
         .var("up", up.url())
         .var("dead", dead.to_string())
         .start()
         .await
         .unwrap();
-    let client = HttpClient::http1();
-    let url = format!("{}/api/http/services/shop@file", proxy.url("traefik"));
-    proxy
-        .wait_for(
-            "the health check to mark a server down",
-            ROUTING_TIMEOUT,
-            || {
-                let client = client.clone();
-                let url = url.clone();
-                async move {
-                    let reply = client.get(&url).await.map_err(|e| e.to_string())?;
-                    if reply.text().contains("DOWN") {
-                        Ok(Some(()))
-                    } else {
-                        Err(reply.text())
-                    }
-                }
-            },
-        )
-        .await
-        .unwrap();
+    wait_api(
+        &proxy,
+        &HttpClient::http1(),
+        "the health check to mark a server down",
+        "/api/http/services/shop@file",
+        |reply| match reply.text() {
+            text if text.contains("DOWN") => Ok(()),
+            text => Err(text),
+        },
+    )
+    .await;
     proxy
 }
 

@@ -19,23 +19,8 @@ const LIVE: Duration = Duration::from_secs(2);
 /// `docker_options` (YAML at 4 spaces) appended.
 fn static_config(docker_options: &str) -> String {
     format!(
-        r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-entryPoints:
-  web:
-    address: "{{{{addr:web}}}}"
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{{{dynamic_file}}}}"
-    watch: true
-  docker:
-    endpoint: "{{{{docker_endpoint}}}}"
-{docker_options}
-"#
+        "{}  docker:\n    endpoint: \"{{{{docker_endpoint}}}}\"\n{docker_options}\n",
+        common::static_config("")
     )
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, start, start_with, static_config, wait_backend, ONE_ROUTE};
+use common::{echoed, get, start, start_echo, start_with, static_config, wait_backend, ONE_ROUTE};
 use viaduct_testkit::{
     pattern_checksum, ws_echo_roundtrip, EchoBackend, HttpClient, RawConnection, RequestBody,
     RequestSpec, WsEchoBackend,
@@ -16,9 +16,7 @@ use viaduct_testkit::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_forwarded_headers_are_replaced() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start(ONE_ROUTE, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "app.test", "/", "echo").await;
+    let (proxy, client) = start_echo(ONE_ROUTE, &echo, "app.test").await;
 
     let spec = RequestSpec::get(&format!("{}/fwd", proxy.url("web")))
         .header("host", "app.test")
@@ -38,10 +36,7 @@ async fn untrusted_forwarded_headers_are_replaced() {
     assert!(!seen.header("x-forwarded-server").unwrap_or("").is_empty());
     assert_eq!(seen.header("host"), Some("app.test"));
 
-    let seen = get(&proxy, &client, "app.test:8081", "/")
-        .await
-        .echo()
-        .unwrap();
+    let seen = echoed(&proxy, &client, "app.test:8081", "/").await;
     assert_eq!(
         seen.header_all("x-forwarded-port"),
         ["8081"],
@@ -74,9 +69,7 @@ async fn insecure_entry_point_keeps_and_appends_forwarded_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_and_connection_named_headers_are_removed() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start(ONE_ROUTE, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "app.test", "/", "echo").await;
+    let (proxy, _) = start_echo(ONE_ROUTE, &echo, "app.test").await;
 
     let request = "GET /hop HTTP/1.1\r\nHost: app.test\r\nConnection: keep-alive, X-Secret\r\n\
                    X-Secret: 1\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\
@@ -140,10 +133,7 @@ http:
         .echo()
         .unwrap();
     assert_eq!(kept.header("host"), Some("app.test"));
-    let replaced = get(&proxy, &client, "app.test", "/replace")
-        .await
-        .echo()
-        .unwrap();
+    let replaced = echoed(&proxy, &client, "app.test", "/replace").await;
     assert_eq!(
         replaced.header("host"),
         Some(echo.addr().to_string().as_str())

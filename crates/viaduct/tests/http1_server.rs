@@ -8,23 +8,21 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, start_with, static_config, wait_backend};
+use common::{echo_service, start, start_with, static_config, wait_backend};
 use viaduct_testkit::{EchoBackend, EchoReport, HttpClient, RawConnection};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-const ROUTES: &str = r#"
+const ROUTES: &str = concat!(
+    r#"
 http:
   routers:
     app:
       rule: "Host(`app.test`)"
       service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
 
 async fn ready(proxy: &viaduct_testkit::ProxyUnderTest) {
     wait_backend(proxy, &HttpClient::http1(), "app.test", "/", "echo").await;

@@ -5,16 +5,9 @@
 
 mod common;
 
-use common::{get, start, wait_backend};
+use common::ECHO_SERVICE as SERVICE;
+use common::{echoed, get, start, wait_backend};
 use viaduct_testkit::{EchoBackend, HttpClient};
-
-const SERVICE: &str = r#"
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middlewares_run_in_order_and_chains_nest() {
@@ -56,18 +49,12 @@ http:
     );
     assert_eq!(report.header("x-forwarded-prefix"), Some("/api"));
 
-    let report = get(&proxy, &client, "api.test", "/other")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "api.test", "/other").await;
     assert_eq!(report.uri, "/backend/other", "no prefix to strip");
     assert_eq!(report.header("x-forwarded-prefix"), None);
 
     // outer = [add, inner = [strip]]: the prefix is added first, so there is nothing to strip.
-    let report = get(&proxy, &client, "chain.test", "/api/x")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "chain.test", "/api/x").await;
     assert_eq!(report.uri, "/backend/api/x");
 }
 

@@ -12,18 +12,11 @@ mod content;
 #[path = "middlewares_a/support.rs"]
 mod support;
 
-use common::{get, start, wait_backend};
+use common::ECHO_SERVICE as SERVICE;
+use common::{echoed, get, start, start_echo, wait_backend};
 use http::Method;
 use support::{auth_server, base64, basic, htpasswd, mtls_files, query_unescape, untyped_backend};
 use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
-
-const SERVICE: &str = r#"
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
 
 /// One router per `(host, middleware list)`, all to the echo service.
 fn routers(routes: &[(&str, &str)]) -> String {
@@ -111,9 +104,7 @@ async fn headers_custom_cors_and_security() {
             ("noxff.test", "no-xff"),
         ])
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "forced.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "forced.test").await;
 
     // Custom headers, and security headers over plain HTTP (no STS without HTTPS).
     let spec = send(&proxy, Method::GET, "custom.test", "/").header("x-drop", "gone");
@@ -225,10 +216,7 @@ async fn headers_custom_cors_and_security() {
     assert_eq!(client.send(spec).await.unwrap().status, 200);
 
     // An empty X-Forwarded-For also keeps the proxy from appending the peer to it.
-    let report = get(&proxy, &client, "noxff.test", "/")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "noxff.test", "/").await;
     assert_eq!(report.header("x-forwarded-for"), None);
 }
 
@@ -268,9 +256,7 @@ async fn redirect_scheme_and_regex() {
             ("e.test", "regex-permanent"),
         ])
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "c.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "c.test").await;
 
     let reply = get(&proxy, &client, "a.test", "/p?q=1").await;
     assert_eq!(reply.status, 302);
@@ -343,34 +329,19 @@ async fn replace_path_and_strip_prefix_regex() {
     assert_eq!(report.uri, "/fixed?x=1");
     assert_eq!(report.header("x-replaced-path"), Some("/orig/path"));
 
-    let report = get(&proxy, &client, "regex.test", "/foo/a/b?y=2")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "regex.test", "/foo/a/b?y=2").await;
     assert_eq!(report.uri, "/bar/a/b?y=2");
     assert_eq!(report.header("x-replaced-path"), Some("/foo/a/b"));
-    let report = get(&proxy, &client, "regex.test", "/other")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "regex.test", "/other").await;
     assert_eq!(report.uri, "/other");
     assert_eq!(report.header("x-replaced-path"), None);
 
-    let report = get(&proxy, &client, "strip.test", "/products/abc12/item?z")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "strip.test", "/products/abc12/item?z").await;
     assert_eq!(report.uri, "/item?z");
     assert_eq!(report.header("x-forwarded-prefix"), Some("/products/abc12"));
-    let report = get(&proxy, &client, "strip.test", "/products/abc")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "strip.test", "/products/abc").await;
     assert_eq!(report.uri, "/");
-    let report = get(&proxy, &client, "strip.test", "/x/products/abc")
-        .await
-        .echo()
-        .unwrap();
+    let report = echoed(&proxy, &client, "strip.test", "/x/products/abc").await;
     assert_eq!(
         report.uri, "/x/products/abc",
         "a match that is not a prefix is ignored"

@@ -8,8 +8,10 @@ mod support_b;
 
 use std::time::Duration;
 
-use common::{get, start, wait_backend, wait_reply};
-use support_b::{closed_port_url, spec, RedisServer, SlowBodyBackend, SERVICE};
+use common::{get, start, start_echo, wait_backend, wait_reply};
+use support_b::{
+    closed_port_url, post_payload, spec, RawExchange, RedisServer, SlowBodyBackend, SERVICE,
+};
 use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
 
 fn rate_limit_config(extra_router: &str) -> String {
@@ -101,9 +103,7 @@ http:
         average: 0
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "open.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "open.test").await;
     for _ in 0..5 {
         assert_eq!(get(&proxy, &client, "open.test", "/").await.status, 200);
     }
@@ -111,53 +111,21 @@ http:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_req_counts_a_request_until_its_body_is_sent() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let backend = SlowBodyBackend::start().await;
-    let dynamic = r#"
-http:
-  routers:
-    limited:
-      rule: "Host(`inflight.test`)"
-      service: slow
-      middlewares: [one-at-a-time]
-  middlewares:
-    one-at-a-time:
-      inFlightReq:
-        amount: 1
-        sourceCriterion:
-          requestHost: true
-  services:
-    slow:
-      loadBalancer:
-        servers:
-          - url: "{{slow}}"
-"#;
-    let proxy = start(dynamic, &[("slow", backend.url())]).await;
+    let one_at_a_time = "      inFlightReq:\n        amount: 1\n        sourceCriterion:\n          requestHost: true";
+    let proxy = backend
+        .start_proxy("inflight.test", "one-at-a-time", one_at_a_time)
+        .await;
     let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "inflight.test", "/", "slow").await;
 
     // A request whose body is still streaming holds the only slot.
-    let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: inflight.test\r\nx-slow: 1\r\n\r\n")
-        .await
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("hello") {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            n > 0,
-            "the proxy closed: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
+    let slow_request = b"GET / HTTP/1.1\r\nHost: inflight.test\r\nx-slow: 1\r\n\r\n";
+    let mut exchange = RawExchange::send(&proxy, slow_request).await;
+    exchange
+        .read_until("the start of the body", |seen| {
+            String::from_utf8_lossy(seen).contains("hello")
+        })
+        .await;
     let refused = get(&proxy, &client, "inflight.test", "/").await;
     assert_eq!(refused.status, 429);
     assert_eq!(refused.text(), "max connections reached: 1");
@@ -171,30 +139,23 @@ http:
 
     // Once the body is over, the slot is free again.
     backend.finish.notify_one();
-    while !String::from_utf8_lossy(&seen).ends_with("0\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0);
-        seen.extend_from_slice(&buf[..n]);
-    }
+    exchange
+        .read_until("the end of the body", |seen| {
+            String::from_utf8_lossy(seen).ends_with("0\r\n\r\n")
+        })
+        .await;
     wait_reply(&proxy, &client, spec(&proxy, "inflight.test", "/"), |r| {
         r.status == 200
     })
     .await;
 
     // A client that goes away mid-body releases its slot too.
-    let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: inflight.test\r\nx-slow: 1\r\n\r\n")
-        .await
-        .unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    let mut exchange = RawExchange::send(&proxy, slow_request).await;
+    exchange
+        .read_until("the start of the body", |seen| !seen.is_empty())
+        .await;
     assert_eq!(get(&proxy, &client, "inflight.test", "/").await.status, 429);
-    drop(stream);
+    drop(exchange);
     wait_reply(&proxy, &client, spec(&proxy, "inflight.test", "/"), |r| {
         r.status == 200
     })
@@ -251,42 +212,32 @@ http:
     }
 
     // A request the backend received is not sent again (unless `status` asks).
-    let before = echo.hits();
-    let reply = client
-        .send(spec(&proxy, "status.test", "/").header("x-echo-status", "404"))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 404);
-    assert_eq!(echo.hits() - before, 1);
+    let (status, hits) = status_and_hits(
+        &client,
+        &echo,
+        spec(&proxy, "status.test", "/").header("x-echo-status", "404"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(hits, 1);
 
-    let before = echo.hits();
-    let reply = client
-        .send(spec(&proxy, "status.test", "/").header("x-echo-status", "503"))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 503, "the last attempt's answer");
-    assert_eq!(
-        echo.hits() - before,
-        3,
-        "status 503 is retried up to attempts"
-    );
+    let (status, hits) = status_and_hits(
+        &client,
+        &echo,
+        spec(&proxy, "status.test", "/").header("x-echo-status", "503"),
+    )
+    .await;
+    assert_eq!(status, 503, "the last attempt's answer");
+    assert_eq!(hits, 3, "status 503 is retried up to attempts");
 
-    let before = echo.hits();
-    let reply = client
-        .send(
-            RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
-                .header("host", "status.test")
-                .header("x-echo-status", "503")
-                .body(viaduct_testkit::RequestBody::Bytes("payload".into())),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 503);
-    assert_eq!(
-        echo.hits() - before,
-        1,
-        "a POST is not retried on its status"
-    );
+    let (status, hits) = status_and_hits(
+        &client,
+        &echo,
+        post_payload(&proxy, "status.test").header("x-echo-status", "503"),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(hits, 1, "a POST is not retried on its status");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,36 +257,26 @@ http:
         attempts: 3
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "retry.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "retry.test").await;
 
-    let before = echo.hits();
-    let reply = client
-        .send(
-            RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
-                .header("host", "retry.test")
-                .header("x-echo-abort", "1")
-                .body(viaduct_testkit::RequestBody::Bytes("payload".into())),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 502);
-    assert_eq!(
-        echo.hits() - before,
-        1,
-        "a POST the backend received is sent once"
-    );
+    let (status, hits) = status_and_hits(
+        &client,
+        &echo,
+        post_payload(&proxy, "retry.test").header("x-echo-abort", "1"),
+    )
+    .await;
+    assert_eq!(status, 502);
+    assert_eq!(hits, 1, "a POST the backend received is sent once");
 
-    let before = echo.hits();
-    let reply = client
-        .send(spec(&proxy, "retry.test", "/").header("x-echo-abort", "1"))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 502);
+    let (status, hits) = status_and_hits(
+        &client,
+        &echo,
+        spec(&proxy, "retry.test", "/").header("x-echo-abort", "1"),
+    )
+    .await;
+    assert_eq!(status, 502);
     assert_eq!(
-        echo.hits() - before,
-        1,
+        hits, 1,
         "what reached the backend is not sent again, even a GET"
     );
 }
@@ -375,9 +316,7 @@ http:
         expression: "NetworkErrorRatio() > 1"
 {SERVICE}"#
     );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "cb.test", "/", "echo").await;
+    let (proxy, client) = start_echo(&dynamic, &echo, "cb.test").await;
     assert_eq!(
         get(&proxy, &client, "broken.test", "/").await.status,
         404,
@@ -485,4 +424,15 @@ http:
     redis.stop();
     let reply = send(&first, "c").await;
     assert_eq!(reply.status, 500, "no Redis, no decision");
+}
+
+/// Sends `request`; its status, and how many requests `echo` received meanwhile.
+async fn status_and_hits(
+    client: &HttpClient,
+    echo: &EchoBackend,
+    request: RequestSpec,
+) -> (u16, usize) {
+    let before = echo.hits();
+    let reply = client.send(request).await.unwrap();
+    (reply.status, echo.hits() - before)
 }

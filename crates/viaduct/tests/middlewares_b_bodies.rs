@@ -6,13 +6,12 @@
 mod common;
 mod support_b;
 
-use std::time::Duration;
+use common::{echo_service, get, start, start_echo, wait_backend};
+use support_b::{decode_with, spec, RawExchange, SlowBodyBackend, SERVICE};
+use viaduct_testkit::{EchoBackend, HttpClient, ProxyUnderTest, RequestSpec};
 
-use common::{get, start, wait_backend};
-use support_b::{decode_with, spec, SlowBodyBackend, SERVICE};
-use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
-
-const COMPRESS_CONFIG: &str = r#"
+const COMPRESS_CONFIG: &str = concat!(
+    r#"
 http:
   routers:
     compressed:
@@ -31,12 +30,9 @@ http:
         encodings: [br, zstd, gzip]
         minResponseBodyBytes: 200
         excludedContentTypes: ["application/json"]
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
 
 async fn fetch_encoded(
     proxy: &viaduct_testkit::ProxyUnderTest,
@@ -55,9 +51,7 @@ async fn fetch_encoded(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compress_negotiates_and_gzip_decodes() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start(COMPRESS_CONFIG, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "compress.test", "/", "echo").await;
+    let (proxy, client) = start_echo(COMPRESS_CONFIG, &echo, "compress.test").await;
 
     let reply = fetch_encoded(&proxy, &client, "compress.test", 100_000, Some("gzip")).await;
     assert_eq!(reply.status, 200);
@@ -79,34 +73,18 @@ async fn compress_negotiates_and_gzip_decodes() {
     );
 
     // Equal weights: the configured order (gzip first by default); q-values first.
-    let reply = fetch_encoded(
-        &proxy,
-        &client,
-        "compress.test",
-        5000,
-        Some("zstd, br, gzip"),
-    )
-    .await;
-    assert_eq!(reply.header("content-encoding"), Some("gzip"));
-    let reply = fetch_encoded(
-        &proxy,
-        &client,
-        "compress.test",
-        5000,
-        Some("gzip;q=0.5, br"),
-    )
-    .await;
-    assert_eq!(reply.header("content-encoding"), Some("br"));
-    let reply = fetch_encoded(
-        &proxy,
-        &client,
-        "compress.test",
-        5000,
-        Some("gzip;q=0, deflate"),
-    )
-    .await;
-    assert_eq!(reply.header("content-encoding"), None, "nothing acceptable");
-    assert_eq!(reply.body.len(), 5000);
+    let negotiated = [
+        ("zstd, br, gzip", Some("gzip")),
+        ("gzip;q=0.5, br", Some("br")),
+        ("gzip;q=0, deflate", None),
+    ];
+    for (accept, expected) in negotiated {
+        let reply = fetch_encoded(&proxy, &client, "compress.test", 5000, Some(accept)).await;
+        assert_eq!(reply.header("content-encoding"), expected, "{accept}");
+        if expected.is_none() {
+            assert_eq!(reply.body.len(), 5000, "nothing acceptable: as it is");
+        }
+    }
 
     // Too small, or no Accept-Encoding: as it is.
     let reply = fetch_encoded(&proxy, &client, "compress.test", 1000, Some("gzip")).await;
@@ -128,9 +106,7 @@ async fn compress_negotiates_and_gzip_decodes() {
 #[ignore = "needs zstd and brotli"]
 async fn compress_br_and_zstd_decode_with_real_tools() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start(COMPRESS_CONFIG, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "br.test", "/", "echo").await;
+    let (proxy, client) = start_echo(COMPRESS_CONFIG, &echo, "br.test").await;
     for (accept, tool) in [
         ("br", "brotli"),
         ("zstd", "zstd"),
@@ -161,49 +137,23 @@ async fn compress_br_and_zstd_decode_with_real_tools() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compress_streams_what_the_backend_sent_before_it_pauses() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let backend = SlowBodyBackend::start().await;
-    let dynamic = r#"
-http:
-  routers:
-    compressed:
-      rule: "Host(`stream.test`)"
-      service: slow
-      middlewares: [compress]
-  middlewares:
-    compress:
-      compress: {}
-  services:
-    slow:
-      loadBalancer:
-        servers:
-          - url: "{{slow}}"
-"#;
-    let proxy = start(dynamic, &[("slow", backend.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "stream.test", "/", "slow").await;
+    let proxy = backend
+        .start_proxy("stream.test", "compress", "      compress: {}")
+        .await;
 
-    let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
-        .await
-        .unwrap();
-    stream
-        .write_all(
-            b"GET / HTTP/1.1\r\nHost: stream.test\r\nAccept-Encoding: gzip\r\nx-slow: 1\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
+    let mut exchange = RawExchange::send(
+        &proxy,
+        b"GET / HTTP/1.1\r\nHost: stream.test\r\nAccept-Encoding: gzip\r\nx-slow: 1\r\n\r\n",
+    )
+    .await;
     // The head and the start of the gzip stream arrive while the backend is still sending.
-    while !seen.windows(2).any(|w| w == [0x1f, 0x8b]) {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .expect("compressed bytes before the end of the body")
-            .unwrap();
-        assert!(n > 0);
-        seen.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+    exchange
+        .read_until("compressed bytes before the end of the body", |seen| {
+            seen.windows(2).any(|w| w == [0x1f, 0x8b])
+        })
+        .await;
+    let head = exchange.text().to_ascii_lowercase();
     assert!(head.contains("content-encoding: gzip"), "{head}");
     backend.finish.notify_one();
 }
@@ -211,26 +161,8 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffering_holds_bodies_whole_and_refuses_big_ones() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let dynamic = format!(
-        r#"
-http:
-  routers:
-    buffered:
-      rule: "Host(`buffer.test`)"
-      service: echo
-      middlewares: [buffer]
-  middlewares:
-    buffer:
-      buffering:
-        maxRequestBodyBytes: 100000
-        memRequestBodyBytes: 1000
-        maxResponseBodyBytes: 200000
-        memResponseBodyBytes: 1000
-{SERVICE}"#
-    );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "buffer.test", "/", "echo").await;
+    let options = "        maxRequestBodyBytes: 100000\n        memRequestBodyBytes: 1000\n        maxResponseBodyBytes: 200000\n        memResponseBodyBytes: 1000";
+    let (proxy, client) = start_buffered(&echo, options).await;
     let post = |len: u64| {
         RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
             .header("host", "buffer.test")
@@ -362,7 +294,8 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_web_converts_calls_and_answers_their_preflight() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let dynamic = r#"
+    let dynamic = concat!(
+        r#"
 http:
   routers:
     app:
@@ -373,12 +306,9 @@ http:
     grpc-web:
       grpcWeb:
         allowOrigins: ["https://app.test"]
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+        echo_service!()
+    );
     let proxy = start(dynamic, &[("echo", echo.h2c_url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "grpc.test", "/", "echo").await;
@@ -477,24 +407,8 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffering_sends_a_request_again_while_retry_expression_holds() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let dynamic = format!(
-        r#"
-http:
-  routers:
-    buffered:
-      rule: "Host(`buffer.test`)"
-      service: echo
-      middlewares: [buffer]
-  middlewares:
-    buffer:
-      buffering:
-        memRequestBodyBytes: 1000
-        retryExpression: "IsNetworkError() && Attempts() < 3"
-{SERVICE}"#
-    );
-    let proxy = start(&dynamic, &[("echo", echo.url())]).await;
-    let client = HttpClient::http1();
-    wait_backend(&proxy, &client, "buffer.test", "/", "echo").await;
+    let options = "        memRequestBodyBytes: 1000\n        retryExpression: \"IsNetworkError() && Attempts() < 3\"";
+    let (proxy, client) = start_buffered(&echo, options).await;
     let before = echo.received().len();
     let reply = client
         .send(
@@ -522,4 +436,24 @@ http:
         1,
         "a 500 is no network error"
     );
+}
+
+/// The proxy with one router for `buffer.test` through `buffering` with `options` (YAML,
+/// 8-space indent) to `echo`, once it routes.
+async fn start_buffered(echo: &EchoBackend, options: &str) -> (ProxyUnderTest, HttpClient) {
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    buffered:
+      rule: "Host(`buffer.test`)"
+      service: echo
+      middlewares: [buffer]
+  middlewares:
+    buffer:
+      buffering:
+{options}
+{SERVICE}"#
+    );
+    start_echo(&dynamic, echo, "buffer.test").await
 }

@@ -16,62 +16,17 @@ mod otlp;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{get, kind, start_with, wait_backend};
-use exposition::Exposition;
+use common::{api_route, get, kind, start_with, static_config_with_traefik, wait_backend};
+use exposition::{scrape, Exposition};
 use viaduct_testkit::{
     wait_until, EchoBackend, HttpClient, ProxyUnderTest, RequestBody, RequestSpec,
 };
 
-const ROUTERS: &str = r#"
-http:
-  routers:
-    api:
-      rule: "Host(`api.test`)"
-      entryPoints: [web]
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
-
-/// Entry points `web` and `traefik`, the file provider, and `extra` (top-level YAML).
-fn static_with(extra: &str) -> String {
-    format!(
-        r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-entryPoints:
-  web:
-    address: "{{{{addr:web}}}}"
-  traefik:
-    address: "{{{{addr:traefik}}}}"
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{{{dynamic_file}}}}"
-    watch: true
-{extra}"#
-    )
-}
-
-async fn scrape(proxy: &ProxyUnderTest, client: &HttpClient) -> Exposition {
-    let reply = client
-        .get(&format!("{}/metrics", proxy.url("traefik")))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    Exposition::parse(&reply.text()).unwrap_or_else(|e| panic!("{e}\n{}", reply.text()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_counts_exact_deltas_with_traefik_names() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
-    let proxy = start_with(&yaml, ROUTERS, &[("echo", echo.url())]).await;
+    let yaml = static_config_with_traefik("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/", "echo").await;
     let before = scrape(&proxy, &client).await;
@@ -209,10 +164,10 @@ async fn prometheus_counts_exact_deltas_with_traefik_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_label_options_and_manual_routing() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with(
+    let yaml = static_config_with_traefik(
         "metrics:\n  prometheus:\n    manualRouting: true\n    addEntryPointsLabels: false\n    buckets: [0.5, 2]\n    headerLabels:\n      tenant: X-Tenant\n",
     );
-    let dynamic = ROUTERS.replacen(
+    let dynamic = api_route().replacen(
         "  services:\n",
         "    metrics:\n      rule: \"Path(`/custom-metrics`)\"\n      entryPoints: [traefik]\n      service: prometheus@internal\n  services:\n",
         1,
@@ -285,7 +240,7 @@ async fn metrics_label_options_and_manual_routing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_answers_then_reports_termination() {
-    let yaml = static_with(
+    let yaml = static_config_with_traefik(
         "ping: {}\n",
     )
     .replace(
@@ -296,26 +251,22 @@ async fn ping_answers_then_reports_termination() {
     );
     let proxy = start_with(
         &yaml,
-        ROUTERS.replace("{{echo}}", "http://127.0.0.1:9").as_str(),
+        api_route()
+            .replace("{{echo}}", "http://127.0.0.1:9")
+            .as_str(),
         &[],
     )
     .await;
     let client = HttpClient::http1().with_timeout(Duration::from_secs(5));
     let ping = format!("{}/ping", proxy.url("traefik"));
-    let reply = proxy
-        .wait_for("ping to be routed", common::ROUTING_TIMEOUT, || {
-            let client = client.clone();
-            let ping = ping.clone();
-            async move {
-                match client.get(&ping).await {
-                    Ok(r) if r.status == 200 => Ok(Some(r)),
-                    Ok(r) => Err(format!("status {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .unwrap();
+    let reply = wait_status(
+        &proxy,
+        &client,
+        &ping,
+        200,
+        ("ping to be routed", common::ROUTING_TIMEOUT),
+    )
+    .await;
     assert_eq!(reply.text(), "OK");
     let head = client
         .send(RequestSpec::new(http::Method::HEAD, &ping))
@@ -325,20 +276,14 @@ async fn ping_answers_then_reports_termination() {
     assert_eq!(healthcheck(&proxy), Some(0), "healthcheck while serving");
 
     proxy.sigterm().unwrap();
-    let reply = proxy
-        .wait_for("ping to answer 503", Duration::from_secs(3), || {
-            let client = client.clone();
-            let ping = ping.clone();
-            async move {
-                match client.get(&ping).await {
-                    Ok(r) if r.status == 503 => Ok(Some(r)),
-                    Ok(r) => Err(format!("status {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .unwrap();
+    let reply = wait_status(
+        &proxy,
+        &client,
+        &ping,
+        503,
+        ("ping to answer 503", Duration::from_secs(3)),
+    )
+    .await;
     assert_eq!(reply.text(), "Service Unavailable");
     assert_eq!(
         healthcheck(&proxy),
@@ -432,10 +377,10 @@ fn clf_fields(line: &str) -> Vec<String> {
 async fn access_log_common_format_matches_traefik_layout() {
     let echo = EchoBackend::start("echo").await.unwrap();
     // Traefik prints the referer and user agent only when their header fields are kept.
-    let yaml = static_with(
+    let yaml = static_config_with_traefik(
         "accessLog:\n  filePath: \"{{dir}}/access.log\"\n  fields:\n    headers:\n      names:\n        User-Agent: keep\n",
     );
-    let proxy = start_with(&yaml, ROUTERS, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
     let spec = RequestSpec::get(&format!("{}/path?q=1", proxy.url("web")))
@@ -482,7 +427,7 @@ async fn access_log_common_format_matches_traefik_layout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_json_fields_filters_and_headers() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with(
+    let yaml = static_config_with_traefik(
         r#"accessLog:
   filePath: "{{dir}}/access.json"
   format: json
@@ -497,7 +442,7 @@ async fn access_log_json_fields_filters_and_headers() {
         Authorization: redact
 "#,
     );
-    let dynamic = ROUTERS.replacen(
+    let dynamic = api_route().replacen(
         "  services:\n",
         "    quiet:\n      rule: \"Host(`quiet.test`)\"\n      service: echo\n      observability:\n        accessLogs: false\n  services:\n",
         1,
@@ -566,8 +511,8 @@ async fn access_log_json_fields_filters_and_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_log_reopens_after_rotation_on_sigusr1() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with("accessLog:\n  filePath: \"{{dir}}/access.log\"\n");
-    let proxy = start_with(&yaml, ROUTERS, &[("echo", echo.url())]).await;
+    let yaml = static_config_with_traefik("accessLog:\n  filePath: \"{{dir}}/access.log\"\n");
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/before", "echo").await;
     let path = access_path(&proxy, "access.log");
@@ -606,13 +551,15 @@ async fn access_log_reopens_after_rotation_on_sigusr1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_log_goes_to_file_as_json() {
-    let yaml = static_with("").replace(
+    let yaml = static_config_with_traefik("").replace(
         "log:\n  level: DEBUG\n",
         "log:\n  level: INFO\n  format: json\n  filePath: \"{{dir}}/viaduct.log\"\n",
     );
     let proxy = start_with(
         &yaml,
-        ROUTERS.replace("{{echo}}", "http://127.0.0.1:9").as_str(),
+        api_route()
+            .replace("{{echo}}", "http://127.0.0.1:9")
+            .as_str(),
         &[],
     )
     .await;
@@ -629,11 +576,11 @@ async fn process_log_goes_to_file_as_json() {
 async fn traces_reach_an_otlp_collector_and_the_backend_continues_them() {
     let collector = otlp::Collector::start().await;
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with(&format!(
+    let yaml = static_config_with_traefik(&format!(
         "tracing:\n  serviceName: viaduct-test\n  resourceAttributes:\n    deployment.environment: test\n  otlp:\n    http:\n      endpoint: \"http://127.0.0.1:{}/v1/traces\"\n",
         collector.port
     ));
-    let proxy = start_with(&yaml, ROUTERS, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
 
@@ -715,8 +662,8 @@ async fn traces_reach_an_otlp_collector_and_the_backend_continues_them() {
 #[ignore = "needs curl"]
 async fn tls_requests_are_counted_by_version_and_cipher() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
-    let dynamic = ROUTERS.replacen(
+    let yaml = static_config_with_traefik("metrics:\n  prometheus:\n    addRoutersLabels: true\n");
+    let dynamic = api_route().replacen(
         "      service: echo\n",
         "      service: echo\n      tls: {}\n",
         1,
@@ -802,4 +749,24 @@ async fn tls_requests_are_counted_by_version_and_cipher() {
             sorted(&["router", "service", "tls_cipher", "tls_version"])
         );
     }
+}
+
+/// Polls GET `url` until it answers `status`, within `timeout` (`what` names the wait).
+async fn wait_status(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    url: &str,
+    status: u16,
+    (what, timeout): (&str, Duration),
+) -> viaduct_testkit::Reply {
+    proxy
+        .wait_for(what, timeout, || async move {
+            match client.get(url).await {
+                Ok(r) if r.status == status => Ok(Some(r)),
+                Ok(r) => Err(format!("status {}", r.status)),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+        .unwrap()
 }

@@ -17,40 +17,9 @@ mod otlp;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{get, start_with, wait_backend};
-use exposition::Exposition;
-use viaduct_testkit::{wait_until, EchoBackend, HttpClient, ProxyUnderTest, RequestSpec};
-
-/// Entry points `web` and `traefik`, the file provider, and `extra` (top-level YAML).
-fn static_with(extra: &str) -> String {
-    format!(
-        r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-entryPoints:
-  web:
-    address: "{{{{addr:web}}}}"
-  traefik:
-    address: "{{{{addr:traefik}}}}"
-providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{{{dynamic_file}}}}"
-    watch: true
-{extra}"#
-    )
-}
-
-async fn scrape(proxy: &ProxyUnderTest, client: &HttpClient) -> Exposition {
-    let reply = client
-        .get(&format!("{}/metrics", proxy.url("traefik")))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    Exposition::parse(&reply.text()).unwrap_or_else(|e| panic!("{e}\n{}", reply.text()))
-}
+use common::{api_route, echo_service, get, start_with, static_config_with_traefik, wait_backend};
+use exposition::{scrape, Exposition};
+use viaduct_testkit::{wait_until, EchoBackend, HttpClient, RequestSpec};
 
 /// The JSON lines of an access-log file, once `count` of them are for `last_path` (requests
 /// are sent one after the other, so the earlier ones are written by then).
@@ -130,7 +99,7 @@ async fn served_certificates_expiry_with_traefik_labels() {
     );
     let default = certificate(dir.path(), "default", "default.test", &[], 77);
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with("metrics:\n  prometheus: {}\n");
+    let yaml = static_config_with_traefik("metrics:\n  prometheus: {}\n");
     let dynamic = r#"
 http:
   routers:
@@ -210,7 +179,7 @@ fn closed_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_are_counted_and_logged() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with(
+    let yaml = static_config_with_traefik(
         r#"metrics:
   prometheus: {}
 accessLog:
@@ -302,9 +271,12 @@ http:
 #[ignore = "needs curl"]
 async fn the_authenticated_user_is_logged() {
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with("accessLog:\n  filePath: \"{{dir}}/access.json\"\n  format: json\n");
+    let yaml = static_config_with_traefik(
+        "accessLog:\n  filePath: \"{{dir}}/access.json\"\n  format: json\n",
+    );
     // test:test for both (an apr1 hash, and the digest HA1 in realm `traefik`).
-    let dynamic = r#"
+    let dynamic = concat!(
+        r#"
 http:
   routers:
     basic:
@@ -328,12 +300,9 @@ http:
     digest:
       digestAuth:
         users: ["test:traefik:a2688e031edb4be6a3797f3882655c05"]
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+        echo_service!()
+    );
     let proxy = start_with(&yaml, dynamic, &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "open.test", "/open", "echo").await;
@@ -395,7 +364,7 @@ http:
 async fn otlp_metrics_are_pushed_with_traefik_names() {
     let collector = otlp::Collector::start().await;
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with(&format!(
+    let yaml = static_config_with_traefik(&format!(
         r#"metrics:
   otlp:
     addRoutersLabels: true
@@ -411,20 +380,7 @@ async fn otlp_metrics_are_pushed_with_traefik_names() {
 "#,
         collector.port
     ));
-    let dynamic = r#"
-http:
-  routers:
-    api:
-      rule: "Host(`api.test`)"
-      entryPoints: [web]
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
-    let proxy = start_with(&yaml, dynamic, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     // One 200 here (earlier tries, if any, are 404s), five more below.
     wait_backend(&proxy, &client, "api.test", "/warm", "echo").await;
@@ -520,7 +476,7 @@ async fn otlp_exports_reach_an_https_collector() {
     let ca = dir.path().join("collector-ca.pem");
     std::fs::write(&ca, ca_pem).unwrap();
     let echo = EchoBackend::start("echo").await.unwrap();
-    let yaml = static_with(&format!(
+    let yaml = static_config_with_traefik(&format!(
         r#"metrics:
   otlp:
     pushInterval: 200ms
@@ -538,20 +494,7 @@ tracing:
         port = collector.port,
         ca = ca.display()
     ));
-    let dynamic = r#"
-http:
-  routers:
-    api:
-      rule: "Host(`api.test`)"
-      entryPoints: [web]
-      service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
-    let proxy = start_with(&yaml, dynamic, &[("echo", echo.url())]).await;
+    let proxy = start_with(&yaml, &api_route(), &[("echo", echo.url())]).await;
     let client = HttpClient::http1();
     let reply = wait_backend(&proxy, &client, "api.test", "/over-tls", "echo").await;
     let traceparent = reply

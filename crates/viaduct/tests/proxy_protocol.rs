@@ -9,7 +9,9 @@ mod tcp_support;
 
 use std::time::Duration;
 
-use tcp_support::{connect_from, eventually, exchange, static_config, TcpBackend, IO_TIMEOUT};
+use tcp_support::{
+    connect_from, eventually, exchange, static_config, TcpBackend, IO_TIMEOUT, WEB_ROUTE,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use viaduct_testkit::{EchoBackend, EchoReport, RawConnection};
 
@@ -127,18 +129,7 @@ async fn proxy_protocol_on_entry_points_gives_the_real_client_to_http() {
         "providers:",
         "  untrusted:\n    address: \"{{addr:untrusted}}\"\n    proxyProtocol:\n      trustedIPs: [\"10.9.9.9\"]\nproviders:",
     );
-    let dynamic = r#"
-http:
-  routers:
-    web:
-      rule: "Host(`web.test`)"
-      service: http
-  services:
-    http:
-      loadBalancer:
-        servers:
-          - url: "{{http}}"
-"#;
+    let dynamic = WEB_ROUTE;
     let proxy = common::start_with(&static_yaml, dynamic, &[("http", http.url())]).await;
     let web = proxy.addr("web");
     let v1 = format!("PROXY TCP4 203.0.113.9 127.0.0.1 5555 {}\r\n", web.port());

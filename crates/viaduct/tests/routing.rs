@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backend_vars, get, load_balancers, start, start_routed, wait_backend};
+use common::{backend_vars, echoed, get, load_balancers, start, start_routed, wait_backend};
 use viaduct_testkit::{EchoBackend, HttpClient, ProxyUnderTest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,10 +51,7 @@ async fn host_and_path_prefix_rules_pick_their_service() {
         get(&proxy, &client, "a.test", "/b").await.backend(),
         Some("b")
     );
-    let echo = get(&proxy, &client, "a.test", "/path?q=1")
-        .await
-        .echo()
-        .unwrap();
+    let echo = echoed(&proxy, &client, "a.test", "/path?q=1").await;
     assert_eq!(echo.uri, "/path?q=1", "path and query forwarded unchanged");
 }
 

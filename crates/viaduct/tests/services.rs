@@ -60,6 +60,39 @@ async fn until_all(
     }
 }
 
+/// A backend `fast` and a backend `slow` that answers after `delay`, behind one load balancer
+/// with `strategy` for `host`.
+async fn start_fast_and_slow(
+    host: &str,
+    strategy: &str,
+    delay: Duration,
+) -> (ProxyUnderTest, EchoBackend, EchoBackend) {
+    let fast = EchoBackend::start("fast").await.unwrap();
+    let behavior = EchoBehavior {
+        delay,
+        ..Default::default()
+    };
+    let slow = EchoBackend::start_with("slow", behavior).await.unwrap();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    balanced:
+      rule: "Host(`{host}`)"
+      service: svc
+  services:
+    svc:
+      loadBalancer:
+        strategy: {strategy}
+        servers:
+          - url: "{{{{fast}}}}"
+          - url: "{{{{slow}}}}"
+"#
+    );
+    let proxy = start(&dynamic, &[("fast", fast.url()), ("slow", slow.url())]).await;
+    (proxy, fast, slow)
+}
+
 /// Stops `backend` and keeps its port bound without listening, so that connections to it are
 /// refused and no backend of another test can take the port over while this one is "dead".
 /// Dropping the returned socket frees the port (to start the backend again on it).
@@ -343,31 +376,8 @@ http:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p2c_prefers_the_less_busy_server() {
-    let fast = EchoBackend::start("fast").await.unwrap();
-    let slow = EchoBackend::start_with(
-        "slow",
-        EchoBehavior {
-            delay: Duration::from_millis(400),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dynamic = r#"
-http:
-  routers:
-    p:
-      rule: "Host(`p2c.test`)"
-      service: svc
-  services:
-    svc:
-      loadBalancer:
-        strategy: p2c
-        servers:
-          - url: "{{fast}}"
-          - url: "{{slow}}"
-"#;
-    let proxy = start(dynamic, &[("fast", fast.url()), ("slow", slow.url())]).await;
+    let (proxy, _fast, _slow) =
+        start_fast_and_slow("p2c.test", "p2c", Duration::from_millis(400)).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "p2c.test", "/", "fast").await;
     let proxy = Arc::new(proxy);
@@ -774,31 +784,8 @@ http:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leasttime_prefers_the_faster_server() {
-    let fast = EchoBackend::start("fast").await.unwrap();
-    let slow = EchoBackend::start_with(
-        "slow",
-        EchoBehavior {
-            delay: Duration::from_millis(150),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dynamic = r#"
-http:
-  routers:
-    l:
-      rule: "Host(`leasttime.test`)"
-      service: svc
-  services:
-    svc:
-      loadBalancer:
-        strategy: leasttime
-        servers:
-          - url: "{{fast}}"
-          - url: "{{slow}}"
-"#;
-    let proxy = start(dynamic, &[("fast", fast.url()), ("slow", slow.url())]).await;
+    let (proxy, _fast, _slow) =
+        start_fast_and_slow("leasttime.test", "leasttime", Duration::from_millis(150)).await;
     let client = HttpClient::http1();
     let spec = RequestSpec::get(&proxy.url("web")).header("host", "leasttime.test");
     wait_reply(&proxy, &client, spec, |r| r.status == 200).await;

@@ -10,7 +10,8 @@ mod tcp_support;
 use std::time::Duration;
 
 use tcp_support::{
-    connect_from, eventually, exchange, plain_exchange, static_config, TcpBackend, IO_TIMEOUT,
+    connect_from, eventually, eventually_echoed, exchange, plain_exchange, static_config,
+    TcpBackend, IO_TIMEOUT, WEB_ROUTE,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use viaduct_testkit::EchoBackend;
@@ -19,18 +20,8 @@ use viaduct_testkit::EchoBackend;
 async fn catch_all_relays_plain_tcp_with_half_close_and_takes_over_http() {
     let echo = TcpBackend::plain("echo").await;
     let http = EchoBackend::start("http").await.unwrap();
-    let dynamic = r#"
-http:
-  routers:
-    web:
-      rule: "Host(`web.test`)"
-      service: http
-  services:
-    http:
-      loadBalancer:
-        servers:
-          - url: "{{http}}"
-tcp:
+    let dynamic = format!(
+        r#"{WEB_ROUTE}tcp:
   routers:
     echo:
       rule: "HostSNI(`*`)"
@@ -39,24 +30,19 @@ tcp:
     echo:
       loadBalancer:
         servers:
-          - address: "{{echo}}"
-"#;
+          - address: "{{{{echo}}}}"
+"#
+    );
     let proxy = common::start_with(
         &static_config(&["web"], ""),
-        dynamic,
+        &dynamic,
         &[("echo", echo.addr.to_string()), ("http", http.url())],
     )
     .await;
     let addr = proxy.addr("web");
     // The client half-closes after "ping": the backend sees the end, and its answer after
     // that still comes back.
-    let answer = eventually("the TCP router", || async {
-        plain_exchange(addr, b"ping")
-            .await
-            .ok()
-            .filter(|a| a == "ping|echo")
-    })
-    .await;
+    let answer = eventually_echoed("the TCP router", addr, "ping", "echo").await;
     assert_eq!(answer, "ping|echo");
     // As in Traefik, a non-TLS catch-all TCP router takes every plain connection, HTTP included.
     let request = b"GET / HTTP/1.1\r\nHost: web.test\r\n\r\n";
@@ -144,12 +130,7 @@ tcp:
         servers:
           - address: "{{echo}}"
 "#;
-    let proxy = common::start_with(
-        &static_config(&["web", "limited"], ""),
-        dynamic,
-        &[("echo", echo.addr.to_string())],
-    )
-    .await;
+    let proxy = start_with_echo(&["web", "limited"], dynamic, &echo).await;
     let web = proxy.addr("web");
     eventually("the allow-listed router", || async {
         let stream = connect_from("127.0.0.2", web).await.ok()?;
@@ -167,29 +148,13 @@ tcp:
     );
 
     let limited = proxy.addr("limited");
-    let mut first = eventually("the limited router", || async {
-        let mut stream = tokio::net::TcpStream::connect(limited).await.ok()?;
-        stream.write_all(b"a").await.ok()?;
-        let mut buf = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        Some(stream)
-    })
-    .await;
+    let mut first = relayed_connection("the limited router", limited).await;
     let second = plain_exchange(limited, b"b").await;
     assert!(second.map_or(true, |a| a.is_empty()), "over inFlightConn");
     first.shutdown().await.unwrap();
     let mut rest = Vec::new();
     first.read_to_end(&mut rest).await.unwrap();
-    let third = eventually("the slot to free", || async {
-        plain_exchange(limited, b"c")
-            .await
-            .ok()
-            .filter(|a| a == "c|echo")
-    })
-    .await;
+    let third = eventually_echoed("the slot to free", limited, "c", "echo").await;
     assert_eq!(third, "c|echo");
 }
 
@@ -209,24 +174,9 @@ tcp:
         servers:
           - address: "{{echo}}"
 "#;
-    let proxy = common::start_with(
-        &static_config(&["web", "other"], ""),
-        first,
-        &[("echo", echo.addr.to_string())],
-    )
-    .await;
+    let proxy = start_with_echo(&["web", "other"], first, &echo).await;
     let web = proxy.addr("web");
-    let mut open = eventually("the first router", || async {
-        let mut stream = tokio::net::TcpStream::connect(web).await.ok()?;
-        stream.write_all(b"a").await.ok()?;
-        let mut buf = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
-        Some(stream)
-    })
-    .await;
+    let mut open = relayed_connection("the first router", web).await;
 
     let second = first.replace(
         "  services:",
@@ -234,13 +184,7 @@ tcp:
     );
     proxy.write_dynamic(&second).unwrap();
     let other = proxy.addr("other");
-    eventually("the added router", || async {
-        plain_exchange(other, b"x")
-            .await
-            .ok()
-            .filter(|a| a == "x|echo")
-    })
-    .await;
+    eventually_echoed("the added router", other, "x", "echo").await;
     open.write_all(b"b").await.unwrap();
     let mut buf = [0u8; 1];
     tokio::time::timeout(IO_TIMEOUT, open.read_exact(&mut buf))
@@ -311,4 +255,30 @@ tcp:
         Some(())
     })
     .await;
+}
+
+/// A connection to `addr` whose first byte came back from the backend: the router is in place
+/// and the connection counts as open (waits while `what` is not).
+async fn relayed_connection(what: &str, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    eventually(what, || async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream.write_all(b"a").await.ok()?;
+        let mut buf = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        Some(stream)
+    })
+    .await
+}
+
+/// Starts the proxy with the entry points `names` and `dynamic`, whose `{{echo}}` is `echo`.
+async fn start_with_echo(
+    names: &[&str],
+    dynamic: &str,
+    echo: &TcpBackend,
+) -> viaduct_testkit::ProxyUnderTest {
+    let vars = [("echo", echo.addr.to_string())];
+    common::start_with(&static_config(names, ""), dynamic, &vars).await
 }

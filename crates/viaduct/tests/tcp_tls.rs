@@ -10,46 +10,23 @@ mod tcp_support;
 
 use std::time::Duration;
 
-use tcp_support::{eventually, plain_exchange, static_config, tls_exchange, TcpBackend};
+use common::tls::certificate;
+use tcp_support::{
+    eventually, eventually_echoed, static_config, tls_exchange, TcpBackend, WEB_ROUTE,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use viaduct_testkit::{EchoBackend, HttpClient};
-
-/// A certificate for `names` written into `dir`: (cert path, key path, DER).
-fn certificate(dir: &std::path::Path, names: &[&str]) -> (String, String, Vec<u8>) {
-    let certified =
-        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    let cert = dir.join(format!("{}.crt", names[0]));
-    let key = dir.join(format!("{}.key", names[0]));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    (
-        cert.display().to_string(),
-        key.display().to_string(),
-        certified.cert.der().to_vec(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passthrough_termination_alpn_and_http_share_an_entry_point() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key, viaduct_der) = certificate(dir.path(), &["term.test"]);
+    let (cert, key, viaduct_der) = certificate(dir.path(), "term.test", &["term.test"]);
     let passthrough = TcpBackend::tls("tlsbackend", &["backend.test"]).await;
     let mqtt = TcpBackend::tls("mqtt", &["mqtt.test"]).await;
     let plain = TcpBackend::plain("plain").await;
     let http = EchoBackend::start("http").await.unwrap();
-    let dynamic = r#"
-http:
-  routers:
-    web:
-      rule: "Host(`web.test`)"
-      service: http
-  services:
-    http:
-      loadBalancer:
-        servers:
-          - url: "{{http}}"
-tcp:
+    let dynamic = format!(
+        r#"{WEB_ROUTE}tcp:
   routers:
     passthrough:
       rule: "HostSNI(`backend.test`)"
@@ -59,7 +36,7 @@ tcp:
     terminated:
       rule: "HostSNI(`term.test`)"
       service: plain
-      tls: {}
+      tls: {{}}
     mqtt:
       rule: "ALPN(`mqtt`)"
       service: mqtt
@@ -69,23 +46,24 @@ tcp:
     passthrough:
       loadBalancer:
         servers:
-          - address: "{{passthrough}}"
+          - address: "{{{{passthrough}}}}"
     plain:
       loadBalancer:
         servers:
-          - address: "{{plain}}"
+          - address: "{{{{plain}}}}"
     mqtt:
       loadBalancer:
         servers:
-          - address: "{{mqtt}}"
+          - address: "{{{{mqtt}}}}"
 tls:
   certificates:
-    - certFile: "{{cert}}"
-      keyFile: "{{key}}"
-"#;
+    - certFile: "{{{{cert}}}}"
+      keyFile: "{{{{key}}}}"
+"#
+    );
     let proxy = common::start_with(
         &static_config(&["web"], ""),
-        dynamic,
+        &dynamic,
         &[
             ("passthrough", passthrough.addr.to_string()),
             ("plain", plain.addr.to_string()),
@@ -341,20 +319,8 @@ tcp:
     .await;
     let web = proxy.addr("web");
     let other = proxy.addr("other");
-    eventually("TLS to the verified backend", || async {
-        plain_exchange(web, b"v")
-            .await
-            .ok()
-            .filter(|a| a == "v|verified")
-    })
-    .await;
-    eventually("TLS to the unverified backend", || async {
-        plain_exchange(other, b"u")
-            .await
-            .ok()
-            .filter(|a| a == "u|unverified")
-    })
-    .await;
+    eventually_echoed("TLS to the verified backend", web, "v", "verified").await;
+    eventually_echoed("TLS to the unverified backend", other, "u", "unverified").await;
 }
 
 /// Forwards connections to `target`, holding back all but the first 5 bytes of the client's

@@ -27,7 +27,8 @@ providers:
     )
 }
 
-const ROUTES: &str = r#"
+const ROUTES: &str = concat!(
+    r#"
 http:
   routers:
     plain:
@@ -37,12 +38,9 @@ http:
       rule: "Host(`secure.test`)"
       service: echo
       tls: {}
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entry_point_redirection_keeps_host_path_and_query() {
@@ -80,63 +78,11 @@ async fn entry_point_redirection_keeps_host_path_and_query() {
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use common::echo_service;
+use common::tls::certificate;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A certificate for `names`, written as PEM files into `dir`; returns (cert path, key path, DER).
-fn certificate(dir: &std::path::Path, stem: &str, names: &[&str]) -> (String, String, Vec<u8>) {
-    let certified =
-        rcgen::generate_simple_self_signed(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    let cert = dir.join(format!("{stem}.crt"));
-    let key = dir.join(format!("{stem}.key"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    (
-        cert.display().to_string(),
-        key.display().to_string(),
-        certified.cert.der().to_vec(),
-    )
-}
-
-/// Accepts any certificate: the tests check *which* certificate was served, by its bytes.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
+use viaduct_upstream::skip_verification;
 
 struct TlsAnswer {
     status: u16,
@@ -155,7 +101,7 @@ fn client_config(alpn: &[&[u8]], tls12_only: bool) -> Arc<rustls::ClientConfig> 
         .with_protocol_versions(versions)
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_custom_certificate_verifier(skip_verification(provider))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
@@ -236,6 +182,18 @@ async fn wait_tls(
         })
         .await
         .unwrap()
+}
+
+/// Waits until the router for `secure.test` answers 200 over TLS 1.2 or 1.3 with HTTP/1.1.
+async fn wait_secure_router(proxy: &viaduct_testkit::ProxyUnderTest) -> TlsAnswer {
+    wait_tls(
+        proxy,
+        "the TLS router",
+        "secure.test",
+        || client_config(&[b"http/1.1"], false),
+        |a| a.status == 200,
+    )
+    .await
 }
 
 fn tls_routes(certs: &[(String, String)], options: &str) -> String {
@@ -334,14 +292,7 @@ async fn tls_options_sni_strict_and_minimum_version() {
     .await;
     let addr = proxy.addr("web");
     let config = client_config(&[b"http/1.1"], false);
-    wait_tls(
-        &proxy,
-        "the TLS router",
-        "secure.test",
-        || client_config(&[b"http/1.1"], false),
-        |a| a.status == 200,
-    )
-    .await;
+    wait_secure_router(&proxy).await;
     assert!(
         tls_get(addr, "unknown.test", "secure.test", config)
             .await
@@ -541,7 +492,7 @@ async fn mutual_tls_accepts_only_clients_the_ca_signed() {
             .with_safe_default_protocol_versions()
             .unwrap()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider.clone())))
+            .with_custom_certificate_verifier(skip_verification(provider.clone()))
             .with_client_auth_cert(vec![pki.client_cert.clone()], pki.client_key.clone_key())
             .unwrap();
         Arc::new(config)
@@ -609,14 +560,7 @@ async fn the_server_chooses_the_cipher_suite_as_go_does() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key, _) = certificate(dir.path(), "secure", &["secure.test"]);
     let proxy = common::start(&tls_routes(&[(cert, key)], ""), &[("echo", echo.url())]).await;
-    wait_tls(
-        &proxy,
-        "the TLS router",
-        "secure.test",
-        || client_config(&[b"http/1.1"], false),
-        |a| a.status == 200,
-    )
-    .await;
+    wait_secure_router(&proxy).await;
     use rustls::crypto::ring::cipher_suite as suites;
     for (version, offered, expected) in [
         (
@@ -644,7 +588,7 @@ async fn the_server_chooses_the_cipher_suite_as_go_does() {
             .with_protocol_versions(&[version])
             .unwrap()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_custom_certificate_verifier(skip_verification(provider))
             .with_no_client_auth();
         let tcp = tokio::net::TcpStream::connect(proxy.addr("web"))
             .await

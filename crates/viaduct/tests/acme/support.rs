@@ -2,16 +2,66 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use viaduct_testkit::{EchoBackend, Launch, ProxyUnderTest};
 
 use super::common;
-use super::pebble::Pebble;
+use super::pebble::{wait_certificate, Pebble, PebbleOptions};
 
 /// Issuance includes validation by Pebble and, after a failure, a retry 30 s later.
 pub const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The resolver's settings most tests use: an EC key, HTTP-01 on `web`.
+pub const HTTP01: &str = "      keyType: EC256\n      httpChallenge:\n        entryPoint: web";
+
+/// What an ACME test starts from: Pebble, the echo backend, and the resolver's storage file in
+/// a scratch directory that lives as long as this.
+pub struct Setup {
+    pub pebble: Pebble,
+    pub echo: EchoBackend,
+    pub storage: PathBuf,
+    _scratch: tempfile::TempDir,
+}
+
+impl Setup {
+    pub async fn start(options: PebbleOptions) -> Setup {
+        let pebble = Pebble::start(options).await;
+        let echo = EchoBackend::start("echo").await.unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        Setup {
+            pebble,
+            echo,
+            storage: scratch.path().join("acme.json"),
+            _scratch: scratch,
+        }
+    }
+
+    /// The static configuration whose resolver `le` has the settings `acme` ([`static_config`]).
+    pub fn static_config(&self, acme: &str) -> String {
+        static_config(&self.pebble, &self.storage, acme)
+    }
+
+    /// Starts Viaduct with the resolver settings `acme` and the dynamic configuration `dynamic`.
+    pub async fn start_proxy(&self, acme: &str, dynamic: &str) -> ProxyUnderTest {
+        start_proxy(&self.pebble, &self.static_config(acme), dynamic, &self.echo).await
+    }
+
+    pub fn root(&self) -> CertificateDer<'static> {
+        self.pebble.issuing_root()
+    }
+
+    /// Waits until `host` is served a certificate from Pebble (see [`wait_certificate`]).
+    pub async fn wait_certificate(
+        &self,
+        host: &str,
+        timeout: Duration,
+    ) -> (CertificateDer<'static>, String) {
+        wait_certificate(self.pebble.tls_port, host, &self.root(), timeout).await
+    }
+}
 
 /// Entry points `web` (plain, HTTP-01) and `websecure` (TLS, TLS-ALPN-01) on the ports Pebble validates, and one
 /// resolver `le` whose `acme` section is `acme` (YAML, 6-space indent, appended to the common settings).
@@ -63,6 +113,20 @@ http:
           - url: "{{{{echo}}}}"
 "#
     )
+}
+
+/// One TLS router on `websecure` per host, each asking the resolver `le` for its certificate.
+pub fn resolver_routers(hosts: &[&str]) -> String {
+    let routers: String = hosts
+        .iter()
+        .map(|host| {
+            let name = host.split('.').next().unwrap_or(host);
+            format!(
+                "    {name}:\n      rule: \"Host(`{host}`)\"\n      entryPoints: [websecure]\n      service: echo\n      tls: {{certResolver: le}}\n"
+            )
+        })
+        .collect();
+    common::routed_to(&routers, &["echo"])
 }
 
 /// Starts Viaduct.

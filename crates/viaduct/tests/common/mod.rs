@@ -3,9 +3,27 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod api;
+pub mod tls;
+
 use std::time::Duration;
 
 use viaduct_testkit::{EchoBackend, HttpClient, ProxyKind, ProxyUnderTest, Reply, RequestSpec};
+
+/// The service `echo` on the server `{{echo}}`, as the end of an `http:` section: a literal,
+/// for `concat!` into other configurations.
+macro_rules! echo_service {
+    () => {
+        r#"  services:
+    echo:
+      loadBalancer:
+        servers:
+          - url: "{{echo}}"
+"#
+    };
+}
+#[allow(unused_imports)] // each test binary uses its own subset
+pub(crate) use echo_service;
 
 /// How long any configuration may take to become active.
 pub const ROUTING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,18 +60,26 @@ providers:
 }
 
 /// One router `all` (`PathPrefix(`/`)`) to the service `echo`, on the server `{{echo}}`.
-pub const ONE_ROUTE: &str = r#"
+pub const ONE_ROUTE: &str = concat!(
+    r#"
 http:
   routers:
     all:
       rule: "PathPrefix(`/`)"
       service: echo
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+"#,
+    echo_service!()
+);
+
+/// The service `echo` on the server `{{echo}}`, as the end of an `http:` section.
+pub const ECHO_SERVICE: &str = echo_service!();
+
+/// One router for `api.test` on `web` to the service `echo`, on the server `{{echo}}`.
+pub fn api_route() -> String {
+    let router =
+        "    api:\n      rule: \"Host(`api.test`)\"\n      entryPoints: [web]\n      service: echo";
+    routed_to(router, &["echo"])
+}
 
 /// Load balancers to write under `http.services:`, one per name, each on the server `{{name}}`.
 pub fn load_balancers(names: &[&str]) -> String {
@@ -84,6 +110,28 @@ pub fn backend_vars<'a>(backends: &[&'a EchoBackend]) -> Vec<(&'a str, String)> 
 pub async fn start_routed(routers: &str, backends: &[&EchoBackend]) -> ProxyUnderTest {
     let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();
     start(&routed_to(routers, &names), &backend_vars(backends)).await
+}
+
+/// [`static_config`] with a second entry point, `traefik` (API, metrics, ping), and `extra`
+/// (top-level YAML) at the end.
+pub fn static_config_with_traefik(extra: &str) -> String {
+    format!("{}{extra}", static_config(TRAEFIK_ENTRY_POINT))
+}
+
+/// The entry point `traefik`, as YAML under `entryPoints:`.
+pub const TRAEFIK_ENTRY_POINT: &str = "  traefik:\n    address: \"{{addr:traefik}}\"";
+
+/// Starts the proxy with `dynamic`, whose `{{echo}}` is `echo`'s URL, and waits until GET `/`
+/// with `host` reaches `echo`.
+pub async fn start_echo(
+    dynamic: &str,
+    echo: &EchoBackend,
+    host: &str,
+) -> (ProxyUnderTest, HttpClient) {
+    let proxy = start(dynamic, &[("echo", echo.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, host, "/", echo.name()).await;
+    (proxy, client)
 }
 
 /// Starts the proxy under test with the standard static configuration.
@@ -152,6 +200,20 @@ pub async fn wait_backend(
 ) -> Reply {
     let spec = RequestSpec::get(&format!("{}{path}", proxy.url("web"))).header("host", host);
     wait_reply(proxy, client, spec, |r| r.backend() == Some(backend)).await
+}
+
+/// Sends GET `path` with `host` once; the echo backend's report of what it received.
+pub async fn echoed(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    host: &str,
+    path: &str,
+) -> viaduct_testkit::EchoReport {
+    let reply = get(proxy, client, host, path).await;
+    match reply.echo() {
+        Ok(report) => report,
+        Err(e) => panic!("GET {path} (Host {host}) was not answered by an echo backend: {e}"),
+    }
 }
 
 /// Sends GET `path` with `host` once.

@@ -41,7 +41,7 @@ async fn content_type_detection_and_encoded_characters() {
         servers:
           - url: "{{{{untyped}}}}"
 {}"#,
-        SERVICE.trim_start_matches("\n  services:\n")
+        SERVICE.trim_start_matches("  services:\n")
     );
     let static_yaml = common::static_config(
         "    http:\n      encodedCharacters:\n        allowEncodedSlash: true\n        allowEncodedPercent: true\n        allowEncodedSemicolon: true",

@@ -4,7 +4,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use viaduct_testkit::{HttpClient, ProxyUnderTest};
+
 pub type Labels = BTreeMap<String, String>;
+
+/// GET `/metrics` on the `traefik` entry point, which must answer a well-formed exposition.
+pub async fn scrape(proxy: &ProxyUnderTest, client: &HttpClient) -> Exposition {
+    let reply = client
+        .get(&format!("{}/metrics", proxy.url("traefik")))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    Exposition::parse(&reply.text()).unwrap_or_else(|e| panic!("{e}\n{}", reply.text()))
+}
 
 #[derive(Debug, Default)]
 pub struct Exposition {

@@ -6,19 +6,23 @@
 
 use std::time::Duration;
 
-use viaduct_testkit::{ProxyUnderTest, RequestSpec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use viaduct_testkit::{HttpClient, ProxyUnderTest, RequestSpec};
 
-pub const SERVICE: &str = r#"
-  services:
-    echo:
-      loadBalancer:
-        servers:
-          - url: "{{echo}}"
-"#;
+use super::common;
+
+pub use super::common::ECHO_SERVICE as SERVICE;
 
 /// GET `path` on the proxy's `web` entry point with `host`.
 pub fn spec(proxy: &ProxyUnderTest, host: &str, path: &str) -> RequestSpec {
     RequestSpec::get(&format!("{}{path}", proxy.url("web"))).header("host", host)
+}
+
+/// POST `/` with the body `payload` on the proxy's `web` entry point with `host`.
+pub fn post_payload(proxy: &ProxyUnderTest, host: &str) -> RequestSpec {
+    RequestSpec::new(http::Method::POST, &format!("{}/", proxy.url("web")))
+        .header("host", host)
+        .body(viaduct_testkit::RequestBody::Bytes("payload".into()))
 }
 
 /// A backend whose answers send their head and a first chunk at once, and finish only when
@@ -72,6 +76,74 @@ impl SlowBodyBackend {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Starts the proxy with one router for `host` through the middleware `name` (`options`:
+    /// its YAML, 6-space indent) to this backend, and waits until the router answers.
+    pub async fn start_proxy(&self, host: &str, name: &str, options: &str) -> ProxyUnderTest {
+        let dynamic = format!(
+            r#"
+http:
+  routers:
+    slow:
+      rule: "Host(`{host}`)"
+      service: slow
+      middlewares: [{name}]
+  middlewares:
+    {name}:
+{options}
+  services:
+    slow:
+      loadBalancer:
+        servers:
+          - url: "{{{{slow}}}}"
+"#
+        );
+        let proxy = common::start(&dynamic, &[("slow", self.url())]).await;
+        common::wait_backend(&proxy, &HttpClient::http1(), host, "/", "slow").await;
+        proxy
+    }
+}
+
+/// A request written on its own connection to the `web` entry point, and what has come back.
+pub struct RawExchange {
+    stream: tokio::net::TcpStream,
+    pub seen: Vec<u8>,
+}
+
+impl RawExchange {
+    pub async fn send(proxy: &ProxyUnderTest, request: &[u8]) -> RawExchange {
+        let mut stream = tokio::net::TcpStream::connect(proxy.addr("web"))
+            .await
+            .unwrap();
+        stream.write_all(request).await.unwrap();
+        RawExchange {
+            stream,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until `done` holds for what came back: each read must bring bytes within 5 s
+    /// (`what` names the wait when none came).
+    pub async fn read_until(&mut self, what: &str, done: impl Fn(&[u8]) -> bool) {
+        let mut buf = [0u8; 4096];
+        while !done(&self.seen) {
+            let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: nothing within 5 s"))
+                .unwrap();
+            assert!(
+                n > 0,
+                "{what}: the proxy closed: {}",
+                String::from_utf8_lossy(&self.seen)
+            );
+            self.seen.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// What came back, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen).to_string()
     }
 }
 

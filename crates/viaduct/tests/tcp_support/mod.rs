@@ -9,10 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::task::AbortHandle;
@@ -35,6 +32,21 @@ pub fn static_config(names: &[&str], extra: &str) -> String {
 }
 
 /// Bounds every exchange in these suites.
+/// The HTTP router for `web.test` to the service `http` on the server `{{http}}`, for entry
+/// points shared by HTTP and TCP routers.
+pub const WEB_ROUTE: &str = r#"
+http:
+  routers:
+    web:
+      rule: "Host(`web.test`)"
+      service: http
+  services:
+    http:
+      loadBalancer:
+        servers:
+          - url: "{{http}}"
+"#;
+
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A TCP backend that echoes every byte, and when the client half-closes, writes `|NAME` and
@@ -206,7 +218,7 @@ pub async fn tls_exchange(
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_custom_certificate_verifier(viaduct_upstream::skip_verification(provider))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     if sni.is_empty() {
@@ -243,6 +255,24 @@ pub async fn tls_exchange(
     tokio::time::timeout(IO_TIMEOUT, work)
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}
+
+/// Waits until `payload` sent to `addr` comes back as `payload|backend` from the backend named
+/// `backend` ([`plain_exchange`]), and returns that answer.
+pub async fn eventually_echoed(
+    what: &str,
+    addr: SocketAddr,
+    payload: &str,
+    backend: &str,
+) -> String {
+    let expected = format!("{payload}|{backend}");
+    eventually(what, || async {
+        plain_exchange(addr, payload.as_bytes())
+            .await
+            .ok()
+            .filter(|a| *a == expected)
+    })
+    .await
 }
 
 /// Retries `attempt` until it returns `Some` (the configuration may still be loading).
@@ -296,41 +326,5 @@ impl UdpBackend {
 impl Drop for UdpBackend {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// Accepts any certificate: the tests check which certificate was served, by its bytes.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
