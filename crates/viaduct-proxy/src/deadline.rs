@@ -7,9 +7,10 @@
 //! end of the response. On HTTP/2 both apply per stream.
 
 use std::future::Future as _;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -133,6 +134,126 @@ where
     }
 }
 
+/// The `writeTimeout` deadline of the HTTP/1.1 request a hyper connection is answering, set by
+/// the request's service and read by the connection's [`DeadlineIo`]. HTTP/2 streams leave it
+/// unset: their deadlines are per stream.
+#[derive(Debug, Default)]
+pub(crate) struct WriteDeadline(Mutex<Option<Instant>>);
+
+/// A connection's I/O whose writes fail once the [`WriteDeadline`] has passed, as Go's
+/// `SetWriteDeadline`: a client that stops reading cannot hold the connection past it. Used only
+/// when `writeTimeout` is set.
+pub(crate) struct DeadlineIo<I> {
+    inner: I,
+    /// `None` when `writeTimeout` is off: the writes pass straight through.
+    deadline: Option<Arc<WriteDeadline>>,
+    /// Made the first time a write has to wait.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl WriteDeadline {
+    pub(crate) fn set(&self, at: Option<Instant>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = at;
+    }
+
+    fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<I> DeadlineIo<I> {
+    pub(crate) fn new(inner: I, deadline: Option<Arc<WriteDeadline>>) -> Self {
+        DeadlineIo {
+            inner,
+            deadline,
+            timer: None,
+        }
+    }
+
+    /// Ready once the current deadline has passed (never, when there is none).
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(at) = self.deadline.as_ref().and_then(|d| d.get()) else {
+            return Poll::Pending;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
+        }
+        timer.as_mut().poll(cx)
+    }
+
+    /// Whether the deadline a write already waited for has passed.
+    fn expired(&self) -> bool {
+        self.timer.as_ref().is_some_and(|t| {
+            t.is_elapsed() && self.deadline.as_ref().and_then(|d| d.get()) == Some(t.deadline())
+        })
+    }
+
+    fn poll_write_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut I>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>>
+    where
+        I: Unpin,
+    {
+        if self.expired() {
+            return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+        }
+        match write(Pin::new(&mut self.inner), cx) {
+            Poll::Pending => self
+                .poll_deadline(cx)
+                .map(|()| Err(io::ErrorKind::TimedOut.into())),
+            ready => ready,
+        }
+    }
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for DeadlineIo<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for DeadlineIo<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_with(cx, |io, cx| io.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .poll_write_with(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .poll_write_with(cx, |io, cx| io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +307,30 @@ mod tests {
         let data = body.frame().await.unwrap().unwrap();
         assert_eq!(data.into_data().unwrap().len(), 3);
         assert!(body.timer.is_none());
+    }
+
+    #[tokio::test]
+    async fn writes_that_wait_fail_at_the_connection_deadline() {
+        let (client, _server) = tokio::io::duplex(64);
+        let deadline = Arc::new(WriteDeadline::default());
+        let mut io = DeadlineIo::new(hyper_util::rt::TokioIo::new(client), Some(deadline.clone()));
+        // No deadline: a full pipe just waits.
+        write_once(&mut io).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(100), write_once(&mut io)).await;
+        assert!(waited.is_err());
+        let started = Instant::now();
+        deadline.set(Some(started + Duration::from_millis(200)));
+        let err = write_once(&mut io).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // A new request's deadline lets writes wait again.
+        deadline.set(Some(Instant::now() + Duration::from_secs(60)));
+        let waited = tokio::time::timeout(Duration::from_millis(100), write_once(&mut io)).await;
+        assert!(waited.is_err());
+    }
+
+    async fn write_once<I: hyper::rt::Write + Unpin>(io: &mut DeadlineIo<I>) -> io::Result<usize> {
+        use hyper::rt::Write as _;
+        std::future::poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, &[0u8; 64])).await
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
 use viaduct_upstream::Body;
 
-use crate::deadline::{DeadlineBody, DeadlineError, Expired};
+use crate::deadline::{DeadlineBody, DeadlineError, DeadlineIo, Expired, WriteDeadline};
 use crate::entrypoint::EntryPointRuntime;
 use crate::handler::{self, ConnectionContext};
 use crate::http1::{self, Outcome};
@@ -295,7 +295,14 @@ async fn serve_http<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| exchange(request, conn.clone()));
+    // Only with `writeTimeout`: the connection's I/O then fails writes past the deadline.
+    let write_deadline = conn
+        .entry_point
+        .write_timeout
+        .map(|_| Arc::new(WriteDeadline::default()));
+    let io = DeadlineIo::new(io, write_deadline.clone());
+    let service =
+        service_fn(move |request| exchange(request, conn.clone(), write_deadline.clone()));
     let connection = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::trace!(error = %e, "connection ended with an error");
@@ -305,10 +312,11 @@ async fn serve_http<I>(
 /// One request on hyper's server (TLS, h2c, or plain with `VIADUCT_HTTP1_SERVER=hyper`), with
 /// `readTimeout` over its body and `writeTimeout` over the exchange. On HTTP/2 they apply per
 /// stream, as in Go. An error makes hyper close the HTTP/1.1 connection without an answer, or
-/// reset the HTTP/2 stream.
+/// reset the HTTP/2 stream. `connection_deadline` is the HTTP/1.1 connection's write deadline.
 async fn exchange(
     request: http::Request<hyper::body::Incoming>,
     conn: Arc<ConnectionContext>,
+    connection_deadline: Option<Arc<WriteDeadline>>,
 ) -> Result<http::Response<Body>, DeadlineError> {
     let ep = &conn.entry_point;
     let now = (ep.read_timeout.is_some() || ep.write_timeout.is_some()).then(Instant::now);
@@ -317,6 +325,10 @@ async fn exchange(
         .zip(now)
         .map(|(limit, now)| (now + limit, limit));
     let http1 = request.version() < http::Version::HTTP_2;
+    let connection_deadline = connection_deadline.filter(|_| http1);
+    if let Some(deadline) = &connection_deadline {
+        deadline.set(write_deadline.map(|(at, _)| at));
+    }
     let mut expired = None;
     let request = match ep.read_timeout.zip(now) {
         // hyper has read the head: the body's deadline counts from here.
@@ -339,6 +351,13 @@ async fn exchange(
             .await
             .map_err(|_| DeadlineError::Write(limit))?,
     };
+    if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        // The connection becomes a tunnel: Go clears its deadlines when it is hijacked.
+        if let Some(deadline) = &connection_deadline {
+            deadline.set(None);
+        }
+        return Ok(response);
+    }
     if expired.is_some_and(|e| e.is_set()) {
         response = crate::responses::for_status(http::StatusCode::REQUEST_TIMEOUT);
         if http1 {

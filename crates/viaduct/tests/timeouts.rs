@@ -164,13 +164,17 @@ async fn write_timeout_cuts_a_slow_backend() {
 /// closes, so the client gets less than the whole body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_timeout_cuts_a_slow_reading_client() {
-    let echo = EchoBackend::start("echo").await.unwrap();
-    let proxy = start("writeTimeout: 1s", &echo.url(), None).await;
+    let backend = RecordingBackend::start().await;
+    let proxy = start("writeTimeout: 1s", &backend.url(), None).await;
+    let started = Instant::now();
     let (received, complete) = slow_read(proxy.addr("web"), BIG_BODY).await;
     assert!(
         !complete && received < BIG_BODY,
         "{received} of {BIG_BODY} bytes despite writeTimeout"
     );
+    // Cut at the deadline, while the client was not reading yet.
+    let aborted = backend.wait_aborted("/big", Duration::from_secs(1)).await;
+    assert_between(aborted - started, 800, 2400, "upstream abort");
 }
 
 /// `writeTimeout` is off by default: a slow backend and a slow reader both get their answer.
@@ -250,13 +254,14 @@ async fn tls_http1_read_and_write_timeouts() {
 /// HTTP/1.1 over TLS: a client that stops reading is cut at `writeTimeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_http1_write_timeout_cuts_a_slow_reading_client() {
-    let echo = EchoBackend::start("echo").await.unwrap();
+    let backend = RecordingBackend::start().await;
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let proxy = start("writeTimeout: 1s", &echo.url(), Some(&pki)).await;
+    let proxy = start("writeTimeout: 1s", &backend.url(), Some(&pki)).await;
     let mut tls = pki.connect(proxy.addr("web"), &[b"http/1.1"]).await;
+    let started = Instant::now();
     let request =
-        format!("GET /big HTTP/1.1\r\nHost: secure.test\r\nX-Echo-Body-Bytes: {BIG_BODY}\r\n\r\n");
+        format!("GET /big HTTP/1.1\r\nHost: secure.test\r\nX-Body-Bytes: {BIG_BODY}\r\n\r\n");
     tls.write_all(request.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let received = read_until_closed(&mut tls, Duration::from_secs(10)).await;
@@ -265,6 +270,9 @@ async fn tls_http1_write_timeout_cuts_a_slow_reading_client() {
         "{} of {BIG_BODY} bytes despite writeTimeout",
         received.len()
     );
+    // Cut at the deadline, while the client was not reading yet.
+    let aborted = backend.wait_aborted("/big", Duration::from_secs(1)).await;
+    assert_between(aborted - started, 800, 2400, "upstream abort");
 }
 
 /// HTTP/2 over TLS (curl): the timeouts apply per stream. A stalled upload is cut at
@@ -476,7 +484,7 @@ async fn slow_read(addr: SocketAddr, size: usize) -> (usize, bool) {
     socket.set_recv_buffer_size(64 * 1024).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
     let request = format!(
-        "GET /big HTTP/1.1\r\nHost: app.test\r\nX-Echo-Body-Bytes: {size}\r\nConnection: close\r\n\r\n"
+        "GET /big HTTP/1.1\r\nHost: app.test\r\nX-Echo-Body-Bytes: {size}\r\nX-Body-Bytes: {size}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -581,6 +589,21 @@ async fn serve_recorded(mut stream: TcpStream, aborted: Arc<Mutex<Vec<(String, I
         // Every request the proxy sends on this connection is answered before the next one.
         buf.clear();
         tokio::time::sleep(Duration::from_millis(delay)).await;
+        if let Some(size) = field("x-body-bytes:") {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut written = stream.write_all(head.as_bytes()).await;
+            let mut left = size as usize;
+            while written.is_ok() && left > 0 {
+                let n = left.min(chunk.len());
+                written = stream.write_all(&chunk[..n]).await;
+                left -= n;
+            }
+            if written.is_err() {
+                aborted.lock().unwrap().push((path, Instant::now()));
+            }
+            return;
+        }
         let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         if stream.write_all(answer).await.is_err() {
             return;
