@@ -191,6 +191,60 @@ async fn write_timeout_is_off_by_default() {
     assert!(complete, "{received} of {BIG_BODY} bytes");
 }
 
+/// An upgraded connection is a tunnel, not a request: neither timeout applies to it (Go clears
+/// the deadlines of a hijacked connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgraded_connections_outlive_both_timeouts() {
+    let backend = RecordingBackend::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let proxy = start(
+        "readTimeout: 1s\n        writeTimeout: 1s",
+        &backend.url(),
+        Some(&pki),
+    )
+    .await;
+    let upgrade = |host: &str| {
+        format!(
+            "GET /tunnel HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+        )
+    };
+    let plain = TcpStream::connect(proxy.addr("web")).await.unwrap();
+    let mut plain = tokio::io::BufStream::new(plain);
+    tunnel_echoes_after(&mut plain, &upgrade("app.test")).await;
+    let tls = pki.connect(proxy.addr("web"), &[b"http/1.1"]).await;
+    let mut tls = tokio::io::BufStream::new(tls);
+    tunnel_echoes_after(&mut tls, &upgrade("secure.test")).await;
+}
+
+/// Upgrades, waits past the timeouts, and checks that the tunnel still echoes.
+async fn tunnel_echoes_after(
+    stream: &mut (impl tokio::io::AsyncBufRead + AsyncWriteExt + Unpin),
+    request: &str,
+) {
+    use tokio::io::AsyncBufReadExt;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        let n = tokio::time::timeout(ANSWER_WAIT, stream.read_line(&mut head))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed after {head:?}");
+    }
+    assert!(head.starts_with("HTTP/1.1 101"), "{head:?}");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    stream.write_all(b"ping").await.unwrap();
+    stream.flush().await.unwrap();
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(ANSWER_WAIT, stream.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echoed, b"ping");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Over TLS
 
@@ -589,6 +643,23 @@ async fn serve_recorded(mut stream: TcpStream, aborted: Arc<Mutex<Vec<(String, I
         // Every request the proxy sends on this connection is answered before the next one.
         buf.clear();
         tokio::time::sleep(Duration::from_millis(delay)).await;
+        if head.contains("upgrade: echo") {
+            let switching =
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+            if stream.write_all(switching).await.is_err() {
+                return;
+            }
+            loop {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if stream.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
         if let Some(size) = field("x-body-bytes:") {
             let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
             let chunk = vec![b'x'; 64 * 1024];
