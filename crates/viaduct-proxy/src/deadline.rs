@@ -1,6 +1,7 @@
-//! `respondingTimeouts.readTimeout` over a request body and `writeTimeout` over a response, as
-//! body wrappers that serve both servers (Viaduct's HTTP/1.1 server and hyper's, which carries
-//! TLS and HTTP/2).
+//! `respondingTimeouts.readTimeout` over a request body and `writeTimeout` over a response:
+//! [`DeadlineBody`], a body wrapper for hyper's server (TLS, h2c), and [`DeadlineIo`], the write
+//! deadline of a hyper HTTP/1.1 connection. Viaduct's own HTTP/1.1 server bounds its request
+//! bodies itself (`http1::body`) and its exchanges with the connection's one timer.
 //!
 //! Go's `http.Server` semantics: `readTimeout` bounds the whole request, head and body, from the
 //! request's first byte; `writeTimeout` bounds the time from the end of the request head to the

@@ -319,26 +319,26 @@ async fn exchange(
     connection_deadline: Option<Arc<WriteDeadline>>,
 ) -> Result<http::Response<Body>, DeadlineError> {
     let ep = &conn.entry_point;
-    let now = (ep.read_timeout.is_some() || ep.write_timeout.is_some()).then(Instant::now);
+    // The clock is read only when a deadline is needed: `readTimeout` is on by default, but most
+    // requests have no body.
     let write_deadline = ep
         .write_timeout
-        .zip(now)
-        .map(|(limit, now)| (now + limit, limit));
+        .map(|limit| (Instant::now() + limit, limit));
     let http1 = request.version() < http::Version::HTTP_2;
     let connection_deadline = connection_deadline.filter(|_| http1);
     if let Some(deadline) = &connection_deadline {
         deadline.set(write_deadline.map(|(at, _)| at));
     }
     let mut expired = None;
-    let request = match ep.read_timeout.zip(now) {
+    let request = match ep.read_timeout {
         // hyper has read the head: the body's deadline counts from here.
-        Some((limit, now)) if !http_body::Body::is_end_stream(request.body()) => {
+        Some(limit) if !http_body::Body::is_end_stream(request.body()) => {
             let reported = Expired::default();
             expired = Some(reported.clone());
+            let at = Instant::now() + limit;
             request.map(|body| {
                 Body::boxed(
-                    DeadlineBody::new(body, now + limit, DeadlineError::Read(limit))
-                        .reporting(reported),
+                    DeadlineBody::new(body, at, DeadlineError::Read(limit)).reporting(reported),
                 )
             })
         }
