@@ -32,7 +32,10 @@ pub struct EntryPointRuntime {
     pub connection_headers: Vec<HeaderName>,
     pub not_append_x_forwarded_for: bool,
     pub add_x_forwarded_scheme_headers: bool,
+    /// `readTimeout`: the whole request, head and body, from its first byte.
     pub read_timeout: Option<Duration>,
+    /// `writeTimeout`: from the end of the request head to the end of the response.
+    pub write_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub request_accept_grace_timeout: Duration,
     pub grace_timeout: Duration,
@@ -133,6 +136,7 @@ impl EntryPointRuntime {
             not_append_x_forwarded_for: config.forwarded_headers.not_append_x_forwarded_for,
             add_x_forwarded_scheme_headers: config.forwarded_headers.add_x_forwarded_scheme_headers,
             read_timeout: timeouts.read_timeout.positive(),
+            write_timeout: timeouts.write_timeout.positive(),
             idle_timeout: timeouts.idle_timeout.positive(),
             request_accept_grace_timeout: life
                 .request_accept_grace_timeout

@@ -9,6 +9,7 @@ mod acme_challenge;
 #[doc(hidden)]
 pub mod bench_api;
 mod compile;
+mod deadline;
 mod entrypoint;
 mod forward;
 mod forwarded;

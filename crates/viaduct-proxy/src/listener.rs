@@ -12,8 +12,11 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_rustls::LazyConfigAcceptor;
+use viaduct_upstream::Body;
 
+use crate::deadline::{DeadlineBody, DeadlineError, DeadlineIo, Expired, WriteDeadline};
 use crate::entrypoint::EntryPointRuntime;
 use crate::handler::{self, ConnectionContext};
 use crate::http1::{self, Outcome};
@@ -292,16 +295,85 @@ async fn serve_http<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let conn = conn.clone();
-        async move {
-            let request = request.map(viaduct_upstream::Body::Incoming);
-            Ok::<_, std::convert::Infallible>(handler::handle(request, conn).await)
-        }
-    });
+    // Only with `writeTimeout`: the connection's I/O then fails writes past the deadline.
+    let write_deadline = conn
+        .entry_point
+        .write_timeout
+        .map(|_| Arc::new(WriteDeadline::default()));
+    let io = DeadlineIo::new(io, write_deadline.clone());
+    let service =
+        service_fn(move |request| exchange(request, conn.clone(), write_deadline.clone()));
     let connection = builder.serve_connection_with_upgrades(io, service);
     if let Err(e) = watcher.watch(connection.into_owned()).await {
         tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+/// One request on hyper's server (TLS, h2c, or plain with `VIADUCT_HTTP1_SERVER=hyper`), with
+/// `readTimeout` over its body and `writeTimeout` over the exchange. On HTTP/2 they apply per
+/// stream, as in Go. An error makes hyper close the HTTP/1.1 connection without an answer, or
+/// reset the HTTP/2 stream. `connection_deadline` is the HTTP/1.1 connection's write deadline.
+async fn exchange(
+    request: http::Request<hyper::body::Incoming>,
+    conn: Arc<ConnectionContext>,
+    connection_deadline: Option<Arc<WriteDeadline>>,
+) -> Result<http::Response<Body>, DeadlineError> {
+    let ep = &conn.entry_point;
+    // The clock is read only when a deadline is needed: `readTimeout` is on by default, but most
+    // requests have no body.
+    let write_deadline = ep
+        .write_timeout
+        .map(|limit| (Instant::now() + limit, limit));
+    let http1 = request.version() < http::Version::HTTP_2;
+    let connection_deadline = connection_deadline.filter(|_| http1);
+    if let Some(deadline) = &connection_deadline {
+        deadline.set(write_deadline.map(|(at, _)| at));
+    }
+    let mut expired = None;
+    let request = match ep.read_timeout {
+        // hyper has read the head: the body's deadline counts from here.
+        Some(limit) if !http_body::Body::is_end_stream(request.body()) => {
+            let reported = Expired::default();
+            expired = Some(reported.clone());
+            let at = Instant::now() + limit;
+            request.map(|body| {
+                Body::boxed(
+                    DeadlineBody::new(body, at, DeadlineError::Read(limit)).reporting(reported),
+                )
+            })
+        }
+        _ => request.map(Body::Incoming),
+    };
+    let handled = handler::handle(request, conn.clone());
+    let mut response = match write_deadline {
+        None => handled.await,
+        Some((at, limit)) => tokio::time::timeout_at(at, handled)
+            .await
+            .map_err(|_| DeadlineError::Write(limit))?,
+    };
+    if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+        // The connection becomes a tunnel: Go clears its deadlines when it is hijacked.
+        if let Some(deadline) = &connection_deadline {
+            deadline.set(None);
+        }
+        return Ok(response);
+    }
+    if expired.is_some_and(|e| e.is_set()) {
+        response = crate::responses::for_status(http::StatusCode::REQUEST_TIMEOUT);
+        if http1 {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+    }
+    match write_deadline {
+        Some((at, limit)) if !http_body::Body::is_end_stream(response.body()) => {
+            Ok(response.map(|body| {
+                Body::boxed(DeadlineBody::new(body, at, DeadlineError::Write(limit)).armed())
+            }))
+        }
+        _ => Ok(response),
     }
 }
 

@@ -5,23 +5,29 @@
 //! connection with where decoding stopped, so the connection can read the next request (or
 //! drain an unread body, or close).
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
 use viaduct_upstream::{BodyDecoder, BoxError, Decoded};
 
 use super::io::poll_fill;
+use crate::deadline::DeadlineError;
 
 /// What a request body gives back to its connection.
 pub(crate) struct Returned {
     pub buf: BytesMut,
     pub decoder: BodyDecoder,
+    /// `readTimeout` cut the body: the connection answers 408 and closes.
+    pub timed_out: bool,
 }
 
 pub(crate) struct RequestBody {
@@ -29,6 +35,11 @@ pub(crate) struct RequestBody {
     buf: BytesMut,
     decoder: BodyDecoder,
     back: Option<oneshot::Sender<Returned>>,
+    /// `readTimeout`'s end for the whole request, and `readTimeout` itself.
+    deadline: Option<(Instant, Duration)>,
+    /// Made the first time the body has to wait for the client, never for a body that came
+    /// with its head: a timer per request would cost the runtime a wake-up per request.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +50,8 @@ pub(crate) enum RequestBodyError {
     Truncated,
     #[error("malformed chunked request body: {0}")]
     Malformed(&'static str),
+    #[error(transparent)]
+    TimedOut(DeadlineError),
 }
 
 impl RequestBody {
@@ -46,6 +59,7 @@ impl RequestBody {
         stream: Arc<TcpStream>,
         buf: BytesMut,
         decoder: BodyDecoder,
+        deadline: Option<(Instant, Duration)>,
     ) -> (Self, oneshot::Receiver<Returned>) {
         let (back, returned) = oneshot::channel();
         let body = RequestBody {
@@ -53,6 +67,8 @@ impl RequestBody {
             buf,
             decoder,
             back: Some(back),
+            deadline,
+            timer: None,
         };
         (body, returned)
     }
@@ -62,8 +78,36 @@ impl RequestBody {
             let _ = back.send(Returned {
                 buf: std::mem::take(&mut self.buf),
                 decoder: self.decoder,
+                timed_out: false,
             });
         }
+    }
+
+    /// Polls the `readTimeout` deadline of a body that waits for the client.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some((deadline, _)) = self.deadline else {
+            return Poll::Pending;
+        };
+        self.timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)))
+            .as_mut()
+            .poll(cx)
+    }
+
+    fn time_out(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        // Said to the connection at once, before the exchange ends: it answers 408 itself.
+        if let Some(back) = self.back.take() {
+            let _ = back.send(Returned {
+                buf: BytesMut::new(),
+                decoder: self.decoder,
+                timed_out: true,
+            });
+        }
+        self.decoder.set_done();
+        let limit = self.deadline.map(|(_, limit)| limit).unwrap_or_default();
+        Poll::Ready(Some(Err(BoxError::from(RequestBodyError::TimedOut(
+            DeadlineError::Read(limit),
+        )))))
     }
 
     fn fail(&mut self, err: RequestBodyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -102,10 +146,14 @@ impl http_body::Body for RequestBody {
                 Decoded::Malformed(reason) => {
                     return this.fail(RequestBodyError::Malformed(reason))
                 }
-                Decoded::NeedMore => match ready!(poll_fill(&this.stream, &mut this.buf, cx)) {
-                    Ok(0) => return this.fail(RequestBodyError::Truncated),
-                    Ok(_) => {}
-                    Err(e) => return this.fail(RequestBodyError::Read(e)),
+                Decoded::NeedMore => match poll_fill(&this.stream, &mut this.buf, cx) {
+                    Poll::Ready(Ok(0)) => return this.fail(RequestBodyError::Truncated),
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => return this.fail(RequestBodyError::Read(e)),
+                    Poll::Pending => {
+                        ready!(this.poll_deadline(cx));
+                        return this.time_out();
+                    }
                 },
             }
         }

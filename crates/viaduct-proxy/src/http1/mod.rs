@@ -8,9 +8,9 @@
 //!
 //! Scope: HTTP/1.0 and 1.1, keep-alive, pipelining (requests are answered in order),
 //! chunked and length-delimited bodies both ways, trailers, `Expect: 100-continue`, upgrades
-//! (WebSocket), the head and idle timeouts, and graceful shutdown. A connection that opens
-//! with the HTTP/2 preface (h2c with prior knowledge) is handed to hyper's HTTP/2 server,
-//! and TLS connections stay on hyper. `VIADUCT_HTTP1_SERVER=hyper` puts plain connections
+//! (WebSocket), the read (head and body), write and idle timeouts, and graceful shutdown. A
+//! connection that opens with the HTTP/2 preface (h2c with prior knowledge) is handed to
+//! hyper's HTTP/2 server, and TLS connections stay on hyper. `VIADUCT_HTTP1_SERVER=hyper` puts plain connections
 //! back on hyper too.
 
 mod body;
@@ -92,22 +92,31 @@ pub(crate) async fn serve(
     // channel each time.
     let stopping = stopping(shutdown.clone());
     tokio::pin!(stopping);
+    let ep = &conn.entry_point;
     loop {
-        let head =
-            match next_head(&stream, &mut buf, &conn, stopping.as_mut(), timer.as_mut()).await {
-                Next::Head(head) => head,
-                Next::Closed => return Outcome::Closed,
-                Next::Reject(status) => {
-                    let _ = write::write_status(&stream, status).await;
-                    return Outcome::Closed;
+        let mut read_deadline = None;
+        let next = next_head(
+            &stream,
+            &mut buf,
+            &conn,
+            stopping.as_mut(),
+            timer.as_mut(),
+            &mut read_deadline,
+        );
+        let head = match next.await {
+            Next::Head(head) => head,
+            Next::Closed => return Outcome::Closed,
+            Next::Reject(status) => {
+                let _ = write::write_status(&stream, status).await;
+                return Outcome::Closed;
+            }
+            Next::Http2 => {
+                return match HandedOn::new(std::mem::take(&mut buf), stream) {
+                    Some(io) => Outcome::Http2(io),
+                    None => Outcome::Closed,
                 }
-                Next::Http2 => {
-                    return match HandedOn::new(std::mem::take(&mut buf), stream) {
-                        Some(io) => Outcome::Http2(io),
-                        None => Outcome::Closed,
-                    }
-                }
-            };
+            }
+        };
         let exchange = Exchange {
             version: head.version,
             head_request: head.method == Method::HEAD,
@@ -120,11 +129,18 @@ pub(crate) async fn serve(
         let upgrade = http11 && head.asks.upgrade && !head.asks.h2c;
         let continue_first = http11 && head.body.is_some() && head.asks.continue_first;
 
-        let (body, returned) = match head.body {
+        // `writeTimeout` counts from the end of the head, as Go's: only read the clock when set.
+        let write_deadline = ep.write_timeout.map(|t| Instant::now() + t);
+        let (body, mut returned) = match head.body {
             None => (Body::Empty, None),
             Some(decoder) => {
+                // `readTimeout` covers the body too, counted from the head's first byte.
+                let deadline = ep.read_timeout.map(|limit| {
+                    let at = read_deadline.unwrap_or_else(|| Instant::now() + limit);
+                    (at, limit)
+                });
                 let (body, returned) =
-                    RequestBody::new(stream.clone(), std::mem::take(&mut buf), decoder);
+                    RequestBody::new(stream.clone(), std::mem::take(&mut buf), decoder, deadline);
                 (Body::boxed(body), Some(returned))
             }
         };
@@ -149,13 +165,31 @@ pub(crate) async fn serve(
         // A client that goes away abandons its exchange, as in Traefik (its request context
         // is cancelled). While a request body is out, reading it notices that instead.
         let watch_limit = conn.entry_point.max_header_bytes;
+        // Past `writeTimeout` the exchange is abandoned and the connection closed: Go's writes
+        // fail then, and the client sees the connection close without an answer.
         let response = if returned.is_none() {
             tokio::select! {
                 response = exchange_future => response,
                 _ = io::client_closed(&stream, &mut buf, watch_limit) => return Outcome::Closed,
+                () = until(write_deadline, timer.as_mut()), if write_deadline.is_some() => {
+                    return Outcome::Closed
+                }
             }
         } else {
-            exchange_future.await
+            tokio::select! {
+                response = exchange_future => response,
+                () = until(write_deadline, timer.as_mut()), if write_deadline.is_some() => {
+                    return Outcome::Closed
+                }
+            }
+        };
+        let back = match returned.as_mut().map(oneshot::Receiver::try_recv) {
+            Some(Ok(back)) if back.timed_out => {
+                let _ = write::write_status(&stream, StatusCode::REQUEST_TIMEOUT).await;
+                return Outcome::Closed;
+            }
+            Some(Ok(back)) => Some(back),
+            _ => None,
         };
 
         let mut wbuf = write::lend_buffer();
@@ -176,20 +210,29 @@ pub(crate) async fn serve(
             return Outcome::Closed;
         }
         let watch = returned.is_none().then_some((&mut buf, watch_limit));
-        let reusable = matches!(
-            write::write_response(&stream, &mut wbuf, response, &exchange, watch).await,
-            Ok(true)
-        );
+        let written = write::write_response(&stream, &mut wbuf, response, &exchange, watch);
+        let reusable = match write_deadline {
+            None => matches!(written.await, Ok(true)),
+            Some(_) => tokio::select! {
+                result = written => matches!(result, Ok(true)),
+                () = until(write_deadline, timer.as_mut()) => return Outcome::Closed,
+            },
+        };
         write::give_back(wbuf);
         if let Some(returned) = returned {
-            match tokio::time::timeout(BODY_RETURN_WAIT, returned).await {
-                Ok(Ok(back)) => {
-                    buf = back.buf;
-                    if !back.decoder.is_done() && !drain(&stream, &mut buf, back.decoder).await {
-                        return Outcome::Closed;
-                    }
-                }
-                _ => return Outcome::Closed,
+            let back = match back {
+                Some(back) => Some(back),
+                None => match tokio::time::timeout(BODY_RETURN_WAIT, returned).await {
+                    Ok(Ok(back)) => Some(back),
+                    _ => None,
+                },
+            };
+            let Some(back) = back else {
+                return Outcome::Closed;
+            };
+            buf = back.buf;
+            if !back.decoder.is_done() && !drain(&stream, &mut buf, back.decoder).await {
+                return Outcome::Closed;
             }
         }
         if !reusable {
@@ -216,6 +259,7 @@ async fn next_head(
     conn: &ConnectionContext,
     mut stopping: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    read_deadline: &mut Option<Instant>,
 ) -> Next {
     let ep = &conn.entry_point;
     let mut deadline: Option<Option<Instant>> = None;
@@ -242,9 +286,14 @@ async fn next_head(
                 .map(|t| Instant::now() + t)
         } else {
             *deadline.get_or_insert_with(|| {
-                ep.read_timeout
+                let at = ep
+                    .read_timeout
                     .or(ep.idle_timeout)
-                    .map(|t| Instant::now() + t)
+                    .map(|t| Instant::now() + t);
+                if ep.read_timeout.is_some() {
+                    *read_deadline = at;
+                }
+                at
             })
         };
         tokio::select! {
