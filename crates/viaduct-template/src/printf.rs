@@ -1,7 +1,7 @@
 //! Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %q %x %X %f %g %e %t %c %%`, with
 //! flags (`-+ 0#`), width and precision.
 
-use crate::value::Value;
+use crate::value::{go_exponent, Value};
 
 pub(crate) fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::new();
@@ -121,14 +121,11 @@ fn format_one(verb: char, arg: &Value, spec: &Spec) -> String {
         ('f' | 'F', Value::Float(_) | Value::Int(_)) => {
             format!("{:.*}", spec.precision.unwrap_or(6), arg.to_float())
         }
-        ('e', Value::Float(_) | Value::Int(_)) => {
-            let text = format!("{:.*e}", spec.precision.unwrap_or(6), arg.to_float());
-            match text.split_once('e') {
-                Some((m, e)) if e.starts_with('-') => format!("{m}e-{:0>2}", &e[1..]),
-                Some((m, e)) => format!("{m}e+{e:0>2}"),
-                None => text,
-            }
-        }
+        ('e', Value::Float(_) | Value::Int(_)) => go_exponent(format!(
+            "{:.*e}",
+            spec.precision.unwrap_or(6),
+            arg.to_float()
+        )),
         ('g' | 'v', Value::Float(_)) => arg.to_string(),
         ('t' | 'v', Value::Bool(b)) => b.to_string(),
         ('v', other) => other.to_string(),
@@ -188,6 +185,10 @@ mod tests {
         assert_eq!(
             f("%x %X 100%%", &[Value::Int(255), "hi".into()]),
             "ff 6869 100%"
+        );
+        assert_eq!(
+            f("%e|%.2e", &[Value::Float(1234.5678), Value::Float(0.00012)]),
+            "1.234568e+03|1.20e-04"
         );
         assert_eq!(f("%d", &[]), "%!d(MISSING)");
         assert_eq!(f("%d", &["x".into()]), "%!d(string=x)");

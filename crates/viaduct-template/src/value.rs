@@ -176,15 +176,21 @@ fn format_float(x: f64) -> String {
     }
     let abs = x.abs();
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
-        let text = format!("{x:e}");
-        // Rust writes `1e21`, Go `1e+21`; both keep the shortest mantissa.
-        return match text.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp:0>2}"),
-            Some((mantissa, exp)) => format!("{mantissa}e-{:0>2}", &exp[1..]),
-            None => text,
-        };
+        return go_exponent(format!("{x:e}"));
     }
     format!("{x}")
+}
+
+/// Rust's exponent notation as Go writes it: `1e21` → `1e+21`, `1e-5` → `1e-05` (a sign always,
+/// at least two digits).
+pub(crate) fn go_exponent(text: String) -> String {
+    match text.split_once('e') {
+        Some((mantissa, exp)) => match exp.strip_prefix('-') {
+            Some(digits) => format!("{mantissa}e-{digits:0>2}"),
+            None => format!("{mantissa}e+{exp:0>2}"),
+        },
+        None => text,
+    }
 }
 
 #[cfg(test)]
