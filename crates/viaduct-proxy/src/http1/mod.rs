@@ -167,20 +167,13 @@ pub(crate) async fn serve(
         let watch_limit = conn.entry_point.max_header_bytes;
         // Past `writeTimeout` the exchange is abandoned and the connection closed: Go's writes
         // fail then, and the client sees the connection close without an answer.
-        let response = if returned.is_none() {
-            tokio::select! {
-                response = exchange_future => response,
-                _ = io::client_closed(&stream, &mut buf, watch_limit) => return Outcome::Closed,
-                () = until(write_deadline, timer.as_mut()), if write_deadline.is_some() => {
-                    return Outcome::Closed
-                }
+        let response = tokio::select! {
+            response = exchange_future => response,
+            _ = io::client_closed(&stream, &mut buf, watch_limit), if returned.is_none() => {
+                return Outcome::Closed
             }
-        } else {
-            tokio::select! {
-                response = exchange_future => response,
-                () = until(write_deadline, timer.as_mut()), if write_deadline.is_some() => {
-                    return Outcome::Closed
-                }
+            () = until(write_deadline, timer.as_mut()), if write_deadline.is_some() => {
+                return Outcome::Closed
             }
         };
         let back = match returned.as_mut().map(oneshot::Receiver::try_recv) {
