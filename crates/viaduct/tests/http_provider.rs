@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{get, start_with, wait_backend};
+use common::{get, start_with, static_config_with, wait_backend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use viaduct_testkit::{EchoBackend, HttpClient};
@@ -53,22 +53,8 @@ async fn routes_follow_the_endpoint_and_survive_its_failures() {
     let two = EchoBackend::start("two").await.unwrap();
     let reply = Arc::new(Mutex::new((200, routes("a.test", &one.url()))));
     let endpoint = config_server(Arc::clone(&reply)).await;
-    let static_yaml = format!(
-        r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-entryPoints:
-  web:
-    address: "{{{{addr:web}}}}"
-providers:
-  providersThrottleDuration: 100ms
-  http:
-    endpoint: "{endpoint}"
-    pollInterval: 300ms
-"#
-    );
+    let providers = format!("  http:\n    endpoint: \"{endpoint}\"\n    pollInterval: 300ms\n");
+    let static_yaml = static_config_with("", &providers);
     let proxy = start_with(&static_yaml, "", &[]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "a.test", "/", "one").await;
@@ -108,9 +94,8 @@ async fn check_validates_the_options_and_the_current_answer() {
         (endpoint, false, "missing@http"),
         (unreachable, true, "warning: providers.http"),
     ] {
-        let static_yaml = format!(
-            "entryPoints:\n  web:\n    address: \"{{{{addr:web}}}}\"\nproviders:\n  http:\n    endpoint: \"{endpoint}\"\n"
-        );
+        let static_yaml =
+            static_config_with("", &format!("  http:\n    endpoint: \"{endpoint}\"\n"));
         let proxy = viaduct_testkit::Launch::new(common::kind())
             .arg("check")
             .static_yaml(&static_yaml)

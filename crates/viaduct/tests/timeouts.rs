@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
+mod common;
 mod timeouts_support;
 
 use std::time::{Duration, Instant};

@@ -40,6 +40,15 @@ pub fn viaduct() -> ProxyKind {
 /// One entry point `web`, the watched file provider with a short throttle, debug logs, and no
 /// phoning home. `extra_entry_point` is YAML appended under `entryPoints.web` (6-space indent).
 pub fn static_config(extra_entry_point: &str) -> String {
+    static_config_with(
+        extra_entry_point,
+        "  file:\n    filename: \"{{dynamic_file}}\"\n    watch: true\n",
+    )
+}
+
+/// As [`static_config`], with `providers` (YAML under `providers:`, 2-space indent) instead of
+/// the file provider.
+pub fn static_config_with(extra_entry_point: &str, providers: &str) -> String {
     format!(
         r#"global:
   checkNewVersion: false
@@ -52,10 +61,7 @@ entryPoints:
 {extra_entry_point}
 providers:
   providersThrottleDuration: 100ms
-  file:
-    filename: "{{{{dynamic_file}}}}"
-    watch: true
-"#
+{providers}"#
     )
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use viaduct_testkit::{Launch, ProxyKind, ProxyUnderTest, RawConnection};
+use viaduct_testkit::{Launch, ProxyUnderTest, RawConnection};
 
 const ROUTES: &str = r#"
 http:
@@ -47,34 +47,15 @@ pub fn assert_between(elapsed: Duration, min_ms: u64, max_ms: u64, what: &str) {
     );
 }
 
-fn kind() -> ProxyKind {
-    ProxyKind::under_test(env!("CARGO_BIN_EXE_viaduct"))
-}
-
 /// The proxy with entry point `web` and `timeouts` (lines under `respondingTimeouts`), routing
 /// everything to `backend`; waits until a request is routed.
 pub async fn start(timeouts: &str, backend: &str, pki: Option<&Pki>) -> ProxyUnderTest {
     let responding = if timeouts.is_empty() {
         String::new()
     } else {
-        format!("    transport:\n      respondingTimeouts:\n        {timeouts}\n")
+        format!("    transport:\n      respondingTimeouts:\n        {timeouts}")
     };
-    let static_yaml = format!(
-        r#"global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-log:
-  level: DEBUG
-entryPoints:
-  web:
-    address: "{{{{addr:web}}}}"
-{responding}providers:
-  providersThrottleDuration: 100ms
-  file:
-    filename: "{{{{dynamic_file}}}}"
-    watch: true
-"#
-    );
+    let static_yaml = crate::common::static_config(&responding);
     let mut dynamic = ROUTES.to_string();
     if let Some(pki) = pki {
         dynamic.push_str(&format!(
@@ -82,7 +63,7 @@ entryPoints:
             pki.cert_file, pki.key_file
         ));
     }
-    let proxy = Launch::new(kind())
+    let proxy = Launch::new(crate::common::kind())
         .static_yaml(&static_yaml)
         .dynamic_yaml(&dynamic)
         .var("backend", backend)
