@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use viaduct_config::{TcpConfig, TcpService, UdpConfig};
 
-use crate::view::{
-    object, status_of, Definition, EntryPointFacts, ObjectInfo, ObjectSet, Problems,
-};
+use crate::view::{reported, Definition, EntryPointFacts, ObjectInfo, ObjectSet, Problems};
 
 /// Traefik gives a router without a priority its rule's length, except the catch-all, which
 /// must come after every other router.
@@ -37,12 +35,16 @@ pub(crate) fn tcp_objects(
                 0 => i64::try_from(router.rule.len()).unwrap_or(i64::MAX),
                 explicit => explicit,
             };
-            let (status, errors) = status_of("tcp.routers", name, problems);
             let info = ObjectInfo {
                 using,
                 entry_points: declared,
                 priority,
-                ..object(name, Definition::TcpRouter(router.clone()), status, errors)
+                ..reported(
+                    "tcp.routers",
+                    name,
+                    Definition::TcpRouter(router.clone()),
+                    problems,
+                )
             };
             (name.clone(), info)
         })
@@ -52,11 +54,10 @@ pub(crate) fn tcp_objects(
         .services
         .iter()
         .map(|(name, service)| {
-            let (status, errors) = status_of("tcp.services", name, problems);
             let definition = Definition::TcpService(service.clone());
             let info = ObjectInfo {
                 servers_up: service.load_balancer.is_some() && built.contains(name.as_str()),
-                ..object(name, definition, status, errors)
+                ..reported("tcp.services", name, definition, problems)
             };
             (name.clone(), info)
         })
@@ -66,9 +67,11 @@ pub(crate) fn tcp_objects(
         .middlewares
         .iter()
         .map(|(name, middleware)| {
-            let (status, errors) = status_of("tcp.middlewares", name, problems);
             let definition = Definition::TcpMiddleware(middleware.clone());
-            (name.clone(), object(name, definition, status, errors))
+            (
+                name.clone(),
+                reported("tcp.middlewares", name, definition, problems),
+            )
         })
         .collect();
     link_services(&routers, &mut services);
@@ -100,11 +103,15 @@ pub(crate) fn udp_objects(
             } else {
                 attached(&router.entry_points, entry_points, false)
             };
-            let (status, errors) = status_of("udp.routers", name, problems);
             let info = ObjectInfo {
                 using,
                 entry_points: router.entry_points.clone(),
-                ..object(name, Definition::UdpRouter(router.clone()), status, errors)
+                ..reported(
+                    "udp.routers",
+                    name,
+                    Definition::UdpRouter(router.clone()),
+                    problems,
+                )
             };
             (name.clone(), info)
         })
@@ -113,9 +120,11 @@ pub(crate) fn udp_objects(
         .services
         .iter()
         .map(|(name, service)| {
-            let (status, errors) = status_of("udp.services", name, problems);
             let definition = Definition::UdpService(service.clone());
-            (name.clone(), object(name, definition, status, errors))
+            (
+                name.clone(),
+                reported("udp.services", name, definition, problems),
+            )
         })
         .collect();
     link_services(&routers, &mut services);

@@ -230,18 +230,22 @@ impl RuntimeView {
             .iter()
             .flat_map(|http| &http.services)
             .map(|(name, service)| {
-                let (status, errors) = status_of("http.services", name, problems);
                 let definition = Definition::Service(service.clone());
-                (name.clone(), object(name, definition, status, errors))
+                (
+                    name.clone(),
+                    reported("http.services", name, definition, problems),
+                )
             })
             .collect();
         let mut middlewares: BTreeMap<String, ObjectInfo> = sources
             .iter()
             .flat_map(|http| &http.middlewares)
             .map(|(name, middleware)| {
-                let (status, errors) = status_of("http.middlewares", name, problems);
                 let definition = Definition::Middleware(Box::new(middleware.clone()));
-                (name.clone(), object(name, definition, status, errors))
+                (
+                    name.clone(),
+                    reported("http.middlewares", name, definition, problems),
+                )
             })
             .collect();
         // `usedBy` lists the routers that name the object directly, as Traefik's does.
@@ -305,21 +309,28 @@ fn router_info(
     } else {
         router.priority
     };
-    let (status, errors) = status_of("http.routers", name, problems);
     ObjectInfo {
         using,
         entry_points: declared,
         priority,
-        ..object(name, Definition::Router(router.clone()), status, errors)
+        ..reported(
+            "http.routers",
+            name,
+            Definition::Router(router.clone()),
+            problems,
+        )
     }
 }
 
-pub(crate) fn object(
+/// An object of `section` (`http.routers`, `tcp.services`, …) with the status and messages the
+/// compiler reported for it, and no relations yet.
+pub(crate) fn reported(
+    section: &str,
     name: &str,
     definition: Definition,
-    status: Status,
-    errors: Vec<String>,
+    problems: Problems<'_>,
 ) -> ObjectInfo {
+    let (status, errors) = status_of(section, name, problems);
     ObjectInfo {
         name: name.to_string(),
         provider: provider_of(name).to_string(),
@@ -334,11 +345,7 @@ pub(crate) fn object(
     }
 }
 
-pub(crate) fn status_of(
-    section: &str,
-    name: &str,
-    problems: Problems<'_>,
-) -> (Status, Vec<String>) {
+fn status_of(section: &str, name: &str, problems: Problems<'_>) -> (Status, Vec<String>) {
     let key = format!("{section}.{name}");
     let errors = problems.errors.get(&key);
     let warnings = problems.warnings.get(&key);
