@@ -199,15 +199,31 @@ struct Reload {
     certificates_changed: mpsc::Receiver<()>,
 }
 
+/// How long the configuration stays unchanged before the code that compiled it is released.
+const SETTLED_AFTER: Duration = Duration::from_secs(1);
+
 /// The reload loop: every merged configuration is compiled into a new snapshot and swapped in.
 /// Requests in flight finish on the snapshot they started with.
 async fn apply_configurations(mut merged: watch::Receiver<Arc<MergedConfig>>, mut reload: Reload) {
     let mut reported = ObjectStatus::default();
+    // The start-up code (and the compiler's, after a reload) is released once the
+    // configuration has been quiet for a while; see `viaduct_startup_pages`.
+    let release = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(release);
+    let mut release_pending = false;
     loop {
         tokio::select! {
             changed = merged.changed() => if changed.is_err() { return },
             Some(()) = reload.certificates_changed.recv() => {
                 tracing::debug!("ACME certificates changed; recompiling");
+            }
+            () = &mut release, if release_pending => {
+                release_pending = false;
+                match viaduct_startup_pages::release() {
+                    Ok(bytes) => tracing::debug!(kib = bytes / 1024, "released the start-up code's pages"),
+                    Err(why) => tracing::debug!("start-up code's pages kept: {why}"),
+                }
+                continue;
             }
         }
         let next = merged.borrow_and_update().clone();
@@ -228,6 +244,10 @@ async fn apply_configurations(mut merged: watch::Receiver<Arc<MergedConfig>>, mu
         );
         let requests = snapshot.certificate_requests.clone();
         reload.snapshots.store(snapshot);
+        release
+            .as_mut()
+            .reset(tokio::time::Instant::now() + SETTLED_AFTER);
+        release_pending = true;
         if let Some(metrics) = &reload.ctx.observe.metrics {
             metrics.config_reloaded();
         }

@@ -146,3 +146,39 @@ async fn sighup_forces_a_reread_of_the_file() {
         Some("a")
     );
 }
+
+/// Once the configuration has settled, Viaduct releases its start-up code's pages (see
+/// `viaduct-startup-pages`); requests and a reload afterwards run on code mapped back on demand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_and_reloads_after_the_start_up_code_is_released() {
+    let a = EchoBackend::start("a").await.unwrap();
+    let b = EchoBackend::start("b").await.unwrap();
+    let proxy = start(&old_only(), &[("a", a.url()), ("b", b.url())]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "app.test", "/old", "a").await;
+    let released = "released the start-up code's pages";
+    if !proxy.kind().is_traefik() {
+        proxy
+            .wait_for_log(released, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("the start-up pages were not released: {e}"));
+    }
+    assert_eq!(
+        get(&proxy, &client, "app.test", "/old").await.backend(),
+        Some("a")
+    );
+
+    let mark = proxy.log_mark();
+    proxy.write_dynamic(&old_and_new()).unwrap();
+    wait_backend(&proxy, &client, "app.test", "/new", "b").await;
+    if !proxy.kind().is_traefik() {
+        // The compiler's code came back for the reload, and is released again.
+        proxy
+            .wait_for_log_line(mark, &[released], Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("not released again after the reload: {e}"));
+    }
+    for path in ["/old", "/new"] {
+        assert_eq!(get(&proxy, &client, "app.test", path).await.status, 200);
+    }
+}
