@@ -86,7 +86,9 @@ impl<B> DeadlineBody<B> {
         if let Some(expired) = &self.expired {
             expired.set();
         }
-        Poll::Ready(Some(Err(BoxError::from(self.error))))
+        // As an `io::Error` of kind `TimedOut`: the forwarder then answers (and logs) 408.
+        let error = io::Error::new(io::ErrorKind::TimedOut, self.error);
+        Poll::Ready(Some(Err(BoxError::from(error))))
     }
 }
 

@@ -47,3 +47,22 @@ impl ProxyError {
         )
     }
 }
+
+/// An error and its sources, outermost first.
+pub(crate) fn error_chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e: &&'a (dyn std::error::Error + 'static)| {
+        (*e).source()
+    })
+}
+
+/// Whether a request body failed because its deadline passed (`readTimeout`): the servers'
+/// body wrappers fail with an `io::Error` of kind `TimedOut` then, and the exchange is answered
+/// (and logged) as 408.
+pub(crate) fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    error_chain(err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    })
+}

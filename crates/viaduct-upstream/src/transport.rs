@@ -14,7 +14,7 @@ use viaduct_config::static_config::StaticServersTransport;
 use viaduct_config::{ForwardingTimeouts, GoDuration, ServersTransport};
 
 use crate::body::Body;
-use crate::error::{Blame, ProxyError};
+use crate::error::{error_chain, timed_out, Blame, ProxyError};
 use crate::h1::{self, HostPool};
 use crate::server::Server;
 use crate::tls;
@@ -308,28 +308,23 @@ impl Transport {
 }
 
 /// Maps a client error to Traefik's status codes: timeouts are 504, everything else 502.
-/// A failure to connect is retryable (nothing reached the backend).
+/// A failure to connect is retryable (nothing reached the backend). The client's own request
+/// body failing (hyper's "user" errors) is the client's: 408 when its `readTimeout` passed, 400
+/// otherwise, as on the inline client.
 fn classify(err: hyper_util::client::legacy::Error) -> ProxyError {
-    let timed_out = error_chain(&err).any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    let from_client = error_chain(&err).any(|e| {
+        e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
     });
-    let status = if timed_out {
-        StatusCode::GATEWAY_TIMEOUT
-    } else {
-        StatusCode::BAD_GATEWAY
+    let (status, blame) = match (from_client, timed_out(&err)) {
+        (true, true) => (StatusCode::REQUEST_TIMEOUT, Blame::Client),
+        (true, false) => (StatusCode::BAD_REQUEST, Blame::Client),
+        (false, true) => (StatusCode::GATEWAY_TIMEOUT, Blame::Upstream),
+        (false, false) => (StatusCode::BAD_GATEWAY, Blame::Upstream),
     };
     let detail = error_chain(&err)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ");
-    ProxyError::new(status, Blame::Upstream, err.is_connect(), detail)
-}
-
-fn error_chain<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(err), |e: &&'a (dyn std::error::Error + 'static)| {
-        (*e).source()
-    })
+    ProxyError::new(status, blame, err.is_connect(), detail)
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use timeouts_support::{
     assert_between, assert_cut_body_answer, curl_h2, read_until_closed, readable_now, slow_read,
-    start, status_of, Pki, RecordingBackend, ANSWER_WAIT, BIG_BODY,
+    start, start_with, status_of, Pki, RecordingBackend, ANSWER_WAIT, BIG_BODY,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,6 +40,41 @@ async fn read_timeout_cuts_a_stalled_body() {
     backend
         .wait_aborted("/stalled", Duration::from_secs(3))
         .await;
+}
+
+/// The access log records what the client of a cut body gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_by_read_timeout_is_logged_with_its_status() {
+    let backend = RecordingBackend::start().await;
+    let access_log = "accessLog:\n  filePath: \"{{dir}}/access.json\"\n  format: json\n";
+    let proxy = start_with("readTimeout: 1s", access_log, &backend.url(), None).await;
+    let mut conn = RawConnection::connect(proxy.addr("web")).await.unwrap();
+    conn.send(b"POST /logged HTTP/1.1\r\nHost: app.test\r\nContent-Length: 10\r\n\r\nab")
+        .await
+        .unwrap();
+    let response = conn.read_response(ANSWER_WAIT).await.unwrap();
+    assert_cut_body_answer(&proxy, response.status);
+
+    let path = proxy.dir().join("access.json");
+    let line = proxy
+        .wait_for("the access log line", Duration::from_secs(5), || {
+            let path = path.clone();
+            async move {
+                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                Ok(text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|l| l["RequestPath"] == "/logged"))
+            }
+        })
+        .await
+        .unwrap();
+    let logged = line["DownstreamStatus"].as_u64().unwrap();
+    if proxy.kind().is_traefik() {
+        assert!(logged == 504 || logged == 499, "{line}");
+    } else {
+        assert_eq!(logged, u64::from(response.status), "{line}");
+    }
 }
 
 /// A client that trickles its body, one byte at a time, never gets past `readTimeout` counted

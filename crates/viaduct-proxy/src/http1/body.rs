@@ -105,9 +105,12 @@ impl RequestBody {
         }
         self.decoder.set_done();
         let limit = self.deadline.map(|(_, limit)| limit).unwrap_or_default();
-        Poll::Ready(Some(Err(BoxError::from(RequestBodyError::TimedOut(
-            DeadlineError::Read(limit),
-        )))))
+        // As an `io::Error` of kind `TimedOut`: the forwarder then answers (and logs) 408.
+        let error = io::Error::new(
+            io::ErrorKind::TimedOut,
+            RequestBodyError::TimedOut(DeadlineError::Read(limit)),
+        );
+        Poll::Ready(Some(Err(BoxError::from(error))))
     }
 
     fn fail(&mut self, err: RequestBodyError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {

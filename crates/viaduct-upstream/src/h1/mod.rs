@@ -125,11 +125,15 @@ impl H1Error {
 
     /// Status codes as Traefik: timeouts 504, other backend failures 502. A failed connect is
     /// retryable (nothing reached the backend). A failing client body is the client's fault:
-    /// 400, which the client most likely never reads because it went away.
+    /// 408 when its `readTimeout` passed, else 400, which the client most likely never reads
+    /// because it went away.
     fn into_proxy_error(self, host: &HostPool) -> ProxyError {
         let (status, blame, retryable) = match &self {
             H1Error::Connect(_) => (StatusCode::BAD_GATEWAY, Blame::Upstream, true),
             H1Error::ConnectTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, Blame::Upstream, true),
+            H1Error::ClientBody(e) if crate::error::timed_out(e.as_ref()) => {
+                (StatusCode::REQUEST_TIMEOUT, Blame::Client, false)
+            }
             H1Error::ClientBody(_) => (StatusCode::BAD_REQUEST, Blame::Client, false),
             H1Error::Read(e) if e.kind() == io::ErrorKind::TimedOut => {
                 (StatusCode::GATEWAY_TIMEOUT, Blame::Upstream, false)

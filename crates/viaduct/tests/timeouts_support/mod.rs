@@ -50,12 +50,22 @@ pub fn assert_between(elapsed: Duration, min_ms: u64, max_ms: u64, what: &str) {
 /// The proxy with entry point `web` and `timeouts` (lines under `respondingTimeouts`), routing
 /// everything to `backend`; waits until a request is routed.
 pub async fn start(timeouts: &str, backend: &str, pki: Option<&Pki>) -> ProxyUnderTest {
+    start_with(timeouts, "", backend, pki).await
+}
+
+/// As [`start`], with `extra` (top-level static YAML) at the end.
+pub async fn start_with(
+    timeouts: &str,
+    extra: &str,
+    backend: &str,
+    pki: Option<&Pki>,
+) -> ProxyUnderTest {
     let responding = if timeouts.is_empty() {
         String::new()
     } else {
         format!("    transport:\n      respondingTimeouts:\n        {timeouts}")
     };
-    let static_yaml = crate::common::static_config(&responding);
+    let static_yaml = format!("{}{extra}", crate::common::static_config(&responding));
     let mut dynamic = ROUTES.to_string();
     if let Some(pki) = pki {
         dynamic.push_str(&format!(
