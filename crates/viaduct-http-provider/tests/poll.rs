@@ -3,104 +3,29 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use viaduct_config::static_config::{ClientTls, HttpProvider as Options};
 use viaduct_config::GoDuration;
 use viaduct_http_provider::{HttpProvider, HttpProviderError};
+use viaduct_testkit::ConfigServer;
 
 const ROUTES: &str = "http:\n  routers:\n    api:\n      rule: \"Host(`api.test`)\"\n      service: api\n  services:\n    api:\n      loadBalancer:\n        servers:\n          - url: \"http://127.0.0.1:9\"\n";
 
-/// What the server answers, and the request heads it saw.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    body: String,
-    delay: Duration,
+/// The provider's options for `server`'s `/config`, polled every 100 ms.
+fn polling(server: &ConfigServer) -> Options {
+    Options {
+        endpoint: server.url("/config"),
+        poll_interval: GoDuration::from_millis(100),
+        ..Options::default()
+    }
 }
 
-#[derive(Clone)]
-struct Server {
-    addr: SocketAddr,
-    reply: Arc<Mutex<Reply>>,
-    heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    async fn start(tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server {
-            addr: listener.local_addr().unwrap(),
-            reply: Arc::new(Mutex::new(Reply {
-                status: 200,
-                body: ROUTES.into(),
-                delay: Duration::ZERO,
-            })),
-            heads: Arc::default(),
-        };
-        let state = server.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = state.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                state.answer(stream).await;
-                            }
-                        }
-                        None => state.answer(stream).await,
-                    }
-                });
-            }
-        });
-        server
-    }
-
-    async fn answer(&self, mut stream: impl AsyncRead + AsyncWrite + Unpin) {
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                return;
-            }
-            head.push(byte[0]);
-        }
-        self.heads
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&head).into_owned());
-        let reply = self.reply.lock().unwrap().clone();
-        tokio::time::sleep(reply.delay).await;
-        let response = format!(
-            "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
-            reply.status,
-            reply.body.len(),
-            reply.body
-        );
-        let _ = stream.write_all(response.as_bytes()).await;
-        let _ = stream.shutdown().await;
-    }
-
-    fn set(&self, status: u16, body: &str) {
-        let mut reply = self.reply.lock().unwrap();
-        reply.status = status;
-        reply.body = body.into();
-    }
-
-    fn options(&self, scheme: &str) -> Options {
-        Options {
-            endpoint: format!("{scheme}://127.0.0.1:{}/config", self.addr.port()),
-            poll_interval: GoDuration::from_millis(100),
-            ..Options::default()
-        }
-    }
+async fn start(tls: Option<tokio_rustls::TlsAcceptor>) -> ConfigServer {
+    ConfigServer::start(ROUTES, tls).await.unwrap()
 }
 
 async fn next(
@@ -122,8 +47,8 @@ fn routers(config: &viaduct_config::DynamicConfig) -> Vec<String> {
 
 #[tokio::test]
 async fn fetches_yaml_or_json_with_the_configured_headers() {
-    let server = Server::start(None).await;
-    let mut options = server.options("http");
+    let server = start(None).await;
+    let mut options = polling(&server);
     options
         .headers
         .insert("Authorization".into(), "Bearer token-1".into());
@@ -131,7 +56,7 @@ async fn fetches_yaml_or_json_with_the_configured_headers() {
 
     let config = provider.fetch().await.unwrap();
     assert_eq!(routers(&config), ["api"]);
-    let head = server.heads.lock().unwrap()[0].to_ascii_lowercase();
+    let head = server.heads()[0].to_ascii_lowercase();
     assert!(head.starts_with("get /config http/1.1\r\n"), "{head}");
     assert!(head.contains("authorization: bearer token-1\r\n"), "{head}");
 
@@ -144,12 +69,12 @@ async fn fetches_yaml_or_json_with_the_configured_headers() {
 
 #[tokio::test]
 async fn bad_answers_are_errors_that_name_the_endpoint_and_the_reason() {
-    let server = Server::start(None).await;
-    let mut options = server.options("http");
+    let server = start(None).await;
+    let mut options = polling(&server);
     options.max_response_body_size = 64;
     options.poll_timeout = GoDuration::from_millis(300);
     let provider = HttpProvider::new(&options).unwrap();
-    let endpoint = format!("http://127.0.0.1:{}/config", server.addr.port());
+    let endpoint = server.url("/config");
 
     let err = provider.fetch().await.unwrap_err();
     assert!(
@@ -173,14 +98,14 @@ async fn bad_answers_are_errors_that_name_the_endpoint_and_the_reason() {
     assert!(err.to_string().contains("nope"), "{err}");
 
     server.set(200, "http: {}\n");
-    server.reply.lock().unwrap().delay = Duration::from_secs(2);
+    server.set_delay(Duration::from_secs(2));
     let err = provider.fetch().await.unwrap_err();
     assert!(matches!(err, HttpProviderError::Timeout { .. }), "{err}");
 
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let mut options = server.options("http");
+    let mut options = polling(&server);
     options.endpoint = format!("http://127.0.0.1:{port}/");
     let err = HttpProvider::new(&options)
         .unwrap()
@@ -238,8 +163,8 @@ fn bad_options_are_refused_with_their_key() {
 
 #[tokio::test]
 async fn polls_send_changes_only_and_keep_the_last_good_configuration() {
-    let server = Server::start(None).await;
-    let provider = HttpProvider::new(&server.options("http")).unwrap();
+    let server = start(None).await;
+    let provider = HttpProvider::new(&polling(&server)).unwrap();
     let (tx, mut rx) = mpsc::channel(8);
     let task = tokio::spawn(provider.run(tx));
 
@@ -257,7 +182,7 @@ async fn polls_send_changes_only_and_keep_the_last_good_configuration() {
         rx.try_recv().is_err(),
         "an unchanged or bad answer was sent on"
     );
-    assert!(server.heads.lock().unwrap().len() >= 6, "it kept polling");
+    assert!(server.heads().len() >= 6, "it kept polling");
 
     server.set(200, &ROUTES.replace("api", "v2"));
     assert_eq!(routers(&next(&mut rx).await.config), ["v2"]);
@@ -300,9 +225,9 @@ fn certificates(dir: &std::path::Path) -> (tokio_rustls::TlsAcceptor, String) {
 async fn https_endpoints_are_verified_against_tls_ca_or_not_at_all() {
     let dir = tempfile_dir();
     let (acceptor, ca) = certificates(&dir);
-    let server = Server::start(Some(acceptor)).await;
+    let server = start(Some(acceptor)).await;
 
-    let err = HttpProvider::new(&server.options("https"))
+    let err = HttpProvider::new(&polling(&server))
         .unwrap()
         .fetch()
         .await
@@ -312,7 +237,7 @@ async fn https_endpoints_are_verified_against_tls_ca_or_not_at_all() {
         "an unknown CA is refused: {err}"
     );
 
-    let mut trusted = server.options("https");
+    let mut trusted = polling(&server);
     trusted.tls = Some(ClientTls {
         ca: Some(ca),
         ..ClientTls::default()
@@ -322,7 +247,7 @@ async fn https_endpoints_are_verified_against_tls_ca_or_not_at_all() {
         ["api"]
     );
 
-    let mut insecure = server.options("https");
+    let mut insecure = polling(&server);
     insecure.tls = Some(ClientTls {
         insecure_skip_verify: true,
         ..ClientTls::default()

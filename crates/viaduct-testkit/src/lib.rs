@@ -12,6 +12,7 @@
 
 mod checksum;
 mod client;
+mod config_server;
 mod echo;
 mod error;
 mod framing;
@@ -27,6 +28,7 @@ mod websocket;
 
 pub use checksum::Checksum;
 pub use client::{HttpClient, Reply, RequestBody, RequestSpec};
+pub use config_server::ConfigServer;
 pub use echo::{EchoBackend, EchoBehavior, EchoReport};
 pub use error::TestkitError;
 pub use pattern_body::{pattern_byte, pattern_checksum, PatternBody};

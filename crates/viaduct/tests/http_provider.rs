@@ -5,41 +5,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{get, start_with, static_config_with, wait_backend};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use viaduct_testkit::{EchoBackend, HttpClient};
-
-/// Serves `(status, body)` to every GET, whatever the path.
-async fn config_server(reply: Arc<Mutex<(u16, String)>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/dynamic", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let reply = Arc::clone(&reply);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let (status, body) = reply.lock().unwrap().clone();
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    url
-}
+use viaduct_testkit::{ConfigServer, EchoBackend, HttpClient};
 
 fn routes(host: &str, backend: &str) -> String {
     format!(
@@ -51,8 +21,10 @@ fn routes(host: &str, backend: &str) -> String {
 async fn routes_follow_the_endpoint_and_survive_its_failures() {
     let one = EchoBackend::start("one").await.unwrap();
     let two = EchoBackend::start("two").await.unwrap();
-    let reply = Arc::new(Mutex::new((200, routes("a.test", &one.url()))));
-    let endpoint = config_server(Arc::clone(&reply)).await;
+    let server = ConfigServer::start(&routes("a.test", &one.url()), None)
+        .await
+        .unwrap();
+    let endpoint = server.url("/dynamic");
     let providers = format!("  http:\n    endpoint: \"{endpoint}\"\n    pollInterval: 300ms\n");
     let static_yaml = static_config_with("", &providers);
     let proxy = start_with(&static_yaml, "", &[]).await;
@@ -60,14 +32,14 @@ async fn routes_follow_the_endpoint_and_survive_its_failures() {
     wait_backend(&proxy, &client, "a.test", "/", "one").await;
 
     // The endpoint fails for a while: the last good routes keep serving.
-    *reply.lock().unwrap() = (503, "down".into());
+    server.set(503, "down");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(
         get(&proxy, &client, "a.test", "/").await.backend(),
         Some("one")
     );
 
-    *reply.lock().unwrap() = (200, routes("b.test", &two.url()));
+    server.set(200, &routes("b.test", &two.url()));
     wait_backend(&proxy, &client, "b.test", "/", "two").await;
     assert_eq!(get(&proxy, &client, "a.test", "/").await.status, 404);
 }
@@ -80,12 +52,13 @@ async fn check_validates_the_options_and_the_current_answer() {
         eprintln!("skipped: `check` is Viaduct's own command");
         return;
     }
-    let reply = Arc::new(Mutex::new((
-        200,
-        "http:\n  routers:\n    r:\n      rule: \"Host(`a`)\"\n      service: missing\n"
-            .to_string(),
-    )));
-    let endpoint = config_server(Arc::clone(&reply)).await;
+    let server = ConfigServer::start(
+        "http:\n  routers:\n    r:\n      rule: \"Host(`a`)\"\n      service: missing\n",
+        None,
+    )
+    .await
+    .unwrap();
+    let endpoint = server.url("/dynamic");
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let unreachable = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
