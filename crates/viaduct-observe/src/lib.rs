@@ -24,7 +24,7 @@ use viaduct_config::StaticConfig;
 
 pub use access_log::{AccessLog, AccessLogError, AccessLogSettings, AccessRecord, UpstreamFacts};
 pub use exchange::{EntryPointObserver, Exchange, RouteObserver, RouterSwitches};
-pub use metrics::{MetricsSettings, OtlpPusher, Registry, ScrapeExtras, TlsLabels};
+pub use metrics::{MetricsSettings, Pusher, Registry, ScrapeExtras, TlsLabels};
 pub use notes::{ClientUsername, RetryAttempts};
 pub use otlp::{Collector, EndpointError};
 pub use ping::Ping;
@@ -39,8 +39,8 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 #[derive(Debug, Default)]
 pub struct Hub {
     pub metrics: Option<Arc<Registry>>,
-    /// Pushes the metrics when `metrics.otlp` is set.
-    pub metrics_pusher: Option<OtlpPusher>,
+    /// Push the metrics to `metrics.otlp`, `metrics.statsD` and `metrics.datadog`, those set.
+    pub metrics_pushers: Vec<Pusher>,
     pub access_log: Option<AccessLog>,
     /// Set when `ping` is configured.
     pub ping: Option<Ping>,
@@ -57,12 +57,7 @@ impl Hub {
             .as_ref()
             .and_then(MetricsSettings::from_static)
             .map(|settings| Arc::new(Registry::new(settings)));
-        let metrics_pusher = metrics.as_ref().and_then(|registry| {
-            OtlpPusher::start(registry).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "OTLP metrics are disabled");
-                None
-            })
-        });
+        let metrics_pushers = metrics.as_ref().map(Pusher::start_all).unwrap_or_default();
         // As in Traefik, an access log that cannot be set up is reported and left out: the
         // proxy still serves.
         let access_log = config.access_log.as_ref().and_then(|a| {
@@ -90,7 +85,7 @@ impl Hub {
         });
         Hub {
             metrics,
-            metrics_pusher,
+            metrics_pushers,
             access_log,
             ping,
             tracer,
@@ -112,7 +107,7 @@ impl Hub {
         if let Some(tracer) = &self.tracer {
             tracer.close();
         }
-        if let Some(pusher) = &self.metrics_pusher {
+        for pusher in &self.metrics_pushers {
             pusher.stop();
         }
     }

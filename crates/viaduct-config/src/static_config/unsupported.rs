@@ -135,11 +135,7 @@ impl StaticConfig {
             }
         }
         if let Some(metrics) = &self.metrics {
-            for (set, key) in [
-                (metrics.datadog.is_some(), "metrics.datadog"),
-                (metrics.influx_db2.is_some(), "metrics.influxDB2"),
-                (metrics.stats_d.is_some(), "metrics.statsD"),
-            ] {
+            for (set, key) in [(metrics.influx_db2.is_some(), "metrics.influxDB2")] {
                 if set {
                     keys.push(key.to_owned());
                 }

@@ -9,6 +9,7 @@ mod otlp;
 mod push;
 mod render;
 mod series;
+mod statsd;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,11 +19,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use viaduct_config::static_config::Metrics;
 
 pub use otlp::{OtlpMetricsError, OtlpMetricsSettings};
-pub use push::OtlpPusher;
+pub use push::Pusher;
 pub use series::{
     LabelledCounts, MethodLabel, Observation, ProtocolLabel, Series, SeriesKey, SeriesTable,
     TlsLabels,
 };
+pub use statsd::{Destination, Flavor, StatsdError, StatsdSettings};
 
 /// `metrics`, resolved: what the registry counts for all backends together.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,8 @@ pub struct MetricsSettings {
     pub prometheus: Option<BackendSettings>,
     /// `metrics.otlp`, when it is set (and usable).
     pub otlp: Option<OtlpMetricsSettings>,
+    /// `metrics.statsD` and `metrics.datadog`, those set (and usable).
+    pub statsd: Vec<StatsdSettings>,
 }
 
 /// What one backend exports: its histogram bounds and which families.
@@ -127,12 +131,25 @@ impl MetricsSettings {
                         None
                     }
                 });
-        if prometheus.is_none() && otlp.is_none() {
+        let statsd: Vec<StatsdSettings> = [
+            (Flavor::Statsd, &metrics.stats_d),
+            (Flavor::Datadog, &metrics.datadog),
+        ]
+        .into_iter()
+        .filter_map(|(flavor, value)| {
+            let value = value.as_ref()?;
+            StatsdSettings::from_static(flavor, value)
+                .map_err(|e| tracing::error!(error = %e, "these metrics are disabled"))
+                .ok()
+        })
+        .collect();
+        if prometheus.is_none() && otlp.is_none() && statsd.is_empty() {
             return None;
         }
         let backends: Vec<&BackendSettings> = prometheus
             .iter()
             .chain(otlp.as_ref().map(|o| &o.families))
+            .chain(statsd.iter().map(|s| &s.families))
             .collect();
         let all_bounds: Vec<f64> = backends
             .iter()
@@ -159,6 +176,7 @@ impl MetricsSettings {
             header_labels,
             prometheus,
             otlp,
+            statsd,
         })
     }
 
@@ -179,6 +197,7 @@ impl MetricsSettings {
             header_labels: Vec::new(),
             prometheus: Some(backend),
             otlp: None,
+            statsd: Vec::new(),
         }
     }
 }

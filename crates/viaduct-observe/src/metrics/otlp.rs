@@ -38,8 +38,6 @@ pub enum OtlpMetricsError {
     Options(String),
     #[error("metrics.otlp.http.endpoint {0}")]
     Endpoint(#[from] EndpointError),
-    #[error("metrics.otlp: cannot start the exporter thread: {0}")]
-    Thread(std::io::Error),
 }
 
 #[derive(Deserialize)]

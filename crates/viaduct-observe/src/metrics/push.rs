@@ -1,42 +1,60 @@
-//! The OTLP metrics exporter: a thread of its own that pushes the registry's cumulative
-//! metrics every `pushInterval`, and once more when the process stops.
+//! The pushing exporters (OTLP, StatsD, Datadog): each on a thread of its own that pushes the
+//! registry every `pushInterval`, and once more when the process stops.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
-use super::otlp::{export_request, OtlpMetricsError};
+use super::otlp::export_request;
+use super::statsd::StatsdExporter;
 use super::Registry;
 use crate::traces::unix_nanos_now;
 
-/// The running exporter; [`OtlpPusher::stop`] pushes a last time and joins it.
+/// One running exporter; [`Pusher::stop`] pushes a last time and joins it.
 #[derive(Debug)]
-pub struct OtlpPusher {
+pub struct Pusher {
     thread: Thread,
     stop: Arc<AtomicBool>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl OtlpPusher {
-    /// Starts pushing, if `metrics.otlp` is set; `Ok(None)` otherwise.
-    pub fn start(registry: &Arc<Registry>) -> Result<Option<OtlpPusher>, OtlpMetricsError> {
-        if registry.settings().otlp.is_none() {
-            return Ok(None);
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let stop = stop.clone();
+impl Pusher {
+    /// Starts a pusher for every pushing backend the registry's settings name. One that cannot
+    /// start (no thread) is logged and left out.
+    pub fn start_all(registry: &Arc<Registry>) -> Vec<Pusher> {
+        let mut pushers = Vec::new();
+        let settings = registry.settings();
+        if let Some(otlp) = &settings.otlp {
+            let start = unix_nanos_now();
             let registry = registry.clone();
-            std::thread::Builder::new()
-                .name("otlp-metrics".into())
-                .spawn(move || run(&registry, &stop))
-                .map_err(OtlpMetricsError::Thread)?
-        };
-        Ok(Some(OtlpPusher {
-            thread: handle.thread().clone(),
-            stop,
-            handle: Mutex::new(Some(handle)),
-        }))
+            let push = move || {
+                let Some(otlp) = &registry.settings().otlp else {
+                    return;
+                };
+                let body =
+                    export_request(&registry, otlp, &registry.extras(), start, unix_nanos_now());
+                if let Err(e) = otlp.collector.post(&body) {
+                    tracing::debug!(collector = %otlp.collector.authority, error = %e, "pushing OTLP metrics failed");
+                }
+            };
+            pushers.extend(spawn("otlp-metrics", otlp.push_interval, push));
+        }
+        for statsd in &settings.statsd {
+            let mut exporter = StatsdExporter::new(statsd.clone());
+            let registry = registry.clone();
+            let push = move || {
+                if let Err(e) = exporter.push(&registry, &registry.extras()) {
+                    tracing::debug!(error = %e, "pushing metrics failed");
+                }
+            };
+            pushers.extend(spawn(
+                exporter_name(statsd.flavor),
+                statsd.push_interval,
+                push,
+            ));
+        }
+        pushers
     }
 
     pub fn stop(&self) {
@@ -49,26 +67,49 @@ impl OtlpPusher {
     }
 }
 
-fn run(registry: &Registry, stop: &AtomicBool) {
-    let Some(otlp) = registry.settings().otlp.as_ref() else {
-        return;
-    };
-    let start = unix_nanos_now();
-    let mut next = std::time::Instant::now() + otlp.push_interval;
+fn exporter_name(flavor: super::Flavor) -> &'static str {
+    match flavor {
+        super::Flavor::Statsd => "statsd-metrics",
+        super::Flavor::Datadog => "datadog-metrics",
+    }
+}
+
+fn spawn(
+    name: &str,
+    interval: Duration,
+    mut push: impl FnMut() + Send + 'static,
+) -> Option<Pusher> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || run(interval, &stopping, &mut push));
+    match spawned {
+        Ok(handle) => Some(Pusher {
+            thread: handle.thread().clone(),
+            stop,
+            handle: Mutex::new(Some(handle)),
+        }),
+        Err(e) => {
+            tracing::error!(exporter = name, error = %e, "cannot start the metrics exporter thread; it is disabled");
+            None
+        }
+    }
+}
+
+fn run(interval: Duration, stop: &AtomicBool, push: &mut impl FnMut()) {
+    let mut next = Instant::now() + interval;
     loop {
         let stopping = stop.load(Ordering::Acquire);
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         if stopping || now >= next {
-            let body = export_request(registry, otlp, &registry.extras(), start, unix_nanos_now());
-            if let Err(e) = otlp.collector.post(&body) {
-                tracing::debug!(collector = %otlp.collector.authority, error = %e, "pushing OTLP metrics failed");
-            }
-            next = now + otlp.push_interval;
+            push();
+            next = now + interval;
         }
         if stopping {
             return;
         }
         // Unparked early only by `stop`; a spurious wake-up just loops.
-        std::thread::park_timeout(next.saturating_duration_since(std::time::Instant::now()));
+        std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
     }
 }
