@@ -26,7 +26,7 @@ pub use access_log::{AccessLog, AccessLogError, AccessLogSettings, AccessRecord,
 pub use exchange::{EntryPointObserver, Exchange, RouteObserver, RouterSwitches};
 pub use metrics::{MetricsSettings, Pusher, Registry, ScrapeExtras, TlsLabels};
 pub use notes::{ClientUsername, RetryAttempts};
-pub use otlp::{Collector, EndpointError};
+pub use otlp::{Collector, EndpointError, Transport};
 pub use ping::Ping;
 pub use time::UtcTime;
 pub use traces::{Tracer, TracingError, TracingSettings};

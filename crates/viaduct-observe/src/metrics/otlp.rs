@@ -11,7 +11,9 @@ use viaduct_config::GoDuration;
 
 use super::{lock, BackendSettings, Registry, ScrapeExtras, Series, SeriesKey, SeriesTable};
 use crate::otlp::wire::{self, double, fixed64, message, packed_fixed64, string, varint_field};
-use crate::otlp::{resource, Collector, EndpointError, HttpExporterOptions};
+use crate::otlp::{
+    resource, Collector, EndpointError, ExporterOptions, GrpcExporterOptions, HttpExporterOptions,
+};
 
 /// Traefik's default `explicitBoundaries` (seconds).
 const DEFAULT_BOUNDARIES: [f64; 14] = [
@@ -36,7 +38,7 @@ pub struct OtlpMetricsSettings {
 pub enum OtlpMetricsError {
     #[error("metrics.otlp: {0}")]
     Options(String),
-    #[error("metrics.otlp.http.endpoint {0}")]
+    #[error("metrics.otlp endpoint {0}")]
     Endpoint(#[from] EndpointError),
 }
 
@@ -60,7 +62,7 @@ struct RawOtlp {
     #[serde(default)]
     http: Option<HttpExporterOptions>,
     #[serde(default)]
-    grpc: Option<serde_json::Value>,
+    grpc: Option<GrpcExporterOptions>,
 }
 
 /// One data point's attributes, sorted by key.
@@ -82,9 +84,10 @@ impl OtlpMetricsSettings {
         };
         let raw: RawOtlp =
             serde_json::from_value(value).map_err(|e| OtlpMetricsError::Options(e.to_string()))?;
-        let http = HttpExporterOptions::chosen(raw.http, raw.grpc.as_ref())
-            .map_err(|message| OtlpMetricsError::Options(message.into()))?;
-        let collector = http.collector("/v1/metrics")?;
+        let collector = ExporterOptions::chosen(raw.http, raw.grpc).collector(
+            "/v1/metrics",
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        )?;
         let resource = resource(
             raw.service_name.unwrap_or_else(|| "traefik".into()),
             raw.resource_attributes,
@@ -461,7 +464,24 @@ mod tests {
             default.collector.tls.is_some(),
             "Traefik's default is https"
         );
-        assert!(OtlpMetricsSettings::from_static(&serde_json::json!({"grpc": {}})).is_err());
+        let grpc = OtlpMetricsSettings::from_static(&serde_json::json!({"grpc": {}})).unwrap();
+        assert_eq!(grpc.collector.transport, crate::otlp::Transport::Grpc);
+        assert_eq!(grpc.collector.authority, "localhost:4317");
+        assert_eq!(
+            grpc.collector.path,
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+        );
+        assert!(grpc.collector.tls.is_some(), "TLS unless insecure");
+        let insecure = OtlpMetricsSettings::from_static(
+            &serde_json::json!({"grpc": {"endpoint": "127.0.0.1:14317", "insecure": true}}),
+        )
+        .unwrap();
+        assert_eq!(insecure.collector.authority, "127.0.0.1:14317");
+        assert!(insecure.collector.tls.is_none());
+        assert!(OtlpMetricsSettings::from_static(
+            &serde_json::json!({"grpc": {"endpoint": "127.0.0.1:1/v1"}})
+        )
+        .is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! What the OTLP exporters (traces and metrics) share: protobuf encoded by hand (the few
-//! messages sent do not warrant a code generator and its build-time dependencies) and a
-//! blocking HTTP/1.1 POST to the collector, over TLS for `https://`, made from an exporter's
-//! own thread.
+//! messages sent do not warrant a code generator and its build-time dependencies) and the
+//! export call made from an exporter's own thread: a blocking HTTP/1.1 POST (`otlp.http`,
+//! over TLS for `https://`), or a unary gRPC call over HTTP/2 (`otlp.grpc`).
 
+mod grpc;
 mod tls;
 pub(crate) mod wire;
 
@@ -19,6 +20,8 @@ pub use tls::{ClientTls, ClientTlsOptions};
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Traefik's default OTLP/HTTP endpoint.
 const DEFAULT_ENDPOINT: &str = "https://localhost:4318";
+/// Traefik's default OTLP/gRPC endpoint (TLS unless `insecure`).
+const DEFAULT_GRPC_ENDPOINT: &str = "localhost:4317";
 
 /// An exporter's `otlp.http` options (the same for traces and metrics).
 #[derive(Deserialize, Default)]
@@ -29,7 +32,34 @@ pub(crate) struct HttpExporterOptions {
     tls: Option<ClientTlsOptions>,
 }
 
-/// An `otlp.http.endpoint` that cannot be used, and why.
+/// An exporter's `otlp.grpc` options (the same for traces and metrics).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct GrpcExporterOptions {
+    /// `host:port`.
+    endpoint: Option<String>,
+    /// Plain HTTP/2 instead of TLS.
+    insecure: bool,
+    headers: BTreeMap<String, String>,
+    tls: Option<ClientTlsOptions>,
+}
+
+/// `otlp.http` or `otlp.grpc`: the one an exporter uses (HTTP when both are given, as Traefik).
+pub(crate) enum ExporterOptions {
+    Http(HttpExporterOptions),
+    Grpc(GrpcExporterOptions),
+}
+
+/// How the collector is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `POST <path>` with the protobuf body, over HTTP/1.1.
+    Http,
+    /// The gRPC method `<path>`, over HTTP/2.
+    Grpc,
+}
+
+/// An `otlp.http.endpoint` (or `otlp.grpc.endpoint`) that cannot be used, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{endpoint:?}: {reason}")]
 pub struct EndpointError {
@@ -41,25 +71,88 @@ pub struct EndpointError {
 /// `https://` endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Collector {
+    pub transport: Transport,
     pub authority: String,
+    /// The request path, or the gRPC method.
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub tls: Option<ClientTls>,
 }
 
-impl HttpExporterOptions {
-    /// The options to export with: `otlp.http`, or its defaults. Only OTLP over HTTP is
-    /// exported; the error is the message for an `otlp.grpc` given alone.
+impl ExporterOptions {
+    /// `otlp.http` when given, else `otlp.grpc`, else `otlp.http`'s defaults (Traefik's).
     pub(crate) fn chosen(
         http: Option<HttpExporterOptions>,
-        grpc: Option<&serde_json::Value>,
-    ) -> Result<HttpExporterOptions, &'static str> {
-        if grpc.is_some() && http.is_none() {
-            return Err("the gRPC exporter is not supported; use otlp.http");
+        grpc: Option<GrpcExporterOptions>,
+    ) -> ExporterOptions {
+        match (http, grpc) {
+            (Some(http), _) => ExporterOptions::Http(http),
+            (None, Some(grpc)) => ExporterOptions::Grpc(grpc),
+            (None, None) => ExporterOptions::Http(HttpExporterOptions::default()),
         }
-        Ok(http.unwrap_or_default())
     }
 
+    /// The collector: for HTTP, posting to the endpoint's path or `http_path`; for gRPC,
+    /// calling `grpc_method`.
+    pub(crate) fn collector(
+        self,
+        http_path: &str,
+        grpc_method: &str,
+    ) -> Result<Collector, EndpointError> {
+        match self {
+            ExporterOptions::Http(http) => http.collector(http_path),
+            ExporterOptions::Grpc(grpc) => grpc.collector(grpc_method),
+        }
+    }
+}
+
+impl GrpcExporterOptions {
+    fn collector(self, method: &str) -> Result<Collector, EndpointError> {
+        let endpoint = self
+            .endpoint
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_GRPC_ENDPOINT.into());
+        // Go's gRPC exporter takes `host:port`; a scheme, if written, says the same as `insecure`.
+        let (authority, insecure) = match endpoint.trim().split_once("://") {
+            Some(("http", rest)) => (rest, true),
+            Some(("https", rest)) => (rest, self.insecure),
+            Some(_) => {
+                return Err(EndpointError {
+                    endpoint,
+                    reason: "the scheme must be http or https, or none".into(),
+                })
+            }
+            None => (endpoint.trim(), self.insecure),
+        };
+        let authority = authority.trim_end_matches('/');
+        let fail = |reason: String| EndpointError {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        if authority.is_empty() || authority.contains('/') {
+            return Err(fail("expected host:port".into()));
+        }
+        let authority = if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:4317")
+        };
+        let tls = if insecure {
+            None
+        } else {
+            Some(ClientTls::build(&self.tls.unwrap_or_default()).map_err(fail)?)
+        };
+        Ok(Collector {
+            transport: Transport::Grpc,
+            authority,
+            path: method.to_string(),
+            headers: self.headers.into_iter().collect(),
+            tls,
+        })
+    }
+}
+
+impl HttpExporterOptions {
     /// The collector to post to (Traefik's default endpoint when none is given).
     pub(crate) fn collector(self, default_path: &str) -> Result<Collector, EndpointError> {
         let endpoint = self
@@ -134,6 +227,7 @@ impl Collector {
             path.to_string()
         };
         Ok(Collector {
+            transport: Transport::Http,
             authority,
             path,
             headers,
@@ -141,8 +235,11 @@ impl Collector {
         })
     }
 
-    /// Posts one protobuf export request; any answer but 2xx is an error.
+    /// Sends one protobuf export request; any answer but success is an error.
     pub fn post(&self, body: &[u8]) -> std::io::Result<()> {
+        if self.transport == Transport::Grpc {
+            return grpc::post(self, body);
+        }
         let addr =
             self.authority.to_socket_addrs()?.next().ok_or_else(|| {
                 std::io::Error::other("the collector's host resolves to no address")

@@ -3,7 +3,9 @@
 use serde::Deserialize;
 use viaduct_config::static_config::Tracing;
 
-use crate::otlp::{resource, Collector, EndpointError, HttpExporterOptions};
+use crate::otlp::{
+    resource, Collector, EndpointError, ExporterOptions, GrpcExporterOptions, HttpExporterOptions,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracingSettings {
@@ -23,7 +25,7 @@ pub struct TracingSettings {
 pub enum TracingError {
     #[error("tracing.otlp: {0}")]
     Otlp(String),
-    #[error("tracing.otlp.http.endpoint {0}")]
+    #[error("tracing.otlp endpoint {0}")]
     Endpoint(#[from] EndpointError),
     #[error("tracing: cannot start the exporter thread: {0}")]
     Thread(std::io::Error),
@@ -33,7 +35,7 @@ pub enum TracingError {
 #[serde(rename_all = "camelCase", default)]
 struct RawOtlp {
     http: Option<HttpExporterOptions>,
-    grpc: Option<serde_json::Value>,
+    grpc: Option<GrpcExporterOptions>,
 }
 
 impl TracingSettings {
@@ -43,14 +45,16 @@ impl TracingSettings {
                 .map_err(|e| TracingError::Otlp(e.to_string()))?,
             _ => RawOtlp::default(),
         };
-        let http = HttpExporterOptions::chosen(otlp.http, otlp.grpc.as_ref())
-            .map_err(|message| TracingError::Otlp(message.into()))?;
+        let exporter = ExporterOptions::chosen(otlp.http, otlp.grpc);
         if !config.captured_request_headers.is_empty()
             || !config.captured_response_headers.is_empty()
         {
             tracing::warn!("tracing.capturedRequestHeaders and capturedResponseHeaders are not supported yet; they have no effect");
         }
-        let collector = http.collector("/v1/traces")?;
+        let collector = exporter.collector(
+            "/v1/traces",
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        )?;
         let attributes = config
             .global_attributes
             .iter()
