@@ -260,7 +260,6 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
         "providers.plugin",
         "providers.precedence",
         "api.debug",
-        "metrics.influxDB2",
         "log.maxSize",
         "hostResolver",
         "certificatesResolvers.ts.tailscale",
@@ -271,6 +270,17 @@ ocsp: {responderOverrides: {"http://a": "http://b"}}
         "ocsp",
     ] {
         assert!(keys.iter().any(|k| k == expected), "{expected} in {keys:?}");
+    }
+    for built in [
+        "metrics.otlp",
+        "metrics.datadog",
+        "metrics.influxDB2",
+        "metrics.statsD",
+    ] {
+        assert!(
+            !keys.iter().any(|k| k == built),
+            "{built} is built: {keys:?}"
+        );
     }
 }
 

@@ -134,13 +134,6 @@ impl StaticConfig {
                 keys.push(key.to_owned());
             }
         }
-        if let Some(metrics) = &self.metrics {
-            for (set, key) in [(metrics.influx_db2.is_some(), "metrics.influxDB2")] {
-                if set {
-                    keys.push(key.to_owned());
-                }
-            }
-        }
         keys
     }
 }

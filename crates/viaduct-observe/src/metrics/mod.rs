@@ -5,11 +5,13 @@
 //! registry keeps routers' and services' tables weakly: when no snapshot uses a router any
 //! more, its series disappear from the next scrape.
 
+mod influx;
 mod otlp;
 mod push;
 mod render;
 mod series;
 mod statsd;
+mod walk;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use viaduct_config::static_config::Metrics;
 
+pub use influx::{InfluxError, InfluxSettings};
 pub use otlp::{OtlpMetricsError, OtlpMetricsSettings};
 pub use push::Pusher;
 pub use series::{
@@ -46,6 +49,8 @@ pub struct MetricsSettings {
     pub otlp: Option<OtlpMetricsSettings>,
     /// `metrics.statsD` and `metrics.datadog`, those set (and usable).
     pub statsd: Vec<StatsdSettings>,
+    /// `metrics.influxDB2`, when it is set (and usable).
+    pub influx: Option<InfluxSettings>,
 }
 
 /// What one backend exports: its histogram bounds and which families.
@@ -143,13 +148,19 @@ impl MetricsSettings {
                 .ok()
         })
         .collect();
-        if prometheus.is_none() && otlp.is_none() && statsd.is_empty() {
+        let influx = metrics.influx_db2.as_ref().and_then(|value| {
+            InfluxSettings::from_static(value)
+                .map_err(|e| tracing::error!(error = %e, "InfluxDB metrics are disabled"))
+                .ok()
+        });
+        if prometheus.is_none() && otlp.is_none() && statsd.is_empty() && influx.is_none() {
             return None;
         }
         let backends: Vec<&BackendSettings> = prometheus
             .iter()
             .chain(otlp.as_ref().map(|o| &o.families))
             .chain(statsd.iter().map(|s| &s.families))
+            .chain(influx.iter().map(|i| &i.families))
             .collect();
         let all_bounds: Vec<f64> = backends
             .iter()
@@ -177,6 +188,7 @@ impl MetricsSettings {
             prometheus,
             otlp,
             statsd,
+            influx,
         })
     }
 
@@ -198,6 +210,7 @@ impl MetricsSettings {
             prometheus: Some(backend),
             otlp: None,
             statsd: Vec::new(),
+            influx: None,
         }
     }
 }

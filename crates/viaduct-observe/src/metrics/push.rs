@@ -1,4 +1,4 @@
-//! The pushing exporters (OTLP, StatsD, Datadog): each on a thread of its own that pushes the
+//! The pushing exporters (OTLP, StatsD, Datadog, InfluxDB): each on a thread of its own that pushes the
 //! registry every `pushInterval`, and once more when the process stops.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use super::influx::InfluxExporter;
 use super::otlp::export_request;
 use super::statsd::StatsdExporter;
 use super::Registry;
@@ -53,6 +54,17 @@ impl Pusher {
                 statsd.push_interval,
                 push,
             ));
+        }
+        if let Some(influx) = &settings.influx {
+            let mut exporter = InfluxExporter::new(influx.clone());
+            let registry = registry.clone();
+            let authority = influx.collector.authority.clone();
+            let push = move || {
+                if let Err(e) = exporter.push(&registry, &registry.extras()) {
+                    tracing::debug!(server = %authority, error = %e, "writing metrics to InfluxDB failed");
+                }
+            };
+            pushers.extend(spawn("influxdb-metrics", influx.push_interval, push));
         }
         pushers
     }

@@ -12,20 +12,19 @@
 //! `1/count` (`|@0.25` for four requests), which StatsD servers and the Datadog agent count as
 //! that many observations. Counts and rates are exact; a percentile is exact to its bucket.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::UdpSocket;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use serde::Deserialize;
 use viaduct_config::GoDuration;
 
-use super::{lock, BackendSettings, Registry, ScrapeExtras, SeriesTable};
+use super::walk::{series_key, walk, Family, Increases, Metric, Sink, Tags};
+use super::{BackendSettings, Registry, ScrapeExtras};
 
 /// Finer than Prometheus' defaults: a timing is reported at its bucket's upper bound.
 const TIMING_BOUNDS: [f64; 16] = [
@@ -183,7 +182,7 @@ fn join_host_port(host: &str, port: &str) -> String {
 /// increases.
 pub(super) struct StatsdExporter {
     settings: StatsdSettings,
-    sent: HashMap<String, u64>,
+    increases: Increases,
     socket: Option<Socket>,
 }
 
@@ -197,7 +196,7 @@ impl StatsdExporter {
     pub(super) fn new(settings: StatsdSettings) -> StatsdExporter {
         StatsdExporter {
             settings,
-            sent: HashMap::new(),
+            increases: Increases::default(),
             socket: None,
         }
     }
@@ -226,90 +225,15 @@ impl StatsdExporter {
 
     /// Every line of this push, in a stable order.
     pub(super) fn lines(&mut self, registry: &Registry, extras: &ScrapeExtras) -> Vec<String> {
-        let previous = std::mem::take(&mut self.sent);
-        let mut batch = Batch::new(&self.settings, &previous);
-        batch.counter(
-            "config.reload.total",
-            &[],
-            registry.reloads.load(Ordering::Relaxed),
-        );
-        let last_reload = f64::from_bits(registry.last_reload_success.load(Ordering::Relaxed));
-        if last_reload > 0.0 {
-            batch.gauge(
-                "config.reload.lastSuccessTimestamp",
-                &[],
-                last_reload,
-                Merge::Total,
-            );
-        }
-        let connections: Vec<(String, i64)> = lock(&registry.open_connections)
-            .iter()
-            .map(|(entry_point, gauge)| (entry_point.clone(), gauge.get()))
-            .collect();
-        for (entry_point, open) in &connections {
-            let tags = [("entrypoint", entry_point.as_str()), ("protocol", "TCP")];
-            batch.gauge("open.connections", &tags, *open as f64, Merge::Total);
-        }
-        for cert in &extras.certificates {
-            let tags = [
-                ("cn", cert.common_name.as_str()),
-                ("sans", cert.sans.as_str()),
-                ("serial", cert.serial.as_str()),
-            ];
-            let expiry = cert.not_after_unix as f64;
-            batch.gauge(
-                "tls.certs.notAfterTimestamp",
-                &tags,
-                expiry,
-                Merge::Earliest,
-            );
-        }
-
-        let families = self.settings.families.clone();
-        if families.entry_points {
-            let tables: Vec<(String, Arc<SeriesTable>)> = lock(&registry.entry_points)
-                .iter()
-                .map(|(name, table)| (name.clone(), table.clone()))
-                .collect();
-            for (name, table) in &tables {
-                batch.requests("entrypoint", &[("entrypoint", name)], table);
-            }
-        }
-        if families.routers {
-            let tables: Vec<((String, String), Arc<SeriesTable>)> = lock(&registry.routers)
-                .iter()
-                .filter_map(|(key, weak)| Some((key.clone(), weak.upgrade()?)))
-                .collect();
-            for ((router, service), table) in &tables {
-                batch.requests("router", &[("router", router), ("service", service)], table);
-            }
-        }
-        if families.services {
-            let tables: Vec<(String, Arc<SeriesTable>)> = lock(&registry.services)
-                .iter()
-                .filter_map(|(name, weak)| Some((name.clone(), weak.upgrade()?)))
-                .collect();
-            for (service, table) in &tables {
-                batch.requests("service", &[("service", service)], table);
-                batch.counter(
-                    "service.retries.total",
-                    &[("service", service)],
-                    table.retries(),
-                );
-            }
-            for server in &extras.servers {
-                let tags = [
-                    ("service", server.service.as_str()),
-                    ("url", server.url.as_str()),
-                ];
-                let up = if server.up { 1.0 } else { 0.0 };
-                batch.gauge("service.server.up", &tags, up, Merge::Total);
-            }
-        }
-        let (lines, sent) = batch.finish();
-        // Only the series still alive: a removed router's counts are forgotten.
-        self.sent = sent;
-        lines
+        self.increases.begin();
+        let mut batch = Batch {
+            settings: &self.settings,
+            increases: &mut self.increases,
+            lines: Vec::new(),
+            untagged: Vec::new(),
+        };
+        walk(registry, extras, &self.settings.families, &mut batch);
+        batch.finish()
     }
 
     fn send(&mut self, lines: &[String]) -> std::io::Result<()> {
@@ -381,9 +305,7 @@ fn packets(lines: &[String], limit: usize) -> Vec<String> {
 /// tags to tell them apart).
 struct Batch<'a> {
     settings: &'a StatsdSettings,
-    /// The cumulative counts as of the last push, and as of this one.
-    previous: &'a HashMap<String, u64>,
-    sent: HashMap<String, u64>,
+    increases: &'a mut Increases,
     lines: Vec<String>,
     untagged: Vec<(String, Value)>,
 }
@@ -396,44 +318,41 @@ enum Value {
     Earliest(f64),
 }
 
-/// How StatsD, which has no tags, merges a gauge's series into one value.
-#[derive(Clone, Copy)]
-enum Merge {
-    Total,
-    Earliest,
+/// Traefik's StatsD and Datadog names (without the prefix).
+fn name(metric: Metric) -> String {
+    let family = |f: Family| match f {
+        Family::EntryPoint => "entrypoint",
+        Family::Router => "router",
+        Family::Service => "service",
+    };
+    match metric {
+        Metric::ConfigReloads => "config.reload.total".into(),
+        Metric::LastReloadSuccess => "config.reload.lastSuccessTimestamp".into(),
+        Metric::OpenConnections => "open.connections".into(),
+        Metric::CertificateNotAfter => "tls.certs.notAfterTimestamp".into(),
+        Metric::Requests(f) => format!("{}.request.total", family(f)),
+        Metric::RequestsTls(f) => format!("{}.request.tls.total", family(f)),
+        Metric::RequestDuration(f) => format!("{}.request.duration", family(f)),
+        Metric::RequestBytes(f) => format!("{}.requests.bytes.total", family(f)),
+        Metric::ResponseBytes(f) => format!("{}.responses.bytes.total", family(f)),
+        Metric::ServiceRetries => "service.retries.total".into(),
+        Metric::ServerUp => "service.server.up".into(),
+    }
 }
 
-impl<'a> Batch<'a> {
-    fn new(settings: &'a StatsdSettings, previous: &'a HashMap<String, u64>) -> Self {
-        Batch {
-            settings,
-            previous,
-            sent: HashMap::new(),
-            lines: Vec::new(),
-            untagged: Vec::new(),
-        }
-    }
-
-    /// A cumulative count: its increase since the last push, when there is one.
-    fn counter(&mut self, name: &str, tags: &[(&str, &str)], total: u64) {
-        let before = self.advance(key_of(name, tags), total);
-        // A count that went down belongs to a new object of the same name: all of it is new.
-        let increase = if total >= before {
-            total - before
-        } else {
-            total
-        };
+impl Sink for Batch<'_> {
+    fn counter(&mut self, metric: Metric, tags: &Tags<'_>, total: u64) {
+        let increase = self.increases.advance(series_key(metric, tags), total);
         if increase == 0 {
             return;
         }
         match self.settings.flavor {
-            Flavor::Statsd => self
-                .untagged
-                .push((name.to_string(), Value::Count(increase))),
+            Flavor::Statsd => self.untagged.push((name(metric), Value::Count(increase))),
             Flavor::Datadog => {
                 let line = format!(
-                    "{}.{name}:{increase}|c{}",
+                    "{}.{}:{increase}|c{}",
                     self.settings.prefix,
+                    name(metric),
                     self.tags(tags)
                 );
                 self.lines.push(line);
@@ -441,19 +360,20 @@ impl<'a> Batch<'a> {
         }
     }
 
-    fn gauge(&mut self, name: &str, tags: &[(&str, &str)], value: f64, merge: Merge) {
+    fn gauge(&mut self, metric: Metric, tags: &Tags<'_>, value: f64) {
         match self.settings.flavor {
             Flavor::Statsd => {
-                let value = match merge {
-                    Merge::Total => Value::Total(value),
-                    Merge::Earliest => Value::Earliest(value),
+                let value = match metric {
+                    Metric::CertificateNotAfter => Value::Earliest(value),
+                    _ => Value::Total(value),
                 };
-                self.untagged.push((name.to_string(), value));
+                self.untagged.push((name(metric), value));
             }
             Flavor::Datadog => {
                 let line = format!(
-                    "{}.{name}:{}|g{}",
+                    "{}.{}:{}|g{}",
                     self.settings.prefix,
+                    name(metric),
                     number(value),
                     self.tags(tags)
                 );
@@ -462,68 +382,31 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// The request counters and durations of one entry point, router or service.
-    fn requests(&mut self, kind: &str, fixed: &[(&str, &String)], table: &SeriesTable) {
-        let fixed: Vec<(&str, &str)> = fixed.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        for (key, series) in table.snapshot() {
-            let code = key.code.to_string();
-            let mut tags = fixed.clone();
-            tags.extend([
-                ("code", code.as_str()),
-                ("method", key.method.as_str()),
-                ("protocol", key.protocol.as_str()),
-            ]);
-            tags.sort_by_key(|(k, _)| *k);
-            let requests = series.requests.load(Ordering::Relaxed);
-            self.counter(&format!("{kind}.request.total"), &tags, requests);
-            let bytes = series.request_bytes.load(Ordering::Relaxed);
-            self.counter(&format!("{kind}.requests.bytes.total"), &tags, bytes);
-            let bytes = series.response_bytes.load(Ordering::Relaxed);
-            self.counter(&format!("{kind}.responses.bytes.total"), &tags, bytes);
-            self.durations(
-                &format!("{kind}.request.duration"),
-                &tags,
-                table.bounds(),
-                &series.buckets,
-            );
-        }
-        for (tls, count) in table.tls_counts() {
-            let mut tags = fixed.clone();
-            tags.extend([("tls_cipher", tls.cipher), ("tls_version", tls.version)]);
-            tags.sort_by_key(|(k, _)| *k);
-            self.counter(&format!("{kind}.request.tls.total"), &tags, count);
-        }
-    }
-
     /// One timing per bucket that received requests since the last push.
     fn durations(
         &mut self,
-        name: &str,
-        tags: &[(&str, &str)],
+        metric: Metric,
+        tags: &Tags<'_>,
         bounds: &[f64],
-        buckets: &[std::sync::atomic::AtomicU64],
+        buckets: &[AtomicU64],
     ) {
+        let new = self
+            .increases
+            .advance_buckets(&series_key(metric, tags), buckets);
         let tag_text = self.tags(tags);
-        let series = key_of(name, tags);
-        for (index, bucket) in buckets.iter().enumerate() {
-            let total = bucket.load(Ordering::Relaxed);
-            let before = self.advance(format!("{series}#{index}"), total);
-            let new = if total >= before {
-                total - before
-            } else {
-                total
-            };
-            if new == 0 {
+        let prefix = &self.settings.prefix;
+        let name = name(metric);
+        for (index, count) in new.into_iter().enumerate() {
+            if count == 0 {
                 continue;
             }
-            // The overflow bucket has no upper bound: its lower one stands for it.
+            // The overflow bucket has no upper bound: the last finite one stands for it.
             let seconds = bounds
                 .get(index)
                 .or_else(|| bounds.last())
                 .copied()
                 .unwrap_or(0.0);
-            let rate = sample_rate(new);
-            let prefix = &self.settings.prefix;
+            let rate = sample_rate(count);
             let line = match self.settings.flavor {
                 Flavor::Statsd => format!("{prefix}.{name}:{}|ms{rate}", number(seconds * 1000.0)),
                 Flavor::Datadog => format!("{prefix}.{name}:{}|h{rate}{tag_text}", number(seconds)),
@@ -531,9 +414,11 @@ impl<'a> Batch<'a> {
             self.lines.push(line);
         }
     }
+}
 
+impl Batch<'_> {
     /// `|#k:v,…` for Datadog, nothing for StatsD.
-    fn tags(&self, tags: &[(&str, &str)]) -> String {
+    fn tags(&self, tags: &Tags<'_>) -> String {
         if self.settings.flavor == Flavor::Statsd || tags.is_empty() {
             return String::new();
         }
@@ -558,14 +443,7 @@ impl<'a> Batch<'a> {
         text
     }
 
-    /// Records `total` as the series' count now; returns its count at the last push.
-    fn advance(&mut self, key: String, total: u64) -> u64 {
-        let before = self.previous.get(&key).copied().unwrap_or(0);
-        self.sent.insert(key, total);
-        before
-    }
-
-    fn finish(mut self) -> (Vec<String>, HashMap<String, u64>) {
+    fn finish(mut self) -> Vec<String> {
         // StatsD: one line per name.
         let mut merged: Vec<(String, Value)> = Vec::new();
         for (name, value) in std::mem::take(&mut self.untagged) {
@@ -585,18 +463,8 @@ impl<'a> Batch<'a> {
             })
             .collect();
         lines.append(&mut self.lines);
-        (lines, self.sent)
+        lines
     }
-}
-
-/// What identifies a series between pushes: its name and all its labels, whether or not the
-/// flavor sends them.
-fn key_of(name: &str, tags: &[(&str, &str)]) -> String {
-    let mut key = name.to_string();
-    for (k, v) in tags {
-        let _ = write!(key, "\u{0}{k}={v}");
-    }
-    key
 }
 
 /// `|@rate` telling the server that one line stands for `count` observations.
@@ -622,7 +490,9 @@ fn number(value: f64) -> String {
 mod tests {
     use super::*;
     use crate::metrics::{CertificateExpiry, ServerUp};
-    use crate::metrics::{MethodLabel, MetricsSettings, Observation, ProtocolLabel, SeriesKey};
+    use crate::metrics::{
+        MethodLabel, MetricsSettings, Observation, ProtocolLabel, SeriesKey, SeriesTable,
+    };
 
     fn exporter(flavor: Flavor, options: serde_json::Value) -> (Registry, StatsdExporter) {
         let settings = StatsdSettings::from_static(flavor, &options).unwrap();

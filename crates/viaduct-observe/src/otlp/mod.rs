@@ -240,6 +240,11 @@ impl Collector {
         if self.transport == Transport::Grpc {
             return grpc::post(self, body);
         }
+        self.post_as("application/x-protobuf", body)
+    }
+
+    /// POSTs `body` as `content_type` over HTTP/1.1; any answer but 2xx is an error.
+    pub fn post_as(&self, content_type: &str, body: &[u8]) -> std::io::Result<()> {
         let addr =
             self.authority.to_socket_addrs()?.next().ok_or_else(|| {
                 std::io::Error::other("the collector's host resolves to no address")
@@ -251,11 +256,12 @@ impl Collector {
             Some(tls) => {
                 let connection = rustls::ClientConnection::new(tls.0.clone(), self.server_name()?)
                     .map_err(std::io::Error::other)?;
-                self.exchange(&mut rustls::StreamOwned::new(connection, stream), body)
+                let mut stream = rustls::StreamOwned::new(connection, stream);
+                self.exchange(&mut stream, content_type, body)
             }
             None => {
                 let mut stream = stream;
-                self.exchange(&mut stream, body)
+                self.exchange(&mut stream, content_type, body)
             }
         }
     }
@@ -270,9 +276,14 @@ impl Collector {
         ServerName::try_from(host.to_string()).map_err(std::io::Error::other)
     }
 
-    fn exchange(&self, stream: &mut impl ReadWrite, body: &[u8]) -> std::io::Result<()> {
+    fn exchange(
+        &self,
+        stream: &mut impl ReadWrite,
+        content_type: &str,
+        body: &[u8],
+    ) -> std::io::Result<()> {
         let mut head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.path,
             self.authority,
             body.len()

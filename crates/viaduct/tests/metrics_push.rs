@@ -1,5 +1,6 @@
-//! `metrics.statsD` and `metrics.datadog`: the lines a real UDP listener receives, with
-//! Traefik's names. Every test also runs against Traefik (`VIADUCT_E2E_PROXY=traefik`).
+//! The pushed metrics backends — `metrics.statsD`, `metrics.datadog` (lines a real UDP listener
+//! receives) and `metrics.influxDB2` (writes a real HTTP listener receives) — with Traefik's
+//! names. Every test also runs against Traefik (`VIADUCT_E2E_PROXY=traefik`).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
@@ -117,4 +118,50 @@ async fn datadog_receives_tagged_lines() {
     for part in ["|c", "method:GET", "protocol:http"] {
         assert!(counter.contains(part), "{part} not in {counter}");
     }
+}
+
+/// `metrics.influxDB2`: line protocol POSTed to `/api/v2/write` of a real HTTP listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdb2_receives_points() {
+    let influx = viaduct_testkit::RawRecorder::start("influx").await.unwrap();
+    let echo = EchoBackend::start("echo").await.unwrap();
+    let metrics = format!(
+        "  influxDB2:\n    address: \"{}\"\n    token: s3cret\n    org: acme\n    bucket: edge\n    pushInterval: 200ms\n",
+        influx.url()
+    );
+    let (proxy, client) = proxy_with(&metrics, &echo).await;
+    assert_eq!(get(&proxy, &client, "app.test", "/").await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let write = loop {
+        let found = influx.requests().into_iter().find(|r| {
+            String::from_utf8_lossy(&r.body).contains("traefik.entrypoint.requests.total,")
+        });
+        if let Some(write) = found {
+            break write;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no write arrived: {:?}",
+            influx.requests()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(write.method, "POST");
+    assert!(
+        write.target.starts_with("/api/v2/write?")
+            && write.target.contains("org=acme")
+            && write.target.contains("bucket=edge"),
+        "{}",
+        write.target
+    );
+    assert_eq!(write.header("authorization"), Some("Token s3cret"));
+    let body = String::from_utf8_lossy(&write.body).into_owned();
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("traefik.entrypoint.requests.total,") && l.contains("code=200"))
+        .unwrap_or_else(|| panic!("no 200 counter in\n{body}"));
+    assert!(
+        line.contains("entrypoint=web") && line.contains(" count="),
+        "{line}"
+    );
 }
