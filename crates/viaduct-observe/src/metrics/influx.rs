@@ -14,19 +14,13 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
-use viaduct_config::GoDuration;
 
-use super::walk::{series_key, walk, Family, Increases, Metric, Sink, Tags};
+use super::walk::{series_key, walk, Increases, Metric, PushOptions, Sink, Tags, FINE_BOUNDS};
 use super::{BackendSettings, Registry, ScrapeExtras};
 use crate::otlp::Collector;
 
-const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// Traefik's default `address`.
 const DEFAULT_ADDRESS: &str = "http://localhost:8086";
-/// Finer than Prometheus' defaults: quantiles are interpolated within these.
-const BOUNDS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-];
 const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)];
 
 /// `metrics.influxDB2`, resolved.
@@ -57,20 +51,10 @@ struct RawInflux {
     org: String,
     #[serde(default)]
     bucket: String,
-    #[serde(default)]
-    push_interval: Option<GoDuration>,
-    #[serde(default = "yes")]
-    add_entry_points_labels: bool,
-    #[serde(default)]
-    add_routers_labels: bool,
-    #[serde(default = "yes")]
-    add_services_labels: bool,
+    #[serde(flatten)]
+    common: PushOptions,
     #[serde(default)]
     additional_labels: BTreeMap<String, String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl InfluxSettings {
@@ -101,16 +85,8 @@ impl InfluxSettings {
             query_escape(&raw.bucket)
         );
         Ok(InfluxSettings {
-            families: BackendSettings {
-                buckets: BOUNDS.to_vec(),
-                entry_points: raw.add_entry_points_labels,
-                routers: raw.add_routers_labels,
-                services: raw.add_services_labels,
-            },
-            push_interval: raw
-                .push_interval
-                .and_then(GoDuration::positive)
-                .unwrap_or(DEFAULT_PUSH_INTERVAL),
+            families: raw.common.families(FINE_BOUNDS.to_vec()),
+            push_interval: raw.common.push_interval(),
             collector,
             additional_labels: raw.additional_labels,
         })
@@ -168,25 +144,13 @@ struct Points<'a> {
     body: String,
 }
 
-/// Traefik's InfluxDB measurement names.
+/// Traefik's InfluxDB measurement names: the StatsD names under `traefik.`, except that request
+/// counts say `requests`.
 fn measurement(metric: Metric) -> String {
-    let family = |f: Family| match f {
-        Family::EntryPoint => "entrypoint",
-        Family::Router => "router",
-        Family::Service => "service",
-    };
     match metric {
-        Metric::ConfigReloads => "traefik.config.reload.total".into(),
-        Metric::LastReloadSuccess => "traefik.config.reload.lastSuccessTimestamp".into(),
-        Metric::OpenConnections => "traefik.open.connections".into(),
-        Metric::CertificateNotAfter => "traefik.tls.certs.notAfterTimestamp".into(),
-        Metric::Requests(f) => format!("traefik.{}.requests.total", family(f)),
-        Metric::RequestsTls(f) => format!("traefik.{}.requests.tls.total", family(f)),
-        Metric::RequestDuration(f) => format!("traefik.{}.request.duration", family(f)),
-        Metric::RequestBytes(f) => format!("traefik.{}.requests.bytes.total", family(f)),
-        Metric::ResponseBytes(f) => format!("traefik.{}.responses.bytes.total", family(f)),
-        Metric::ServiceRetries => "traefik.service.retries.total".into(),
-        Metric::ServerUp => "traefik.service.server.up".into(),
+        Metric::Requests(f) => format!("traefik.{}.requests.total", f.as_str()),
+        Metric::RequestsTls(f) => format!("traefik.{}.requests.tls.total", f.as_str()),
+        other => format!("traefik.{}", other.dotted_name()),
     }
 }
 
@@ -316,7 +280,7 @@ mod tests {
 
     fn exporter(options: serde_json::Value) -> (Registry, InfluxExporter) {
         let settings = InfluxSettings::from_static(&options).unwrap();
-        let mut metrics = MetricsSettings::prometheus(&BOUNDS, true, false, true);
+        let mut metrics = MetricsSettings::prometheus(&FINE_BOUNDS, true, false, true);
         metrics.prometheus = None;
         metrics.influx = Some(settings.clone());
         (Registry::new(metrics), InfluxExporter::new(settings))

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Deserialize;
-use viaduct_config::GoDuration;
 
+use super::walk::PushOptions;
 use super::{lock, BackendSettings, Registry, ScrapeExtras, Series, SeriesKey, SeriesTable};
 use crate::otlp::wire::{self, double, fixed64, message, packed_fixed64, string, varint_field};
 use crate::otlp::{
@@ -19,7 +19,6 @@ use crate::otlp::{
 const DEFAULT_BOUNDARIES: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
-const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// OTLP's `AGGREGATION_TEMPORALITY_CUMULATIVE`.
 const CUMULATIVE: u64 = 2;
 
@@ -45,16 +44,10 @@ pub enum OtlpMetricsError {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawOtlp {
-    #[serde(default = "yes")]
-    add_entry_points_labels: bool,
-    #[serde(default)]
-    add_routers_labels: bool,
-    #[serde(default = "yes")]
-    add_services_labels: bool,
+    #[serde(flatten)]
+    common: PushOptions,
     #[serde(default)]
     explicit_boundaries: Option<Vec<f64>>,
-    #[serde(default)]
-    push_interval: Option<GoDuration>,
     #[serde(default)]
     service_name: Option<String>,
     #[serde(default)]
@@ -93,20 +86,12 @@ impl OtlpMetricsSettings {
             raw.resource_attributes,
         );
         Ok(OtlpMetricsSettings {
-            families: BackendSettings {
-                buckets: super::sorted_bounds(
-                    raw.explicit_boundaries
-                        .as_deref()
-                        .unwrap_or(&DEFAULT_BOUNDARIES),
-                ),
-                entry_points: raw.add_entry_points_labels,
-                routers: raw.add_routers_labels,
-                services: raw.add_services_labels,
-            },
-            push_interval: raw
-                .push_interval
-                .and_then(GoDuration::positive)
-                .unwrap_or(DEFAULT_PUSH_INTERVAL),
+            families: raw.common.families(super::sorted_bounds(
+                raw.explicit_boundaries
+                    .as_deref()
+                    .unwrap_or(&DEFAULT_BOUNDARIES),
+            )),
+            push_interval: raw.common.push_interval(),
             resource,
             collector,
         })
@@ -432,10 +417,6 @@ fn bucket_counts(table_bounds: &[f64], series: &Series, wanted: &[f64], count: u
     counts.extend(next.map(|_| 0));
     counts.push(count.saturating_sub(below));
     counts
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[cfg(test)]

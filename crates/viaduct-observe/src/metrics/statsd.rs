@@ -21,16 +21,10 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use serde::Deserialize;
-use viaduct_config::GoDuration;
 
-use super::walk::{series_key, walk, Family, Increases, Metric, Sink, Tags};
+use super::walk::{series_key, walk, Increases, Metric, PushOptions, Sink, Tags, FINE_BOUNDS};
 use super::{BackendSettings, Registry, ScrapeExtras};
 
-/// Finer than Prometheus' defaults: a timing is reported at its bucket's upper bound.
-const TIMING_BOUNDS: [f64; 16] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-];
-const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// Below the usual path MTU, so that no datagram is fragmented.
 const UDP_PAYLOAD: usize = 1432;
 /// The Datadog agent's default buffer for Unix datagrams.
@@ -84,20 +78,10 @@ pub enum StatsdError {
 struct RawStatsd {
     #[serde(default)]
     address: Option<String>,
-    #[serde(default)]
-    push_interval: Option<GoDuration>,
-    #[serde(default = "yes")]
-    add_entry_points_labels: bool,
-    #[serde(default)]
-    add_routers_labels: bool,
-    #[serde(default = "yes")]
-    add_services_labels: bool,
+    #[serde(flatten)]
+    common: PushOptions,
     #[serde(default)]
     prefix: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl Flavor {
@@ -131,16 +115,8 @@ impl StatsdSettings {
         };
         Ok(StatsdSettings {
             flavor,
-            families: BackendSettings {
-                buckets: TIMING_BOUNDS.to_vec(),
-                entry_points: raw.add_entry_points_labels,
-                routers: raw.add_routers_labels,
-                services: raw.add_services_labels,
-            },
-            push_interval: raw
-                .push_interval
-                .and_then(GoDuration::positive)
-                .unwrap_or(DEFAULT_PUSH_INTERVAL),
+            families: raw.common.families(FINE_BOUNDS.to_vec()),
+            push_interval: raw.common.push_interval(),
             prefix: raw
                 .prefix
                 .filter(|p| !p.is_empty())
@@ -318,28 +294,6 @@ enum Value {
     Earliest(f64),
 }
 
-/// Traefik's StatsD and Datadog names (without the prefix).
-fn name(metric: Metric) -> String {
-    let family = |f: Family| match f {
-        Family::EntryPoint => "entrypoint",
-        Family::Router => "router",
-        Family::Service => "service",
-    };
-    match metric {
-        Metric::ConfigReloads => "config.reload.total".into(),
-        Metric::LastReloadSuccess => "config.reload.lastSuccessTimestamp".into(),
-        Metric::OpenConnections => "open.connections".into(),
-        Metric::CertificateNotAfter => "tls.certs.notAfterTimestamp".into(),
-        Metric::Requests(f) => format!("{}.request.total", family(f)),
-        Metric::RequestsTls(f) => format!("{}.request.tls.total", family(f)),
-        Metric::RequestDuration(f) => format!("{}.request.duration", family(f)),
-        Metric::RequestBytes(f) => format!("{}.requests.bytes.total", family(f)),
-        Metric::ResponseBytes(f) => format!("{}.responses.bytes.total", family(f)),
-        Metric::ServiceRetries => "service.retries.total".into(),
-        Metric::ServerUp => "service.server.up".into(),
-    }
-}
-
 impl Sink for Batch<'_> {
     fn counter(&mut self, metric: Metric, tags: &Tags<'_>, total: u64) {
         let increase = self.increases.advance(series_key(metric, tags), total);
@@ -347,12 +301,14 @@ impl Sink for Batch<'_> {
             return;
         }
         match self.settings.flavor {
-            Flavor::Statsd => self.untagged.push((name(metric), Value::Count(increase))),
+            Flavor::Statsd => self
+                .untagged
+                .push((metric.dotted_name(), Value::Count(increase))),
             Flavor::Datadog => {
                 let line = format!(
                     "{}.{}:{increase}|c{}",
                     self.settings.prefix,
-                    name(metric),
+                    metric.dotted_name(),
                     self.tags(tags)
                 );
                 self.lines.push(line);
@@ -367,13 +323,13 @@ impl Sink for Batch<'_> {
                     Metric::CertificateNotAfter => Value::Earliest(value),
                     _ => Value::Total(value),
                 };
-                self.untagged.push((name(metric), value));
+                self.untagged.push((metric.dotted_name(), value));
             }
             Flavor::Datadog => {
                 let line = format!(
                     "{}.{}:{}|g{}",
                     self.settings.prefix,
-                    name(metric),
+                    metric.dotted_name(),
                     number(value),
                     self.tags(tags)
                 );
@@ -395,7 +351,7 @@ impl Sink for Batch<'_> {
             .advance_buckets(&series_key(metric, tags), buckets);
         let tag_text = self.tags(tags);
         let prefix = &self.settings.prefix;
-        let name = name(metric);
+        let name = metric.dotted_name();
         for (index, count) in new.into_iter().enumerate() {
             if count == 0 {
                 continue;
@@ -496,7 +452,7 @@ mod tests {
 
     fn exporter(flavor: Flavor, options: serde_json::Value) -> (Registry, StatsdExporter) {
         let settings = StatsdSettings::from_static(flavor, &options).unwrap();
-        let mut metrics = MetricsSettings::prometheus(&TIMING_BOUNDS, true, true, true);
+        let mut metrics = MetricsSettings::prometheus(&FINE_BOUNDS, true, true, true);
         metrics.prometheus = None;
         metrics.statsd = vec![settings.clone()];
         (Registry::new(metrics), StatsdExporter::new(settings))
@@ -554,7 +510,7 @@ mod tests {
             Destination::Udp("localhost:8125".into())
         );
         assert_eq!(statsd.prefix, "traefik");
-        assert_eq!(statsd.push_interval, DEFAULT_PUSH_INTERVAL);
+        assert_eq!(statsd.push_interval, Duration::from_secs(10));
         assert!(
             statsd.families.entry_points && statsd.families.services && !statsd.families.routers
         );

@@ -7,7 +7,56 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use serde::Deserialize;
+use viaduct_config::GoDuration;
+
 use super::{lock, BackendSettings, Registry, ScrapeExtras, SeriesTable};
+
+/// Traefik's default `pushInterval` for every pushing backend.
+const DEFAULT_PUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The duration buckets of the backends that have no bucket option (StatsD, Datadog, InfluxDB):
+/// finer than Prometheus' defaults, since a duration is reported to within its bucket.
+pub(super) const FINE_BOUNDS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// The options every pushing backend has (flattened into each one's own).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PushOptions {
+    #[serde(default = "yes")]
+    add_entry_points_labels: bool,
+    #[serde(default)]
+    add_routers_labels: bool,
+    #[serde(default = "yes")]
+    add_services_labels: bool,
+    #[serde(default)]
+    push_interval: Option<GoDuration>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PushOptions {
+    /// The families to send, with these duration buckets.
+    pub(super) fn families(&self, buckets: Vec<f64>) -> BackendSettings {
+        BackendSettings {
+            buckets,
+            entry_points: self.add_entry_points_labels,
+            routers: self.add_routers_labels,
+            services: self.add_services_labels,
+        }
+    }
+
+    /// `pushInterval`, Traefik's default when unset or not positive.
+    pub(super) fn push_interval(&self) -> std::time::Duration {
+        self.push_interval
+            .and_then(GoDuration::positive)
+            .unwrap_or(DEFAULT_PUSH_INTERVAL)
+    }
+}
 
 /// Whose requests a series counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +64,17 @@ pub(super) enum Family {
     EntryPoint,
     Router,
     Service,
+}
+
+impl Family {
+    /// The word in Traefik's dotted names (`entrypoint.request.total`).
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Family::EntryPoint => "entrypoint",
+            Family::Router => "router",
+            Family::Service => "service",
+        }
+    }
 }
 
 /// Every metric Traefik's pushing backends send; each backend names them its own way.
@@ -31,6 +91,26 @@ pub(super) enum Metric {
     ResponseBytes(Family),
     ServiceRetries,
     ServerUp,
+}
+
+impl Metric {
+    /// Traefik's dotted name for StatsD and Datadog (`entrypoint.request.total`), without
+    /// the prefix.
+    pub(super) fn dotted_name(self) -> String {
+        match self {
+            Metric::ConfigReloads => "config.reload.total".into(),
+            Metric::LastReloadSuccess => "config.reload.lastSuccessTimestamp".into(),
+            Metric::OpenConnections => "open.connections".into(),
+            Metric::CertificateNotAfter => "tls.certs.notAfterTimestamp".into(),
+            Metric::Requests(f) => format!("{}.request.total", f.as_str()),
+            Metric::RequestsTls(f) => format!("{}.request.tls.total", f.as_str()),
+            Metric::RequestDuration(f) => format!("{}.request.duration", f.as_str()),
+            Metric::RequestBytes(f) => format!("{}.requests.bytes.total", f.as_str()),
+            Metric::ResponseBytes(f) => format!("{}.responses.bytes.total", f.as_str()),
+            Metric::ServiceRetries => "service.retries.total".into(),
+            Metric::ServerUp => "service.server.up".into(),
+        }
+    }
 }
 
 /// Labels, sorted by name.
