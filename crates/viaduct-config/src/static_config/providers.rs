@@ -1,6 +1,6 @@
 //! `providers`: the throttle, precedence, and one block per provider.
 //!
-//! The file and Docker providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
+//! The file, Docker, HTTP and Redis providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
 //! [`super::StaticConfig::unsupported_keys`]).
 
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ pub struct Providers {
     pub rest: Option<RestProvider>,
     pub consul: Option<ProviderOptions>,
     pub etcd: Option<ProviderOptions>,
-    pub redis: Option<ProviderOptions>,
+    pub redis: Option<RedisProvider>,
     pub zoo_keeper: Option<ProviderOptions>,
 }
 
@@ -60,6 +60,35 @@ pub struct HttpProvider {
     pub tls: Option<ClientTls>,
     /// Bytes; negative means no limit.
     pub max_response_body_size: i64,
+}
+
+/// `providers.redis`: dynamic configuration read from Redis keys under `rootKey`, watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RedisProvider {
+    /// `host:port`, tried in order.
+    pub endpoints: Vec<String>,
+    pub root_key: String,
+    pub username: String,
+    pub password: String,
+    pub db: i64,
+    /// TLS to Redis; not built (reported as unsupported).
+    pub tls: Option<ClientTls>,
+    /// Redis Sentinel discovery; not built (reported as unsupported).
+    pub sentinel: Option<RedisSentinel>,
+}
+
+/// `providers.redis.sentinel`, parsed so Traefik configurations load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RedisSentinel {
+    pub master_name: String,
+    pub username: String,
+    pub password: String,
+    pub latency_strategy: bool,
+    pub random_strategy: bool,
+    pub replica_strategy: bool,
+    pub use_disconnected_replicas: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +174,20 @@ impl Default for HttpProvider {
             headers: BTreeMap::new(),
             tls: None,
             max_response_body_size: -1,
+        }
+    }
+}
+
+impl Default for RedisProvider {
+    fn default() -> Self {
+        RedisProvider {
+            endpoints: vec!["127.0.0.1:6379".into()],
+            root_key: "traefik".into(),
+            username: String::new(),
+            password: String::new(),
+            db: 0,
+            tls: None,
+            sentinel: None,
         }
     }
 }
