@@ -239,3 +239,45 @@ impl Providers {
         ]
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::{parse_document, Format, Origin, StaticConfig};
+
+    fn parse(text: &str) -> StaticConfig {
+        parse_document(text, Format::Yaml, Origin::Inline("t")).unwrap()
+    }
+
+    #[test]
+    fn redis_defaults_are_traefiks_and_only_tls_and_sentinel_are_unbuilt() {
+        let config = parse("providers:\n  redis: {}\n");
+        let redis = config.providers.redis.clone().unwrap();
+        assert_eq!(redis.endpoints, ["127.0.0.1:6379"]);
+        assert_eq!(redis.root_key, "traefik");
+        assert_eq!(redis.db, 0);
+        assert!(config.unsupported_keys().is_empty());
+
+        let config = parse(
+            "providers:\n  redis:\n    endpoints: [\"10.0.0.1:6380\"]\n    rootKey: edge\n    \
+             username: u\n    password: p\n    db: 3\n    tls: {insecureSkipVerify: true}\n    \
+             sentinel: {masterName: m, latencyStrategy: true}\n",
+        );
+        let redis = config.providers.redis.clone().unwrap();
+        assert_eq!(
+            (redis.root_key.as_str(), redis.db, redis.username.as_str()),
+            ("edge", 3, "u")
+        );
+        assert_eq!(redis.sentinel.unwrap().master_name, "m");
+        assert_eq!(
+            config.unsupported_keys(),
+            ["providers.redis.tls", "providers.redis.sentinel"]
+        );
+        assert!(parse_document::<StaticConfig>(
+            "providers:\n  redis:\n    nosuch: 1\n",
+            Format::Yaml,
+            Origin::Inline("t")
+        )
+        .is_err());
+    }
+}
