@@ -274,3 +274,31 @@ async fn polls_where_config_is_refused() {
     // Unchanged polls send nothing.
     nothing_for(&mut rx, Duration::from_millis(600)).await;
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn a_quiet_subscription_is_kept_alive_with_pings() {
+    let redis = RedisServer::start().await;
+    let client = redis.client();
+    let mut subscription = client
+        .psubscribe(&["__keyspace@0__:quiet/*"])
+        .await
+        .unwrap()
+        .with_keepalive(Duration::from_millis(100));
+    client
+        .call(&["CONFIG", "SET", "notify-keyspace-events", "KA"])
+        .await
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        // Several keepalive periods of silence (answered PINGs) before the event.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        client.call(&["SET", "quiet/k", "v"]).await.unwrap();
+    });
+    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next_message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.channel, "__keyspace@0__:quiet/k");
+    assert_eq!(message.payload, b"set");
+    writer.await.unwrap();
+}

@@ -8,11 +8,18 @@ use tokio::net::TcpStream;
 
 use crate::{resp, RedisError, Reply};
 
-/// A subscribed connection.
+/// A subscribed connection. A connection silent for the keepalive period is sent a `PING`;
+/// no answer within another period means it is gone (a half-open TCP connection never
+/// errors by itself).
 #[derive(Debug)]
 pub struct Subscription {
     stream: BufReader<TcpStream>,
+    keepalive: Duration,
+    write_timeout: Duration,
 }
+
+/// How long a subscription may stay silent before it is checked with a `PING`.
+const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// One `pmessage`: the pattern that matched, the channel, and the payload (for keyspace
 /// notifications, the channel is `__keyspace@<db>__:<key>` and the payload the event).
@@ -35,7 +42,11 @@ impl Subscription {
         tokio::time::timeout(write_timeout, stream.get_mut().write_all(&buffer))
             .await
             .map_err(|_| RedisError::Timeout("take the command"))??;
-        let mut subscription = Subscription { stream };
+        let mut subscription = Subscription {
+            stream,
+            keepalive: DEFAULT_KEEPALIVE,
+            write_timeout,
+        };
         for _ in patterns {
             let reply =
                 tokio::time::timeout(write_timeout, resp::read_reply(&mut subscription.stream))
@@ -53,11 +64,38 @@ impl Subscription {
         Ok(subscription)
     }
 
-    /// Waits for the next message; waits as long as it takes (the caller bounds it). An
-    /// error means the connection is gone and a new subscription is needed.
+    /// Changes the silence after which the connection is checked (30 s by default).
+    pub fn with_keepalive(mut self, keepalive: Duration) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+
+    /// Waits for the next message, as long as the connection is alive. An error means the
+    /// connection is gone and a new subscription is needed.
     pub async fn next_message(&mut self) -> Result<PubSubMessage, RedisError> {
+        let mut ping_sent = false;
         loop {
-            let reply = resp::read_reply(&mut self.stream).await?;
+            let reply = match tokio::time::timeout(
+                self.keepalive,
+                resp::read_reply(&mut self.stream),
+            )
+            .await
+            {
+                Ok(reply) => reply?,
+                Err(_) if ping_sent => return Err(RedisError::Timeout("answer a PING")),
+                Err(_) => {
+                    let ping = resp::encode_command(&[b"PING"]);
+                    tokio::time::timeout(
+                        self.write_timeout,
+                        self.stream.get_mut().write_all(&ping),
+                    )
+                    .await
+                    .map_err(|_| RedisError::Timeout("take a PING"))??;
+                    ping_sent = true;
+                    continue;
+                }
+            };
+            ping_sent = false;
             let (kind, mut parts) = frame(reply)?;
             if !kind.eq_ignore_ascii_case("pmessage") {
                 // Confirmations and `pong`s carry nothing to report.
