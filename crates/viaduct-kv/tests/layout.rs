@@ -300,3 +300,21 @@ fn a_list_given_as_indexed_keys_keeps_its_order() {
         ["first", "second"]
     );
 }
+
+#[test]
+fn an_empty_value_enables_a_section_with_its_defaults() {
+    let decoded = decode_layout(
+        &pairs(&[
+            ("traefik/http/routers/r/rule", "Host(`a`)"),
+            ("traefik/http/routers/r/service", "s"),
+            ("traefik/http/routers/r/tls", ""),
+            ("traefik/http/routers/plain/rule", "Host(`b`)"),
+            ("traefik/http/routers/plain/service", "s"),
+        ]),
+        "traefik",
+    )
+    .unwrap();
+    let http = decoded.http.unwrap();
+    assert!(http.routers["r"].tls.is_some());
+    assert!(http.routers["plain"].tls.is_none());
+}

@@ -260,16 +260,19 @@ impl RedisClient {
         }
     }
 
-    /// A connection that failed mid-exchange may hold half an answer: not reused.
+    /// A connection that failed mid-exchange may hold half an answer: not reused. The idle
+    /// ones are dropped with it, since a broken connection usually means the server went
+    /// away (restarted, failed over), and their next use would fail the same way.
     fn checkin<T>(&self, conn: Connection, result: &Result<T, RedisError>) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if result
             .as_ref()
             .err()
             .is_some_and(RedisError::breaks_connection)
         {
+            idle.clear();
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.settings.pool_size {
             idle.push(conn);
         }
