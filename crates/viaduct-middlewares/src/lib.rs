@@ -46,7 +46,6 @@ mod rate_limit_redis;
 mod redirect;
 mod redirect_regex;
 mod redirect_scheme;
-mod redis;
 mod replace_path;
 mod replace_path_regex;
 mod responses;

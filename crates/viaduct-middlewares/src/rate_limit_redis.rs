@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use viaduct_config::GoDuration;
 
-use crate::redis::{RedisClient, RedisError, RedisSettings, Reply};
+use viaduct_redis::{RedisClient, RedisError, RedisSettings, Reply};
 
 /// The key prefix (then the middleware's name and the source) and bucket fields Traefik
 /// uses, so that instances of both can share a limit.

@@ -1,5 +1,6 @@
 //! `viaduct check`: validate the static and file-provider configuration (the Docker provider's
-//! options, and the HTTP provider's options and current answer) without serving.
+//! options, and the HTTP and Redis providers' options and current configuration) without
+//! serving.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,32 @@ fn check_http_provider(
         Err(e @ viaduct_http_provider::HttpProviderError::Decode { .. }) => Err(e),
         Err(e) => {
             println!("warning: providers.http: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// The Redis provider's options (an error when bad) and the configuration stored now. A
+/// server that does not answer now is a warning; a stored key that does not decode is an error.
+fn check_redis_provider(
+    options: &viaduct_config::static_config::RedisProvider,
+) -> Result<Option<viaduct_config::DynamicConfig>, viaduct_kv::KvError> {
+    let provider = viaduct_kv::RedisProvider::new(options)?;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            println!("warning: providers.redis: cannot read the store: {e}");
+            return Ok(None);
+        }
+    };
+    match runtime.block_on(provider.fetch()) {
+        Ok(config) => Ok(Some(config)),
+        Err(e @ viaduct_kv::KvError::Layout(_)) => Err(e),
+        Err(e) => {
+            println!("warning: providers.redis: {e}");
             Ok(None)
         }
     }
@@ -85,6 +112,19 @@ pub fn run(args: &[String]) -> ExitCode {
             Ok(Some(fetched)) => {
                 by_provider.insert(
                     viaduct_http_provider::HTTP_PROVIDER_NAME.to_string(),
+                    std::sync::Arc::new(fetched),
+                );
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+
+    if let Some(redis) = &config.providers.redis {
+        match check_redis_provider(redis) {
+            Ok(Some(fetched)) => {
+                by_provider.insert(
+                    viaduct_kv::REDIS_PROVIDER_NAME.to_string(),
                     std::sync::Arc::new(fetched),
                 );
             }

@@ -126,6 +126,11 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
         let provider = viaduct_http_provider::HttpProvider::new(http)?;
         tokio::spawn(provider.run(provider_tx.clone()));
     }
+    if let Some(redis) = &config.providers.redis {
+        // Redis is contacted by the task: down at start, it is retried while the rest serves.
+        let provider = viaduct_kv::RedisProvider::new(redis)?;
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
     drop(provider_tx);
 
     let throttle = config

@@ -1,6 +1,6 @@
 //! `providers`: the throttle, precedence, and one block per provider.
 //!
-//! The file and Docker providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
+//! The file, Docker, HTTP and Redis providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
 //! [`super::StaticConfig::unsupported_keys`]).
 
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ pub struct Providers {
     pub rest: Option<RestProvider>,
     pub consul: Option<ProviderOptions>,
     pub etcd: Option<ProviderOptions>,
-    pub redis: Option<ProviderOptions>,
+    pub redis: Option<RedisProvider>,
     pub zoo_keeper: Option<ProviderOptions>,
 }
 
@@ -60,6 +60,35 @@ pub struct HttpProvider {
     pub tls: Option<ClientTls>,
     /// Bytes; negative means no limit.
     pub max_response_body_size: i64,
+}
+
+/// `providers.redis`: dynamic configuration read from Redis keys under `rootKey`, watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RedisProvider {
+    /// `host:port`, tried in order.
+    pub endpoints: Vec<String>,
+    pub root_key: String,
+    pub username: String,
+    pub password: String,
+    pub db: i64,
+    /// TLS to Redis; not built (reported as unsupported).
+    pub tls: Option<ClientTls>,
+    /// Redis Sentinel discovery; not built (reported as unsupported).
+    pub sentinel: Option<RedisSentinel>,
+}
+
+/// `providers.redis.sentinel`, parsed so Traefik configurations load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RedisSentinel {
+    pub master_name: String,
+    pub username: String,
+    pub password: String,
+    pub latency_strategy: bool,
+    pub random_strategy: bool,
+    pub replica_strategy: bool,
+    pub use_disconnected_replicas: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +178,20 @@ impl Default for HttpProvider {
     }
 }
 
+impl Default for RedisProvider {
+    fn default() -> Self {
+        RedisProvider {
+            endpoints: vec!["127.0.0.1:6379".into()],
+            root_key: "traefik".into(),
+            username: String::new(),
+            password: String::new(),
+            db: 0,
+            tls: None,
+            sentinel: None,
+        }
+    }
+}
+
 impl Default for DockerProvider {
     fn default() -> Self {
         DockerProvider {
@@ -194,5 +237,47 @@ impl Providers {
             ("zooKeeper", self.zoo_keeper.is_some()),
             ("plugin", !self.plugin.is_empty()),
         ]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::{parse_document, Format, Origin, StaticConfig};
+
+    fn parse(text: &str) -> StaticConfig {
+        parse_document(text, Format::Yaml, Origin::Inline("t")).unwrap()
+    }
+
+    #[test]
+    fn redis_defaults_are_traefiks_and_only_tls_and_sentinel_are_unbuilt() {
+        let config = parse("providers:\n  redis: {}\n");
+        let redis = config.providers.redis.clone().unwrap();
+        assert_eq!(redis.endpoints, ["127.0.0.1:6379"]);
+        assert_eq!(redis.root_key, "traefik");
+        assert_eq!(redis.db, 0);
+        assert!(config.unsupported_keys().is_empty());
+
+        let config = parse(
+            "providers:\n  redis:\n    endpoints: [\"10.0.0.1:6380\"]\n    rootKey: edge\n    \
+             username: u\n    password: p\n    db: 3\n    tls: {insecureSkipVerify: true}\n    \
+             sentinel: {masterName: m, latencyStrategy: true}\n",
+        );
+        let redis = config.providers.redis.clone().unwrap();
+        assert_eq!(
+            (redis.root_key.as_str(), redis.db, redis.username.as_str()),
+            ("edge", 3, "u")
+        );
+        assert_eq!(redis.sentinel.unwrap().master_name, "m");
+        assert_eq!(
+            config.unsupported_keys(),
+            ["providers.redis.tls", "providers.redis.sentinel"]
+        );
+        assert!(parse_document::<StaticConfig>(
+            "providers:\n  redis:\n    nosuch: 1\n",
+            Format::Yaml,
+            Origin::Inline("t")
+        )
+        .is_err());
     }
 }

@@ -9,8 +9,8 @@ impl StaticConfig {
     ///
     /// Built: `entryPoints.<n>.{address, asDefault, forwardedHeaders, transport.respondingTimeouts,
     /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
-    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker}` (without docker's `username`, `password`,
-    /// `tls.insecureSkipVerify`),
+    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis}` (without docker's `username`, `password`,
+    /// `tls.insecureSkipVerify`, nor redis's `tls` and `sentinel`),
     /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
     /// `core.defaultRuleSyntax: v3`, `certificatesResolvers.<n>.acme`. `global.checkNewVersion`/`sendAnonymousUsage` set to
     /// false match Viaduct's behaviour and are not reported.
@@ -94,7 +94,7 @@ impl StaticConfig {
         let mut keys: Vec<String> = providers
             .provider_blocks()
             .into_iter()
-            .filter(|(name, set)| *set && !["file", "docker", "http"].contains(name))
+            .filter(|(name, set)| *set && !["file", "docker", "http", "redis"].contains(name))
             .map(|(name, _)| format!("providers.{name}"))
             .collect();
         if let Some(docker) = &providers.docker {
@@ -106,6 +106,16 @@ impl StaticConfig {
                     docker.tls.as_ref().is_some_and(|t| t.insecure_skip_verify),
                     "providers.docker.tls.insecureSkipVerify",
                 ),
+            ] {
+                if unbuilt {
+                    keys.push(key.into());
+                }
+            }
+        }
+        if let Some(redis) = &providers.redis {
+            for (unbuilt, key) in [
+                (redis.tls.is_some(), "providers.redis.tls"),
+                (redis.sentinel.is_some(), "providers.redis.sentinel"),
             ] {
                 if unbuilt {
                     keys.push(key.into());
