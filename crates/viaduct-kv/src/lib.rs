@@ -1,9 +1,11 @@
 //! Key-value providers: dynamic configuration stored one key per leaf under a root key, as
-//! Traefik's Consul, etcd, Redis and ZooKeeper providers read it ([`layout`]), and the Redis
-//! provider that reads and watches it ([`RedisProvider`]).
+//! Traefik's Consul, etcd, Redis and ZooKeeper providers read it ([`layout`]), read and
+//! followed by one loop for every store ([`store`]): Redis ([`RedisProvider`]).
 
 pub mod layout;
 mod redis;
+mod store;
 
 pub use layout::{decode_layout, LayoutError};
-pub use redis::{KvError, RedisProvider, REDIS_PROVIDER_NAME};
+pub use redis::{RedisProvider, REDIS_PROVIDER_NAME};
+pub use store::KvError;
