@@ -38,5 +38,8 @@ pub use service::{
     InternalService, LoadBalancer, LoadBalancerOptions, PickContext, ServiceNode, Target,
 };
 pub use strategy::{Strategy, UnknownStrategy};
-pub use tls::{crypto_provider, read_certificates, read_key, skip_verification, trust_anchors};
+pub use tls::{
+    client_config_from, crypto_provider, read_certificates, read_key, skip_verification,
+    trust_anchors,
+};
 pub use transport::{Transport, TransportError, TransportSettings, UPSTREAM_CLIENT_ENV};

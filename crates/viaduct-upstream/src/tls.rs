@@ -65,6 +65,41 @@ pub fn read_key(source: &str) -> Result<PrivateKeyDer<'static>, TransportError> 
     key.map_err(|e| TransportError::Tls(format!("reading private key {source}: {e}")))
 }
 
+/// A client configuration from a provider's or exporter's `tls` section (`ca`, `cert`/`key`,
+/// `insecureSkipVerify`; each of `ca`, `cert`, `key` a file path or PEM text), for clients other
+/// than the backends' (configuration endpoints, KV stores). No section: the system's roots.
+pub fn client_config_from(
+    tls: Option<&viaduct_config::static_config::ClientTls>,
+) -> Result<ClientConfig, TransportError> {
+    let provider = crypto_provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::Tls(e.to_string()))?;
+    let ca: Vec<String> = tls
+        .and_then(|t| t.ca.clone())
+        .filter(|ca| !ca.is_empty())
+        .into_iter()
+        .collect();
+    let verified = if tls.is_some_and(|t| t.insecure_skip_verify) {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(skip_verification(provider))
+    } else {
+        builder.with_root_certificates(trust_anchors(&ca)?)
+    };
+    let cert = tls
+        .and_then(|t| t.cert.as_deref())
+        .filter(|c| !c.is_empty());
+    let key = tls.and_then(|t| t.key.as_deref()).filter(|k| !k.is_empty());
+    match (cert, key) {
+        (Some(cert), Some(key)) => verified
+            .with_client_auth_cert(read_certificates(cert)?, read_key(key)?)
+            .map_err(|e| TransportError::Tls(format!("client certificate: {e}"))),
+        (None, None) => Ok(verified.with_no_client_auth()),
+        _ => Err(TransportError::Tls("cert and key go together".into())),
+    }
+}
+
 /// ALPN is left to the connector builder, which offers h2 unless `disableHTTP2`.
 pub(crate) fn client_config(settings: &TransportSettings) -> Result<ClientConfig, TransportError> {
     let builder = ClientConfig::builder_with_provider(crypto_provider())
