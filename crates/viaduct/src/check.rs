@@ -1,5 +1,5 @@
 //! `viaduct check`: validate the static and file-provider configuration (the Docker provider's
-//! options, and the HTTP and Redis providers' options and current configuration) without
+//! options, and the HTTP, Redis and etcd providers' options and current configuration) without
 //! serving.
 
 use std::process::ExitCode;
@@ -35,27 +35,27 @@ fn check_http_provider(
     }
 }
 
-/// The Redis provider's options (an error when bad) and the configuration stored now. A
-/// server that does not answer now is a warning; a stored key that does not decode is an error.
-fn check_redis_provider(
-    options: &viaduct_config::static_config::RedisProvider,
+/// What a KV provider (Redis, etcd) has stored now. A store that does not answer now is a
+/// warning (it may where Viaduct runs); a stored key that does not decode is an error.
+fn check_kv_store(
+    provider: &str,
+    fetch: impl std::future::Future<Output = Result<viaduct_config::DynamicConfig, viaduct_kv::KvError>>,
 ) -> Result<Option<viaduct_config::DynamicConfig>, viaduct_kv::KvError> {
-    let provider = viaduct_kv::RedisProvider::new(options)?;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            println!("warning: providers.redis: cannot read the store: {e}");
+            println!("warning: providers.{provider}: cannot read the store: {e}");
             return Ok(None);
         }
     };
-    match runtime.block_on(provider.fetch()) {
+    match runtime.block_on(fetch) {
         Ok(config) => Ok(Some(config)),
         Err(e @ viaduct_kv::KvError::Layout(_)) => Err(e),
         Err(e) => {
-            println!("warning: providers.redis: {e}");
+            println!("warning: providers.{provider}: {e}");
             Ok(None)
         }
     }
@@ -120,13 +120,21 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
 
+    let mut kv_stores = Vec::new();
     if let Some(redis) = &config.providers.redis {
-        match check_redis_provider(redis) {
+        let fetched = viaduct_kv::RedisProvider::new(redis)
+            .and_then(|p| check_kv_store(viaduct_kv::REDIS_PROVIDER_NAME, p.fetch()));
+        kv_stores.push((viaduct_kv::REDIS_PROVIDER_NAME, fetched));
+    }
+    if let Some(etcd) = &config.providers.etcd {
+        let fetched = viaduct_kv::EtcdProvider::new(etcd)
+            .and_then(|p| check_kv_store(viaduct_kv::ETCD_PROVIDER_NAME, p.fetch()));
+        kv_stores.push((viaduct_kv::ETCD_PROVIDER_NAME, fetched));
+    }
+    for (provider, fetched) in kv_stores {
+        match fetched {
             Ok(Some(fetched)) => {
-                by_provider.insert(
-                    viaduct_kv::REDIS_PROVIDER_NAME.to_string(),
-                    std::sync::Arc::new(fetched),
-                );
+                by_provider.insert(provider.to_string(), std::sync::Arc::new(fetched));
             }
             Ok(None) => {}
             Err(e) => errors.push(e.to_string()),

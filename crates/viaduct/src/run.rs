@@ -131,6 +131,11 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
         let provider = viaduct_kv::RedisProvider::new(redis)?;
         tokio::spawn(provider.run(provider_tx.clone()));
     }
+    if let Some(etcd) = &config.providers.etcd {
+        // As Redis: etcd down at start is retried while the rest serves.
+        let provider = viaduct_kv::EtcdProvider::new(etcd)?;
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
     drop(provider_tx);
 
     let throttle = config

@@ -35,7 +35,7 @@ pub struct Providers {
     pub http: Option<HttpProvider>,
     pub rest: Option<RestProvider>,
     pub consul: Option<ProviderOptions>,
-    pub etcd: Option<ProviderOptions>,
+    pub etcd: Option<EtcdProvider>,
     pub redis: Option<RedisProvider>,
     pub zoo_keeper: Option<ProviderOptions>,
 }
@@ -76,6 +76,19 @@ pub struct RedisProvider {
     pub tls: Option<ClientTls>,
     /// Redis Sentinel discovery; not built (reported as unsupported).
     pub sentinel: Option<RedisSentinel>,
+}
+
+/// `providers.etcd`: dynamic configuration read from etcd keys under `rootKey`, watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct EtcdProvider {
+    /// `host:port` (or `http(s)://host:port`), tried in order.
+    pub endpoints: Vec<String>,
+    pub root_key: String,
+    pub username: String,
+    pub password: String,
+    /// TLS to etcd (`ca`, `cert`, `key`, `insecureSkipVerify`).
+    pub tls: Option<ClientTls>,
 }
 
 /// `providers.redis.sentinel`, parsed so Traefik configurations load.
@@ -188,6 +201,18 @@ impl Default for RedisProvider {
             db: 0,
             tls: None,
             sentinel: None,
+        }
+    }
+}
+
+impl Default for EtcdProvider {
+    fn default() -> Self {
+        EtcdProvider {
+            endpoints: vec!["127.0.0.1:2379".into()],
+            root_key: "traefik".into(),
+            username: String::new(),
+            password: String::new(),
+            tls: None,
         }
     }
 }

@@ -9,7 +9,7 @@ impl StaticConfig {
     ///
     /// Built: `entryPoints.<n>.{address, asDefault, forwardedHeaders, transport.respondingTimeouts,
     /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
-    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis}` (without docker's `username`, `password`,
+    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis, etcd}` (without docker's `username`, `password`,
     /// `tls.insecureSkipVerify`, nor redis's `tls` and `sentinel`),
     /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
     /// `core.defaultRuleSyntax: v3`, `certificatesResolvers.<n>.acme`. `global.checkNewVersion`/`sendAnonymousUsage` set to
@@ -94,7 +94,9 @@ impl StaticConfig {
         let mut keys: Vec<String> = providers
             .provider_blocks()
             .into_iter()
-            .filter(|(name, set)| *set && !["file", "docker", "http", "redis"].contains(name))
+            .filter(|(name, set)| {
+                *set && !["file", "docker", "http", "redis", "etcd"].contains(name)
+            })
             .map(|(name, _)| format!("providers.{name}"))
             .collect();
         if let Some(docker) = &providers.docker {
