@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -12,66 +11,11 @@ use viaduct_config::{static_config, DynamicConfig};
 use viaduct_kv::RedisProvider;
 use viaduct_providers::ProviderMessage;
 use viaduct_redis::{RedisClient, RedisSettings};
+use viaduct_testkit::RedisServer;
 
-/// A throwaway `redis-server` on a loopback port, stopped on drop.
-struct RedisServer {
-    port: u16,
-    child: Child,
-}
-
-impl RedisServer {
-    async fn start() -> Self {
-        Self::start_on(viaduct_testkit::free_port().unwrap(), &[]).await
-    }
-
-    async fn start_on(port: u16, extra: &[&str]) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        RedisServer { port, child }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn client(&self) -> RedisClient {
-        RedisClient::new(RedisSettings::new(vec![self.endpoint()]))
-    }
-
-    async fn set(&self, pairs: &[(&str, &str)]) {
-        let mut args = vec!["MSET"];
-        for (key, value) in pairs {
-            args.extend([*key, *value]);
-        }
-        self.client().call(&args).await.unwrap();
-    }
-
-    async fn del(&self, key: &str) {
-        self.client().call(&["DEL", key]).await.unwrap();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A client of the test's server.
+fn client(redis: &RedisServer) -> RedisClient {
+    RedisClient::new(RedisSettings::new(vec![redis.endpoint()]))
 }
 
 /// The provider on `endpoint`, running; its messages arrive on the receiver. The task ends
@@ -137,11 +81,12 @@ const R1: [(&str, &str); 3] = [
 #[tokio::test]
 #[ignore = "needs redis-server"]
 async fn first_read_then_live_edits() {
-    let redis = RedisServer::start().await;
-    redis.set(&R1).await;
+    let redis = RedisServer::start().await.unwrap();
+    redis.set(&R1).await.unwrap();
     redis
         .set(&[("elsewhere/http/routers/x/rule", "broken(")])
-        .await;
+        .await
+        .unwrap();
     let mut rx = run_provider(redis.endpoint());
     let first = next(&mut rx).await;
     assert_eq!(routers(&first), ["r1"]);
@@ -151,7 +96,8 @@ async fn first_read_then_live_edits() {
             ("traefik/http/routers/r2/rule", "Host(`b.test`)"),
             ("traefik/http/routers/r2/service", "s"),
         ])
-        .await;
+        .await
+        .unwrap();
     assert_eq!(routers(&next(&mut rx).await), ["r1", "r2"]);
 
     redis
@@ -159,11 +105,12 @@ async fn first_read_then_live_edits() {
             "traefik/http/services/s/loadbalancer/servers/0/url",
             "http://127.0.0.1:2",
         )])
-        .await;
+        .await
+        .unwrap();
     assert_eq!(server_url(&next(&mut rx).await, "s"), "http://127.0.0.1:2");
 
-    redis.del("traefik/http/routers/r2/rule").await;
-    redis.del("traefik/http/routers/r2/service").await;
+    redis.del("traefik/http/routers/r2/rule").await.unwrap();
+    redis.del("traefik/http/routers/r2/service").await.unwrap();
     let mut config = next(&mut rx).await;
     // The two deletions may arrive as one burst or two.
     while routers(&config) != ["r1"] {
@@ -171,15 +118,15 @@ async fn first_read_then_live_edits() {
     }
 
     // A key outside the root changes nothing.
-    redis.set(&[("elsewhere/x", "y")]).await;
+    redis.set(&[("elsewhere/x", "y")]).await.unwrap();
     nothing_for(&mut rx, Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
 #[ignore = "needs redis-server"]
 async fn a_burst_of_writes_is_one_reread() {
-    let redis = RedisServer::start().await;
-    redis.set(&R1).await;
+    let redis = RedisServer::start().await.unwrap();
+    redis.set(&R1).await.unwrap();
     let mut rx = run_provider(redis.endpoint());
     next(&mut rx).await;
 
@@ -201,7 +148,7 @@ async fn a_burst_of_writes_is_one_reread() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    redis.set(&pairs).await;
+    redis.set(&pairs).await.unwrap();
     let config = next(&mut rx).await;
     assert_eq!(routers(&config).len(), 26);
     nothing_for(&mut rx, Duration::from_millis(800)).await;
@@ -210,19 +157,21 @@ async fn a_burst_of_writes_is_one_reread() {
 #[tokio::test]
 #[ignore = "needs redis-server"]
 async fn a_broken_value_keeps_the_last_good_configuration() {
-    let redis = RedisServer::start().await;
-    redis.set(&R1).await;
+    let redis = RedisServer::start().await.unwrap();
+    redis.set(&R1).await.unwrap();
     let mut rx = run_provider(redis.endpoint());
     next(&mut rx).await;
 
     redis
         .set(&[("traefik/http/routers/r1/priority", "high")])
-        .await;
+        .await
+        .unwrap();
     nothing_for(&mut rx, Duration::from_millis(600)).await;
 
     redis
         .set(&[("traefik/http/routers/r1/priority", "7")])
-        .await;
+        .await
+        .unwrap();
     let config = next(&mut rx).await;
     assert_eq!(config.http.unwrap().routers["r1"].priority, 7);
 }
@@ -234,20 +183,21 @@ async fn redis_down_at_start_then_up_then_restarted() {
     let mut rx = run_provider(format!("127.0.0.1:{port}"));
     nothing_for(&mut rx, Duration::from_millis(500)).await;
 
-    let redis = RedisServer::start_on(port, &[]).await;
-    redis.set(&R1).await;
+    let redis = RedisServer::start_on(port, &[]).await.unwrap();
+    redis.set(&R1).await.unwrap();
     assert_eq!(routers(&next(&mut rx).await), ["r1"]);
 
     // Gone (with its keys: nothing persists), then back with another configuration.
     drop(redis);
     nothing_for(&mut rx, Duration::from_millis(500)).await;
-    let redis = RedisServer::start_on(port, &[]).await;
+    let redis = RedisServer::start_on(port, &[]).await.unwrap();
     redis
         .set(&[
             ("traefik/http/routers/again/rule", "Host(`c.test`)"),
             ("traefik/http/routers/again/service", "s"),
         ])
-        .await;
+        .await
+        .unwrap();
     let mut config = next(&mut rx).await;
     // The reconnection may read before or after the write.
     while routers(&config) != ["again"] {
@@ -259,8 +209,10 @@ async fn redis_down_at_start_then_up_then_restarted() {
 #[ignore = "needs redis-server"]
 async fn polls_where_config_is_refused() {
     let port = viaduct_testkit::free_port().unwrap();
-    let redis = RedisServer::start_on(port, &["--rename-command", "CONFIG", ""]).await;
-    redis.set(&R1).await;
+    let redis = RedisServer::start_on(port, &["--rename-command", "CONFIG", ""])
+        .await
+        .unwrap();
+    redis.set(&R1).await.unwrap();
     let mut rx = run_provider(redis.endpoint());
     assert_eq!(routers(&next(&mut rx).await), ["r1"]);
 
@@ -269,7 +221,8 @@ async fn polls_where_config_is_refused() {
             "traefik/http/services/s/loadbalancer/servers/0/url",
             "http://127.0.0.1:9",
         )])
-        .await;
+        .await
+        .unwrap();
     assert_eq!(server_url(&next(&mut rx).await, "s"), "http://127.0.0.1:9");
     // Unchanged polls send nothing.
     nothing_for(&mut rx, Duration::from_millis(600)).await;
@@ -278,8 +231,8 @@ async fn polls_where_config_is_refused() {
 #[tokio::test]
 #[ignore = "needs redis-server"]
 async fn a_quiet_subscription_is_kept_alive_with_pings() {
-    let redis = RedisServer::start().await;
-    let client = redis.client();
+    let redis = RedisServer::start().await.unwrap();
+    let client = client(&redis);
     let mut subscription = client
         .psubscribe(&["__keyspace@0__:quiet/*"])
         .await

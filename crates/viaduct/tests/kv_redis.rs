@@ -5,69 +5,18 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::api::{api_get, body_json, wait_api};
 use common::{get, start_with, static_config_with, wait_backend, TRAEFIK_ENTRY_POINT};
-use viaduct_redis::{RedisClient, RedisSettings};
-use viaduct_testkit::{EchoBackend, HttpClient};
-
-/// A throwaway `redis-server` on a free loopback port, stopped on drop.
-struct RedisServer {
-    port: u16,
-    child: Child,
-}
-
-impl RedisServer {
-    async fn start() -> Self {
-        Self::start_on(viaduct_testkit::free_port().unwrap()).await
-    }
-
-    async fn start_on(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        RedisServer { port, child }
-    }
-
-    async fn set(&self, pairs: &[(&str, &str)]) {
-        let client = RedisClient::new(RedisSettings::new(vec![format!("127.0.0.1:{}", self.port)]));
-        let mut args = vec!["MSET"];
-        for (key, value) in pairs {
-            args.extend([*key, *value]);
-        }
-        client.call(&args).await.unwrap();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use viaduct_testkit::{EchoBackend, HttpClient, RedisServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server"]
 async fn routes_from_redis_keys_follow_edits() {
     let one = EchoBackend::start("one").await.unwrap();
     let two = EchoBackend::start("two").await.unwrap();
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start().await.unwrap();
     let (url_one, url_two) = (one.url(), two.url());
     redis
         .set(&[
@@ -83,10 +32,11 @@ async fn routes_from_redis_keys_follow_edits() {
                 "yes",
             ),
         ])
-        .await;
+        .await
+        .unwrap();
     let providers = format!(
         "  redis:\n    endpoints: [\"127.0.0.1:{}\"]\n    rootKey: traefik\n",
-        redis.port
+        redis.port()
     );
     let static_yaml = format!(
         "{}api:\n  insecure: true\n",
@@ -125,7 +75,8 @@ async fn routes_from_redis_keys_follow_edits() {
             ("traefik/http/routers/r2/rule", "Host(`second.kv.test`)"),
             ("traefik/http/routers/r2/service", "s1"),
         ])
-        .await;
+        .await
+        .unwrap();
     wait_backend(&proxy, &client, "second.kv.test", "/", "two").await;
     let reply = get(&proxy, &client, "kv.test", "/").await;
     assert_eq!(reply.backend(), Some("two"));
@@ -162,7 +113,7 @@ async fn redis_down_at_start_does_not_stop_the_other_providers() {
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "file.test", "/", "one").await;
 
-    let redis = RedisServer::start_on(port).await;
+    let redis = RedisServer::start_on(port, &[]).await.unwrap();
     let url_two = two.url();
     redis
         .set(&[
@@ -173,7 +124,8 @@ async fn redis_down_at_start_does_not_stop_the_other_providers() {
                 &url_two,
             ),
         ])
-        .await;
+        .await
+        .unwrap();
     wait_backend(&proxy, &client, "late.test", "/", "two").await;
     assert_eq!(
         get(&proxy, &client, "file.test", "/").await.backend(),
@@ -190,16 +142,17 @@ async fn check_validates_the_options_and_the_stored_keys() {
         eprintln!("skipped: `check` is Viaduct's own command");
         return;
     }
-    let redis = RedisServer::start().await;
+    let redis = RedisServer::start().await.unwrap();
     redis
         .set(&[
             ("traefik/http/routers/r/rule", "Host(`a`)"),
             ("traefik/http/routers/r/service", "s"),
             ("traefik/http/routers/r/priority", "high"),
         ])
-        .await;
+        .await
+        .unwrap();
     let down = viaduct_testkit::free_port().unwrap();
-    let live = format!("[\"127.0.0.1:{}\"]", redis.port);
+    let live = format!("[\"127.0.0.1:{}\"]", redis.port());
     for (options, succeeds, needle) in [
         (
             format!("endpoints: {live}\n    db: -1"),

@@ -9,10 +9,8 @@ mod support_b;
 use std::time::Duration;
 
 use common::{get, start, start_echo, wait_backend, wait_reply};
-use support_b::{
-    closed_port_url, post_payload, spec, RawExchange, RedisServer, SlowBodyBackend, SERVICE,
-};
-use viaduct_testkit::{EchoBackend, HttpClient, RequestSpec};
+use support_b::{closed_port_url, post_payload, spec, RawExchange, SlowBodyBackend, SERVICE};
+use viaduct_testkit::{EchoBackend, HttpClient, RedisServer, RequestSpec};
 
 fn rate_limit_config(extra_router: &str) -> String {
     format!(
@@ -360,7 +358,7 @@ http:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs redis-server"]
 async fn rate_limit_in_redis_is_shared_by_instances_even_with_traefik() {
-    let mut redis = RedisServer::start().await;
+    let mut redis = RedisServer::start().await.unwrap();
     let echo = EchoBackend::start("echo").await.unwrap();
     let dynamic = format!(
         r#"
@@ -381,7 +379,7 @@ http:
         redis:
           endpoints: ["127.0.0.1:{}"]
 {SERVICE}"#,
-        redis.port
+        redis.port()
     );
     let first = start(&dynamic, &[("echo", echo.url())]).await;
     // With the oracle at hand, the second instance is Traefik: both keep buckets alike.
