@@ -11,35 +11,27 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::{Buf, Bytes, BytesMut};
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use viaduct_config::{static_config, DynamicConfig};
 use viaduct_providers::ProviderMessage;
 
+use crate::http::{read_ok, Endpoints, HttpError, MAX_ANSWER};
 use crate::layout::LayoutError;
 use crate::store::{self, KvError, Store, Timing};
 
 /// The name the provider's objects are qualified with (`name@etcd`).
 pub const ETCD_PROVIDER_NAME: &str = "etcd";
 
-/// The largest answer to a read, and the longest line of the watch stream.
-const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// A request that does not answer in this time fails (the watch stream excepted).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Client =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// Reads and watches one etcd cluster.
 pub struct EtcdProvider {
-    client: Client,
-    /// `scheme://host:port`, tried in order.
-    endpoints: Vec<String>,
+    endpoints: Endpoints,
     root_key: String,
     credentials: Option<(String, String)>,
     /// The auth token, once obtained; dropped when etcd refuses it.
@@ -55,14 +47,8 @@ pub struct EtcdWatch {
 
 #[derive(Debug, thiserror::Error)]
 enum EtcdError {
-    #[error("{0}")]
-    Http(String),
-    #[error("{endpoint} answered {status}: {body}")]
-    Status {
-        endpoint: String,
-        status: StatusCode,
-        body: String,
-    },
+    #[error(transparent)]
+    Http(#[from] HttpError),
     #[error("unexpected answer: {0}")]
     Protocol(String),
     #[error("the watch ended: {0}")]
@@ -106,7 +92,7 @@ struct AuthAnswer {
 impl std::fmt::Debug for EtcdProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EtcdProvider")
-            .field("endpoints", &self.endpoints)
+            .field("endpoints", &self.endpoints.describe())
             .field("root_key", &self.root_key)
             .finish()
     }
@@ -120,49 +106,12 @@ impl EtcdProvider {
             option,
             reason,
         };
-        if options.endpoints.is_empty() {
-            return Err(option(
-                "endpoints",
-                "at least one endpoint is needed".into(),
-            ));
-        }
-        let scheme = if options.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let mut endpoints = Vec::new();
-        for endpoint in &options.endpoints {
-            let url = if endpoint.contains("://") {
-                endpoint.trim_end_matches('/').to_string()
-            } else {
-                format!("{scheme}://{endpoint}")
-            };
-            match url.parse::<Uri>() {
-                Ok(uri) if uri.host().is_some() && uri.port_u16().is_some() => endpoints.push(url),
-                _ => {
-                    return Err(option(
-                        "endpoints",
-                        format!("{endpoint:?} is not a host:port address"),
-                    ))
-                }
-            }
-        }
         if options.root_key.split('/').all(str::is_empty) {
             return Err(option("rootKey", "must not be empty".into()));
         }
-        let tls = viaduct_upstream::client_config_from(options.tls.as_ref())
-            .map_err(|e| option("tls", e.to_string()))?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(2)
-            .build(connector);
+        let endpoints =
+            Endpoints::new(ETCD_PROVIDER_NAME, &options.endpoints, options.tls.as_ref())?;
         Ok(EtcdProvider {
-            client,
             endpoints,
             root_key: options.root_key.trim_matches('/').to_owned(),
             credentials: (!options.username.is_empty())
@@ -206,32 +155,28 @@ impl EtcdProvider {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<(String, http::response::Parts, Incoming), EtcdError> {
-        let mut last = EtcdError::Http("no endpoint".into());
-        for endpoint in &self.endpoints {
-            let mut request = Request::post(format!("{endpoint}{path}"))
-                .header(http::header::CONTENT_TYPE, "application/json");
-            if path != "/v3/auth/authenticate" {
-                if let Some(token) = self.token().await? {
+        let token = if path == "/v3/auth/authenticate" {
+            None
+        } else {
+            self.token().await?
+        };
+        let body = Bytes::from(body.to_string());
+        let (endpoint, parts, answer) = self
+            .endpoints
+            .send(REQUEST_TIMEOUT, |url| {
+                let mut request = Request::post(format!("{url}{path}"))
+                    .header(http::header::CONTENT_TYPE, "application/json");
+                if let Some(token) = &token {
                     request = request.header(http::header::AUTHORIZATION, token);
                 }
-            }
-            let request = request
-                .body(Full::new(Bytes::from(body.to_string())))
-                .map_err(|e| EtcdError::Http(e.to_string()))?;
-            match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request(request)).await {
-                Ok(Ok(response)) => {
-                    let (parts, body) = response.into_parts();
-                    if parts.status == StatusCode::UNAUTHORIZED {
-                        // A token etcd no longer knows: authenticate again next time.
-                        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    }
-                    return Ok((endpoint.clone(), parts, body));
-                }
-                Ok(Err(e)) => last = EtcdError::Http(format!("{endpoint}: {}", error_chain(&e))),
-                Err(_) => last = EtcdError::Http(format!("{endpoint}: no answer in time")),
-            }
+                request.body(Full::new(body.clone()))
+            })
+            .await?;
+        if parts.status == StatusCode::UNAUTHORIZED {
+            // A token etcd no longer knows: authenticate again next time.
+            *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
-        Err(last)
+        Ok((endpoint, parts, answer))
     }
 
     /// A whole answer, which must be `200 OK`, decoded from JSON.
@@ -241,18 +186,7 @@ impl EtcdProvider {
         body: &serde_json::Value,
     ) -> Result<T, EtcdError> {
         let (endpoint, parts, body) = self.post(path, body).await?;
-        let bytes = tokio::time::timeout(REQUEST_TIMEOUT, Limited::new(body, MAX_ANSWER).collect())
-            .await
-            .map_err(|_| EtcdError::Http(format!("{endpoint}: the answer did not end in time")))?
-            .map_err(|e| EtcdError::Http(format!("{endpoint}: {e}")))?
-            .to_bytes();
-        if parts.status != StatusCode::OK {
-            return Err(EtcdError::Status {
-                endpoint,
-                status: parts.status,
-                body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            });
-        }
+        let bytes = read_ok(endpoint, &parts, body, REQUEST_TIMEOUT).await?;
         serde_json::from_slice(&bytes).map_err(|e| EtcdError::Protocol(e.to_string()))
     }
 
@@ -273,7 +207,7 @@ impl EtcdProvider {
     fn etcd_error(&self, source: EtcdError) -> KvError {
         KvError::Store {
             store: "etcd",
-            endpoints: self.endpoints.join(", "),
+            endpoints: self.endpoints.describe(),
             source: Box::new(source),
         }
     }
@@ -320,11 +254,12 @@ impl Store for EtcdProvider {
             .await
             .map_err(|e| self.etcd_error(e))?;
         if parts.status != StatusCode::OK {
-            return Err(self.etcd_error(EtcdError::Status {
+            let status = HttpError::Status {
                 endpoint,
                 status: parts.status,
                 body: String::new(),
-            }));
+            };
+            return Err(self.etcd_error(status.into()));
         }
         Ok(Some(EtcdWatch {
             body,
@@ -392,15 +327,4 @@ fn encode(bytes: &[u8]) -> String {
 
 fn decode(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

@@ -4,6 +4,7 @@
 //! ([`EtcdProvider`]).
 
 mod etcd;
+mod http;
 pub mod layout;
 mod redis;
 mod store;
