@@ -13,6 +13,7 @@
 mod checksum;
 mod client;
 mod config_server;
+mod consul;
 mod echo;
 mod error;
 mod etcd;
@@ -32,6 +33,7 @@ mod websocket;
 pub use checksum::Checksum;
 pub use client::{HttpClient, Reply, RequestBody, RequestSpec};
 pub use config_server::ConfigServer;
+pub use consul::ConsulKv;
 pub use echo::{EchoBackend, EchoBehavior, EchoReport};
 pub use error::TestkitError;
 pub use etcd::EtcdServer;

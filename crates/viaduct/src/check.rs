@@ -1,5 +1,5 @@
 //! `viaduct check`: validate the static and file-provider configuration (the Docker provider's
-//! options, and the HTTP, Redis and etcd providers' options and current configuration) without
+//! options, and the HTTP and KV providers' options and current configuration) without
 //! serving.
 
 use std::process::ExitCode;
@@ -130,6 +130,11 @@ pub fn run(args: &[String]) -> ExitCode {
         let fetched = viaduct_kv::EtcdProvider::new(etcd)
             .and_then(|p| check_kv_store(viaduct_kv::ETCD_PROVIDER_NAME, p.fetch()));
         kv_stores.push((viaduct_kv::ETCD_PROVIDER_NAME, fetched));
+    }
+    if let Some(consul) = &config.providers.consul {
+        let fetched = viaduct_kv::ConsulProvider::new(consul)
+            .and_then(|p| check_kv_store(viaduct_kv::CONSUL_PROVIDER_NAME, p.fetch()));
+        kv_stores.push((viaduct_kv::CONSUL_PROVIDER_NAME, fetched));
     }
     for (provider, fetched) in kv_stores {
         match fetched {

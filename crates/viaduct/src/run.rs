@@ -132,8 +132,12 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
         tokio::spawn(provider.run(provider_tx.clone()));
     }
     if let Some(etcd) = &config.providers.etcd {
-        // As Redis: etcd down at start is retried while the rest serves.
+        // As Redis: etcd or Consul down at start is retried while the rest serves.
         let provider = viaduct_kv::EtcdProvider::new(etcd)?;
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
+    if let Some(consul) = &config.providers.consul {
+        let provider = viaduct_kv::ConsulProvider::new(consul)?;
         tokio::spawn(provider.run(provider_tx.clone()));
     }
     drop(provider_tx);

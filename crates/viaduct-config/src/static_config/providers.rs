@@ -34,7 +34,7 @@ pub struct Providers {
     pub ecs: Option<ProviderOptions>,
     pub http: Option<HttpProvider>,
     pub rest: Option<RestProvider>,
-    pub consul: Option<ProviderOptions>,
+    pub consul: Option<ConsulProvider>,
     pub etcd: Option<EtcdProvider>,
     pub redis: Option<RedisProvider>,
     pub zoo_keeper: Option<ProviderOptions>,
@@ -88,6 +88,24 @@ pub struct EtcdProvider {
     pub username: String,
     pub password: String,
     /// TLS to etcd (`ca`, `cert`, `key`, `insecureSkipVerify`).
+    pub tls: Option<ClientTls>,
+}
+
+/// `providers.consul`: dynamic configuration read from Consul KV keys under `rootKey`, watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ConsulProvider {
+    /// `host:port` (or `http(s)://host:port`), tried in order.
+    pub endpoints: Vec<String>,
+    pub root_key: String,
+    /// ACL token (`X-Consul-Token`).
+    pub token: String,
+    /// HTTP basic authentication.
+    pub username: String,
+    pub password: String,
+    /// Consul Enterprise namespaces; not built (reported as unsupported).
+    pub namespace: String,
+    pub namespaces: Vec<String>,
     pub tls: Option<ClientTls>,
 }
 
@@ -201,6 +219,21 @@ impl Default for RedisProvider {
             db: 0,
             tls: None,
             sentinel: None,
+        }
+    }
+}
+
+impl Default for ConsulProvider {
+    fn default() -> Self {
+        ConsulProvider {
+            endpoints: vec!["127.0.0.1:8500".into()],
+            root_key: "traefik".into(),
+            token: String::new(),
+            username: String::new(),
+            password: String::new(),
+            namespace: String::new(),
+            namespaces: Vec::new(),
+            tls: None,
         }
     }
 }

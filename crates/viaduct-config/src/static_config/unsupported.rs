@@ -9,7 +9,7 @@ impl StaticConfig {
     ///
     /// Built: `entryPoints.<n>.{address, asDefault, forwardedHeaders, transport.respondingTimeouts,
     /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
-    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis, etcd}` (without docker's `username`, `password`,
+    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis, etcd, consul}` (without docker's `username`, `password`,
     /// `tls.insecureSkipVerify`, nor redis's `tls` and `sentinel`),
     /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
     /// `core.defaultRuleSyntax: v3`, `certificatesResolvers.<n>.acme`. `global.checkNewVersion`/`sendAnonymousUsage` set to
@@ -95,7 +95,7 @@ impl StaticConfig {
             .provider_blocks()
             .into_iter()
             .filter(|(name, set)| {
-                *set && !["file", "docker", "http", "redis", "etcd"].contains(name)
+                *set && !["file", "docker", "http", "redis", "etcd", "consul"].contains(name)
             })
             .map(|(name, _)| format!("providers.{name}"))
             .collect();
@@ -112,6 +112,11 @@ impl StaticConfig {
                 if unbuilt {
                     keys.push(key.into());
                 }
+            }
+        }
+        if let Some(consul) = &providers.consul {
+            if !consul.namespace.is_empty() || !consul.namespaces.is_empty() {
+                keys.push("providers.consul.namespaces".to_owned());
             }
         }
         if let Some(redis) = &providers.redis {
