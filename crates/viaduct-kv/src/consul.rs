@@ -197,6 +197,9 @@ impl Store for ConsulProvider {
             if changed {
                 return Ok(());
             }
+            // An answer without a change normally comes after `wait`; one that comes at once
+            // (a proxy in front that does not hold blocking queries) must not spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
