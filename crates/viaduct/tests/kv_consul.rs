@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::api::{body_json, wait_api};
 use common::{get, start_with, static_config_with, wait_backend, TRAEFIK_ENTRY_POINT};
 use viaduct_testkit::{ConsulKv, EchoBackend, HttpClient};
@@ -69,4 +71,51 @@ async fn routes_from_consul_keys_follow_edits() {
         get(&proxy, &client, "kv.test", "/").await.backend(),
         Some("two")
     );
+}
+
+/// `viaduct check` refuses bad options and a stored key that does not decode, and only warns
+/// when Consul does not answer now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_validates_the_options_and_the_stored_keys() {
+    if common::kind().is_traefik() {
+        eprintln!("skipped: `check` is Viaduct's own command");
+        return;
+    }
+    let consul = ConsulKv::start().await.unwrap();
+    consul.put_all(&[
+        ("traefik/http/routers/r/rule", "Host(`a`)"),
+        ("traefik/http/routers/r/service", "s"),
+        ("traefik/http/routers/r/priority", "high"),
+    ]);
+    let down = viaduct_testkit::free_port().unwrap();
+    let live = format!("[\"{}\"]", consul.endpoint());
+    for (options, succeeds, needle) in [
+        (
+            format!("endpoints: {live}\n    rootKey: \"/\""),
+            false,
+            "providers.consul.rootKey",
+        ),
+        (
+            format!("endpoints: {live}"),
+            false,
+            "traefik/http/routers/r/priority",
+        ),
+        (
+            format!("endpoints: [\"127.0.0.1:{down}\"]"),
+            true,
+            "warning: providers.consul",
+        ),
+    ] {
+        let static_yaml = static_config_with("", &format!("  consul:\n    {options}\n"));
+        let proxy = viaduct_testkit::Launch::new(common::kind())
+            .arg("check")
+            .static_yaml(&static_yaml)
+            .dynamic_yaml("")
+            .spawn_only()
+            .unwrap();
+        let status = proxy.wait_exit(Duration::from_secs(20)).await.unwrap();
+        let logs = proxy.logs();
+        assert_eq!(status.success(), succeeds, "{options}\n{logs}");
+        assert!(logs.contains(needle), "{needle} not in\n{logs}");
+    }
 }
