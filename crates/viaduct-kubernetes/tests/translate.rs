@@ -55,7 +55,11 @@ fn whoami() -> Vec<Value> {
         ),
         slice(
             "whoami",
-            &[("10.42.0.5", true), ("10.42.0.6", true), ("10.42.0.7", false)],
+            &[
+                ("10.42.0.5", true),
+                ("10.42.0.6", true),
+                ("10.42.0.7", false),
+            ],
             json!([{"name": "web", "port": 8080, "protocol": "TCP"}]),
         ),
     ]
@@ -127,11 +131,13 @@ fn host_and_paths_become_traefiks_routers_and_services() {
         .collect();
     // The endpoint that is not ready is left out.
     assert_eq!(servers, ["http://10.42.0.5:8080", "http://10.42.0.6:8080"]);
-    assert!(http.services["default-whoami-80"]
-        .load_balancer
-        .as_ref()
-        .unwrap()
-        .pass_host_header);
+    assert!(
+        http.services["default-whoami-80"]
+            .load_balancer
+            .as_ref()
+            .unwrap()
+            .pass_host_header
+    );
 }
 
 #[test]
@@ -173,10 +179,7 @@ fn router_annotations_apply_to_every_router_of_the_ingress() {
 #[test]
 fn bad_references_skip_the_path_with_a_problem_naming_the_ingress() {
     let mut objects = whoami();
-    objects.push(service(
-        "lonely",
-        json!([{"name": "http", "port": 80}]),
-    ));
+    objects.push(service("lonely", json!([{"name": "http", "port": 80}])));
     objects.push(ingress(
         "broken",
         json!({}),
@@ -190,14 +193,14 @@ fn bad_references_skip_the_path_with_a_problem_naming_the_ingress() {
     ));
     let t = run(objects.clone(), &TranslateOptions::default());
     assert_eq!(
-        routers(&t)
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect::<Vec<_>>(),
+        routers(&t).into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
         ["default-broken-b-example-com-ok"]
     );
     assert_eq!(t.problems.len(), 4, "{:?}", t.problems);
-    assert!(t.problems.iter().all(|p| p.starts_with("ingress default/broken:")));
+    assert!(t
+        .problems
+        .iter()
+        .all(|p| p.starts_with("ingress default/broken:")));
     assert!(t.problems[0].contains("service default/nosuch not found"));
     assert!(t.problems[1].contains("service port not found"));
     assert!(t.problems[3].contains("no endpoints found"));
@@ -257,9 +260,15 @@ fn https_scheme_from_port_443_a_port_named_https_or_the_annotation() {
     assert_eq!(url("default-secure-https-main"), "https://10.42.1.9:8443");
     assert_eq!(url("default-secure-443"), "https://10.42.1.9:9443");
     assert_eq!(url("default-secure-80"), "http://10.42.1.9:8080");
-    let lb = http.services["default-secure-80"].load_balancer.as_ref().unwrap();
+    let lb = http.services["default-secure-80"]
+        .load_balancer
+        .as_ref()
+        .unwrap();
     assert!(!lb.pass_host_header);
-    assert_eq!(lb.sticky.as_ref().unwrap().cookie.as_ref().unwrap().name, "affinity");
+    assert_eq!(
+        lb.sticky.as_ref().unwrap().cookie.as_ref().unwrap().name,
+        "affinity"
+    );
 }
 
 #[test]
@@ -269,24 +278,47 @@ fn ingress_classes_filter_what_is_served() {
                "metadata": {"name": name, "resourceVersion": "300"},
                "spec": {"controller": controller}})
     };
-    let rule = |host: &str| {
-        json!([{"host": host, "http": {"paths": [path("/", "Prefix", "whoami", json!({"number": 80}))]}}])
-    };
+    let rule = |host: &str| json!([{"host": host, "http": {"paths": [path("/", "Prefix", "whoami", json!({"number": 80}))]}}]);
     let mut objects = whoami();
     objects.extend([
         class("traefik", "traefik.io/ingress-controller"),
         class("nginx", "k8s.io/ingress-nginx"),
-        ingress("by-class", json!({}), json!({"ingressClassName": "traefik", "rules": rule("a.example.com")})),
-        ingress("other-class", json!({}), json!({"ingressClassName": "nginx", "rules": rule("b.example.com")})),
-        ingress("legacy", json!({"kubernetes.io/ingress.class": "traefik"}), json!({"rules": rule("c.example.com")})),
-        ingress("legacy-other", json!({"kubernetes.io/ingress.class": "nginx"}), json!({"rules": rule("d.example.com")})),
-        ingress("unclassed", json!({}), json!({"rules": rule("e.example.com")})),
+        ingress(
+            "by-class",
+            json!({}),
+            json!({"ingressClassName": "traefik", "rules": rule("a.example.com")}),
+        ),
+        ingress(
+            "other-class",
+            json!({}),
+            json!({"ingressClassName": "nginx", "rules": rule("b.example.com")}),
+        ),
+        ingress(
+            "legacy",
+            json!({"kubernetes.io/ingress.class": "traefik"}),
+            json!({"rules": rule("c.example.com")}),
+        ),
+        ingress(
+            "legacy-other",
+            json!({"kubernetes.io/ingress.class": "nginx"}),
+            json!({"rules": rule("d.example.com")}),
+        ),
+        ingress(
+            "unclassed",
+            json!({}),
+            json!({"rules": rule("e.example.com")}),
+        ),
     ]);
-    let names = |t: &Translation| -> Vec<String> { routers(t).into_iter().map(|(n, _)| n).collect() };
+    let names =
+        |t: &Translation| -> Vec<String> { routers(t).into_iter().map(|(n, _)| n).collect() };
     let t = run(objects.clone(), &TranslateOptions::default());
     assert_eq!(
         names(&t),
-        ["default-by-class-a-example-com", "default-legacy-c-example-com", "default-unclassed-e-example-com"]
+        [
+            "default-by-class-a-example-com",
+            "default-legacy-c-example-com",
+            "default-unclassed-e-example-com"
+        ]
     );
     let options = TranslateOptions {
         ingress_class: "nginx".into(),
@@ -310,11 +342,11 @@ fn tls_secrets_default_backend_wildcards_and_name_collisions() {
         "tls",
         json!({}),
         json!({"tls": [{"hosts": ["*.example.com"], "secretName": "app-tls"},
-                       {"hosts": ["x.example.com"], "secretName": "missing"}],
-               "rules": [{"host": "*.example.com", "http": {"paths": [
-                   path("/a-b", "Prefix", "whoami", json!({"number": 80})),
-                   path("/a/b", "Prefix", "whoami", json!({"number": 80})),
-               ]}}]}),
+                {"hosts": ["x.example.com"], "secretName": "missing"}],
+        "rules": [{"host": "*.example.com", "http": {"paths": [
+            path("/a-b", "Prefix", "whoami", json!({"number": 80})),
+            path("/a/b", "Prefix", "whoami", json!({"number": 80})),
+        ]}}]}),
     ));
     objects.push(ingress(
         "fallback",
@@ -324,9 +356,18 @@ fn tls_secrets_default_backend_wildcards_and_name_collisions() {
     let t = run(objects, &TranslateOptions::default());
     let tls = t.config.tls.as_ref().unwrap();
     assert_eq!(tls.certificates.len(), 1);
-    assert_eq!(tls.certificates[0].cert_file, "-----BEGIN CERTIFICATE-----\n");
-    assert_eq!(tls.certificates[0].key_file, "-----BEGIN PRIVATE KEY-----\n");
-    assert!(t.problems.iter().any(|p| p.contains("secret default/missing does not exist")));
+    assert_eq!(
+        tls.certificates[0].cert_file,
+        "-----BEGIN CERTIFICATE-----\n"
+    );
+    assert_eq!(
+        tls.certificates[0].key_file,
+        "-----BEGIN PRIVATE KEY-----\n"
+    );
+    assert!(t
+        .problems
+        .iter()
+        .any(|p| p.contains("secret default/missing does not exist")));
 
     let http = t.config.http.as_ref().unwrap();
     let default = &http.routers["default-router"];
@@ -343,7 +384,9 @@ fn tls_secrets_default_backend_wildcards_and_name_collisions() {
         .filter(|k| k.starts_with("default-tls-example-com-a-b-"))
         .collect();
     assert_eq!(colliding.len(), 2, "{:?}", http.routers.keys());
-    assert!(colliding.iter().all(|k| k.len() == "default-tls-example-com-a-b-".len() + 20));
+    assert!(colliding
+        .iter()
+        .all(|k| k.len() == "default-tls-example-com-a-b-".len() + 20));
     let rules: Vec<&str> = http.routers.values().map(|r| r.rule.as_str()).collect();
     assert!(rules.contains(&"HostRegexp(`^[a-zA-Z0-9-]+\\.example\\.com$`) && PathPrefix(`/a-b`)"));
 }
@@ -370,7 +413,12 @@ fn external_name_services_need_the_option() {
     let t = run(objects, &options);
     let http = t.config.http.as_ref().unwrap();
     assert_eq!(
-        http.services["default-ext-443"].load_balancer.as_ref().unwrap().servers[0].url,
+        http.services["default-ext-443"]
+            .load_balancer
+            .as_ref()
+            .unwrap()
+            .servers[0]
+            .url,
         "https://api.example.org:443"
     );
     assert_eq!(http.routers["default-ext"].rule, "PathPrefix(`/`)");
@@ -379,6 +427,9 @@ fn external_name_services_need_the_option() {
 #[test]
 fn normalize_is_traefiks() {
     use viaduct_kubernetes::translate::normalize;
-    assert_eq!(normalize("default-app-foo.example.com/api/v1"), "default-app-foo-example-com-api-v1");
+    assert_eq!(
+        normalize("default-app-foo.example.com/api/v1"),
+        "default-app-foo-example-com-api-v1"
+    );
     assert_eq!(normalize("-ns--x-"), "ns-x");
 }
