@@ -1,0 +1,172 @@
+//! `providers.kubernetesIngress` against kmock, a fake Kubernetes API with list and watch: a
+//! Service, an EndpointSlice pointing at an echo backend on 127.0.0.1 and an Ingress route to
+//! it; deleting the Ingress removes the route. The objects are posted in the shape a real API
+//! server stores them.
+//!
+//! kmock ignores `resourceVersion` (every watch replays the objects as ADDED), which list-and-
+//! watch clients tolerate.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{start_with, static_config_with, wait_backend, wait_reply};
+use http::Method;
+use viaduct_testkit::{EchoBackend, HttpClient, RequestBody, RequestSpec};
+
+/// kmock's emulator with the collections the provider watches declared (an undeclared one
+/// answers 404), served until killed.
+const KMOCK_SCRIPT: &str = r#"
+import asyncio, sys, kmock
+async def main():
+    async with kmock.KubernetesEmulator() as k, kmock.Server(k, host="127.0.0.1", port=int(sys.argv[1])):
+        for resource in ["v1/services", "v1/secrets", "networking.k8s.io/v1/ingresses",
+                         "networking.k8s.io/v1/ingressclasses", "discovery.k8s.io/v1/endpointslices"]:
+            k.resources[resource] = {}
+        await asyncio.sleep(600)
+asyncio.run(main())
+"#;
+
+fn kmock_python() -> std::path::PathBuf {
+    std::env::var_os("KMOCK_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-kmock/bin/python")
+        })
+}
+
+/// A kmock server on a free loopback port, stopped on drop.
+struct FakeCluster {
+    port: u16,
+    child: Child,
+    client: HttpClient,
+}
+
+impl FakeCluster {
+    async fn start() -> Self {
+        let port = viaduct_testkit::free_port().unwrap();
+        let child = Command::new(kmock_python())
+            .args(["-c", KMOCK_SCRIPT, &port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("running kmock (set KMOCK_PYTHON to a python with kmock installed)");
+        let cluster = FakeCluster {
+            port,
+            child,
+            client: HttpClient::http1(),
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let url = format!("{}/api/v1/services", cluster.url());
+            if let Ok(reply) = cluster.client.send(RequestSpec::get(&url)).await {
+                if reply.status == 200 {
+                    break;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "kmock did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn send(&self, method: Method, path: &str, object: Option<serde_json::Value>) {
+        let mut spec = RequestSpec::new(method.clone(), &format!("{}{path}", self.url()));
+        if let Some(object) = object {
+            spec = spec
+                .header("content-type", "application/json")
+                .body(RequestBody::Bytes(object.to_string().into()));
+        }
+        let reply = self.client.send(spec).await.unwrap();
+        assert!(
+            reply.status < 300,
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+}
+
+impl Drop for FakeCluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kmock"]
+async fn an_ingress_routes_to_its_endpoints_until_it_is_deleted() {
+    let echo = EchoBackend::start("k8s").await.unwrap();
+    let cluster = FakeCluster::start().await;
+    cluster
+        .send(
+            Method::POST,
+            "/api/v1/namespaces/default/services",
+            Some(serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "whoami", "namespace": "default"},
+                "spec": {"type": "ClusterIP", "selector": {"app": "whoami"},
+                         "ports": [{"name": "web", "port": 80, "protocol": "TCP", "targetPort": "web"}]}
+            })),
+        )
+        .await;
+    cluster
+        .send(
+            Method::POST,
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+            Some(serde_json::json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "whoami-8fj2k", "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": "whoami"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"],
+                               "conditions": {"ready": true, "serving": true, "terminating": false}}],
+                "ports": [{"name": "web", "port": echo.addr().port(), "protocol": "TCP"}]
+            })),
+        )
+        .await;
+
+    let providers = format!(
+        "  kubernetesIngress:\n    endpoint: \"{}\"\n    throttleDuration: 100ms\n",
+        cluster.url()
+    );
+    let proxy = start_with(&static_config_with("", &providers), "", &[]).await;
+    let client = HttpClient::http1();
+
+    cluster
+        .send(
+            Method::POST,
+            "/apis/networking.k8s.io/v1/namespaces/default/ingresses",
+            Some(serde_json::json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "whoami", "namespace": "default",
+                             "annotations": {"traefik.ingress.kubernetes.io/router.entrypoints": "web"}},
+                "spec": {"rules": [{"host": "k8s.test", "http": {"paths": [
+                    {"path": "/", "pathType": "Prefix",
+                     "backend": {"service": {"name": "whoami", "port": {"number": 80}}}}]}}]}
+            })),
+        )
+        .await;
+    let reply = wait_backend(&proxy, &client, "k8s.test", "/hello", "k8s").await;
+    assert_eq!(reply.echo().unwrap().uri, "/hello");
+
+    cluster
+        .send(
+            Method::DELETE,
+            "/apis/networking.k8s.io/v1/namespaces/default/ingresses/whoami",
+            None,
+        )
+        .await;
+    let spec = RequestSpec::get(&format!("{}/hello", proxy.url("web"))).header("host", "k8s.test");
+    wait_reply(&proxy, &client, spec, |r| r.status == 404).await;
+}
