@@ -17,14 +17,23 @@ use common::{start_with, static_config_with, wait_backend, wait_reply};
 use http::Method;
 use viaduct_testkit::{EchoBackend, HttpClient, RequestBody, RequestSpec};
 
-/// kmock's emulator with the collections the provider watches declared (an undeclared one
-/// answers 404), served until killed.
+/// kmock's emulator with the collections the providers watch declared (an undeclared one
+/// answers 404; Traefik also watches Nodes), served until killed. kmock streams watches as
+/// `application/octet-stream`, which client-go (Traefik) refuses: a real API server says
+/// `application/json`, and so does this shim.
 const KMOCK_SCRIPT: &str = r#"
-import asyncio, sys, kmock
+import asyncio, sys, aiohttp.web, kmock
+prepare = aiohttp.web.StreamResponse.prepare
+async def prepare_as_json(self, request):
+    if self.content_type == "application/octet-stream":
+        self.content_type = "application/json"
+    return await prepare(self, request)
+aiohttp.web.StreamResponse.prepare = prepare_as_json
 async def main():
     async with kmock.KubernetesEmulator() as k, kmock.Server(k, host="127.0.0.1", port=int(sys.argv[1])):
         for resource in ["v1/services", "v1/secrets", "networking.k8s.io/v1/ingresses",
-                         "networking.k8s.io/v1/ingressclasses", "discovery.k8s.io/v1/endpointslices"]:
+                         "networking.k8s.io/v1/ingressclasses", "discovery.k8s.io/v1/endpointslices",
+                         "v1/nodes"]:
             k.resources[resource] = {}
         await asyncio.sleep(600)
 asyncio.run(main())
@@ -140,6 +149,10 @@ async fn an_ingress_routes_to_its_endpoints_until_it_is_deleted() {
         "  kubernetesIngress:\n    endpoint: \"{}\"\n    throttleDuration: 100ms\n",
         cluster.url()
     );
+    // client-go (Traefik) streams its initial list by default and waits for the bookmark
+    // that ends it, which kmock does not send; a plain list it handles. The proxy inherits
+    // this process's environment (the only test of this binary, so no other thread reads it).
+    std::env::set_var("KUBE_FEATURE_WatchListClient", "false");
     let proxy = start_with(&static_config_with("", &providers), "", &[]).await;
     let client = HttpClient::http1();
 
