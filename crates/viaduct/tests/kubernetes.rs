@@ -13,7 +13,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{start_with, static_config_with, wait_backend, wait_reply};
+use common::api::{api_get, body_json};
+use common::{get, start_with, static_config_with, wait_backend, wait_reply};
 use http::Method;
 use viaduct_testkit::{EchoBackend, HttpClient, RequestBody, RequestSpec};
 
@@ -52,6 +53,14 @@ struct FakeCluster {
     port: u16,
     child: Child,
     client: HttpClient,
+}
+
+/// client-go (Traefik) streams its initial list by default and waits for the bookmark that
+/// ends it, which kmock does not send; a plain list it handles. The proxy inherits this
+/// process's environment: set once, before any test of this binary spawns anything.
+fn plain_lists_for_client_go() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var("KUBE_FEATURE_WatchListClient", "false"));
 }
 
 impl FakeCluster {
@@ -115,44 +124,15 @@ impl Drop for FakeCluster {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kmock"]
 async fn an_ingress_routes_to_its_endpoints_until_it_is_deleted() {
+    plain_lists_for_client_go();
     let echo = EchoBackend::start("k8s").await.unwrap();
     let cluster = FakeCluster::start().await;
-    cluster
-        .send(
-            Method::POST,
-            "/api/v1/namespaces/default/services",
-            Some(serde_json::json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "whoami", "namespace": "default"},
-                "spec": {"type": "ClusterIP", "selector": {"app": "whoami"},
-                         "ports": [{"name": "web", "port": 80, "protocol": "TCP", "targetPort": "web"}]}
-            })),
-        )
-        .await;
-    cluster
-        .send(
-            Method::POST,
-            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
-            Some(serde_json::json!({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": "whoami-8fj2k", "namespace": "default",
-                             "labels": {"kubernetes.io/service-name": "whoami"}},
-                "addressType": "IPv4",
-                "endpoints": [{"addresses": ["127.0.0.1"],
-                               "conditions": {"ready": true, "serving": true, "terminating": false}}],
-                "ports": [{"name": "web", "port": echo.addr().port(), "protocol": "TCP"}]
-            })),
-        )
-        .await;
+    cluster.whoami(&echo).await;
 
     let providers = format!(
         "  kubernetesIngress:\n    endpoint: \"{}\"\n    throttleDuration: 100ms\n",
         cluster.url()
     );
-    // client-go (Traefik) streams its initial list by default and waits for the bookmark
-    // that ends it, which kmock does not send; a plain list it handles. The proxy inherits
-    // this process's environment (the only test of this binary, so no other thread reads it).
-    std::env::set_var("KUBE_FEATURE_WatchListClient", "false");
     let proxy = start_with(&static_config_with("", &providers), "", &[]).await;
     let client = HttpClient::http1();
 
@@ -182,4 +162,144 @@ async fn an_ingress_routes_to_its_endpoints_until_it_is_deleted() {
         .await;
     let spec = RequestSpec::get(&format!("{}/hello", proxy.url("web"))).header("host", "k8s.test");
     wait_reply(&proxy, &client, spec, |r| r.status == 404).await;
+}
+
+/// Choices where Traefik's behaviour is subtle, checked against both proxies: Traefik's router
+/// names, an Ingress `tls` section that does not make the router TLS-only, a class that names
+/// no IngressClass, and Exact paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kmock"]
+async fn names_tls_sections_classes_and_exact_paths_as_traefik() {
+    plain_lists_for_client_go();
+    let echo = EchoBackend::start("k8s").await.unwrap();
+    let cluster = FakeCluster::start().await;
+    cluster.whoami(&echo).await;
+    let certificate = rcgen::generate_simple_self_signed(vec!["tls.test".to_string()]).unwrap();
+    cluster
+        .send(
+            Method::POST,
+            "/api/v1/namespaces/default/secrets",
+            Some(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "tls-test", "namespace": "default"},
+                "data": {"tls.crt": base64(&certificate.cert.pem()),
+                         "tls.key": base64(&certificate.signing_key.serialize_pem())}
+            })),
+        )
+        .await;
+    let backend = serde_json::json!({"service": {"name": "whoami", "port": {"name": "web"}}});
+    for (name, spec) in [
+        (
+            "with-tls",
+            serde_json::json!({
+            "tls": [{"hosts": ["tls.test"], "secretName": "tls-test"}],
+            "rules": [{"host": "tls.test", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend}]}}]}),
+        ),
+        (
+            "exact",
+            serde_json::json!({
+            "rules": [{"host": "exact.test", "http": {"paths": [
+                {"path": "/only", "pathType": "Exact", "backend": backend}]}}]}),
+        ),
+        (
+            "other-class",
+            serde_json::json!({
+            "ingressClassName": "nosuch",
+            "rules": [{"host": "other.test", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend}]}}]}),
+        ),
+    ] {
+        cluster
+            .send(
+                Method::POST,
+                "/apis/networking.k8s.io/v1/namespaces/default/ingresses",
+                Some(serde_json::json!({
+                    "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                    "metadata": {"name": name, "namespace": "default"},
+                    "spec": spec
+                })),
+            )
+            .await;
+    }
+    let providers = format!(
+        "  kubernetesIngress:\n    endpoint: \"{}\"\n    throttleDuration: 100ms\n",
+        cluster.url()
+    );
+    let static_yaml = format!(
+        "{}api:\n  insecure: true\n",
+        static_config_with(common::TRAEFIK_ENTRY_POINT, &providers)
+    );
+    let proxy = start_with(&static_yaml, "", &[]).await;
+    let client = HttpClient::http1();
+
+    // Plain HTTP still reaches the router of an Ingress with a `tls` section.
+    wait_backend(&proxy, &client, "tls.test", "/", "k8s").await;
+    wait_backend(&proxy, &client, "exact.test", "/only", "k8s").await;
+    assert_eq!(
+        get(&proxy, &client, "exact.test", "/only/more")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(get(&proxy, &client, "other.test", "/").await.status, 404);
+
+    for router in ["default-with-tls-tls-test", "default-exact-exact-test-only"] {
+        let reply = api_get(
+            &proxy,
+            &client,
+            &format!("/api/http/routers/{router}@kubernetes"),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "router {router}: {}", reply.text());
+        assert_eq!(
+            body_json(&reply)["service"],
+            "default-whoami-web",
+            "router {router}"
+        );
+    }
+    let reply = api_get(
+        &proxy,
+        &client,
+        "/api/http/services/default-whoami-web@kubernetes",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+impl FakeCluster {
+    /// The Service `whoami` (port `web` 80) and its EndpointSlice: `echo` on 127.0.0.1.
+    async fn whoami(&self, echo: &EchoBackend) {
+        self.send(
+            Method::POST,
+            "/api/v1/namespaces/default/services",
+            Some(serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "whoami", "namespace": "default"},
+                "spec": {"type": "ClusterIP", "selector": {"app": "whoami"},
+                         "ports": [{"name": "web", "port": 80, "protocol": "TCP", "targetPort": "web"}]}
+            })),
+        )
+        .await;
+        self
+            .send(
+                Method::POST,
+                "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+                Some(serde_json::json!({
+                    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": "whoami-8fj2k", "namespace": "default",
+                                 "labels": {"kubernetes.io/service-name": "whoami"}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": ["127.0.0.1"],
+                                   "conditions": {"ready": true, "serving": true, "terminating": false}}],
+                    "ports": [{"name": "web", "port": echo.addr().port(), "protocol": "TCP"}]
+                })),
+            )
+            .await;
+    }
 }
