@@ -348,7 +348,9 @@ fn endpoint_servers(
             continue;
         };
         for endpoint in &slice.endpoints {
-            if endpoint.conditions.ready != Some(true) {
+            // Unknown readiness counts as ready (as the EndpointSlice API asks, and as Traefik
+            // does); only `ready: false` is left out.
+            if endpoint.conditions.ready == Some(false) {
                 continue;
             }
             for address in &endpoint.addresses {

@@ -303,3 +303,97 @@ impl FakeCluster {
             .await;
     }
 }
+
+/// A `defaultBackend` beside rules, an endpoint whose readiness is unknown, and a wildcard host
+/// (one label), against both proxies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kmock"]
+async fn default_backends_unknown_readiness_and_wildcards_as_traefik() {
+    plain_lists_for_client_go();
+    let echo = EchoBackend::start("k8s").await.unwrap();
+    let unknown = EchoBackend::start("unknown").await.unwrap();
+    let cluster = FakeCluster::start().await;
+    cluster.whoami(&echo).await;
+    cluster
+        .send(
+            Method::POST,
+            "/api/v1/namespaces/default/services",
+            Some(serde_json::json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "unknown", "namespace": "default"},
+                "spec": {"ports": [{"name": "web", "port": 80, "protocol": "TCP"}]}
+            })),
+        )
+        .await;
+    cluster
+        .send(
+            Method::POST,
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+            Some(serde_json::json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "unknown-1", "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": "unknown"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {}}],
+                "ports": [{"name": "web", "port": unknown.addr().port(), "protocol": "TCP"}]
+            })),
+        )
+        .await;
+    let backend =
+        |name: &str| serde_json::json!({"service": {"name": name, "port": {"number": 80}}});
+    for (name, spec) in [
+        (
+            "fallback",
+            serde_json::json!({
+            "defaultBackend": backend("whoami"),
+            "rules": [{"host": "rule.test", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend("whoami")}]}}]}),
+        ),
+        (
+            "unknown",
+            serde_json::json!({
+            "rules": [{"host": "unknown.test", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend("unknown")}]}}]}),
+        ),
+        (
+            "wild",
+            serde_json::json!({
+            "rules": [{"host": "*.wild.test", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix", "backend": backend("whoami")}]}}]}),
+        ),
+    ] {
+        cluster
+            .send(
+                Method::POST,
+                "/apis/networking.k8s.io/v1/namespaces/default/ingresses",
+                Some(serde_json::json!({
+                    "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                    "metadata": {"name": name, "namespace": "default"},
+                    "spec": spec
+                })),
+            )
+            .await;
+    }
+    let providers = format!(
+        "  kubernetesIngress:\n    endpoint: \"{}\"\n    throttleDuration: 100ms\n",
+        cluster.url()
+    );
+    let proxy = start_with(&static_config_with("", &providers), "", &[]).await;
+    let client = HttpClient::http1();
+    wait_backend(&proxy, &client, "a.wild.test", "/", "k8s").await;
+    wait_backend(&proxy, &client, "rule.test", "/", "k8s").await;
+    let elsewhere = get(&proxy, &client, "elsewhere.test", "/").await;
+    eprintln!(
+        "DEFAULT BACKEND WITH RULES: {} {:?}",
+        elsewhere.status,
+        elsewhere.backend()
+    );
+    let unknown_reply = get(&proxy, &client, "unknown.test", "/").await;
+    eprintln!(
+        "UNKNOWN READINESS: {} {:?}",
+        unknown_reply.status,
+        unknown_reply.backend()
+    );
+    assert_eq!(get(&proxy, &client, "a.b.wild.test", "/").await.status, 404);
+    assert_eq!(get(&proxy, &client, "wild.test", "/").await.status, 404);
+}
