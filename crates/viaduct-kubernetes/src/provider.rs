@@ -42,6 +42,12 @@ impl KubernetesIngressProvider {
             cert_auth_file_path: options.cert_auth_file_path.clone(),
         })?;
         check_label_selector(&options.label_selector)?;
+        if std::env::var_os("KUBECONFIG").is_some() {
+            tracing::warn!(
+                provider = KUBERNETES_PROVIDER_NAME,
+                "KUBECONFIG is not read; the endpoint, token and certAuthFilePath options are used"
+            );
+        }
         let mut namespaces: Vec<Option<String>> = options
             .namespaces
             .iter()

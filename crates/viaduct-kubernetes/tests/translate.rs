@@ -433,3 +433,62 @@ fn normalize_is_traefiks() {
     );
     assert_eq!(normalize("-ns--x-"), "ns-x");
 }
+
+#[test]
+fn annotations_are_case_insensitive_go_booleans_and_bad_values_skip_the_ingress() {
+    use std::collections::BTreeMap;
+    use viaduct_kubernetes::annotations::{RouterAnnotations, ServiceAnnotations};
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let router = RouterAnnotations::parse(&map(&[
+        (
+            "traefik.ingress.kubernetes.io/Router.EntryPoints",
+            "websecure",
+        ),
+        ("traefik.ingress.kubernetes.io/router.tls", "T"),
+        (
+            "traefik.ingress.kubernetes.io/router.tls.options",
+            "default-strict@kubernetescrd",
+        ),
+        ("other.io/router.priority", "not ours"),
+    ]))
+    .unwrap();
+    assert_eq!(router.entry_points, ["websecure"]);
+    assert_eq!(router.tls.unwrap().options, "default-strict@kubernetescrd");
+    assert!(RouterAnnotations::parse(&map(&[(
+        "traefik.ingress.kubernetes.io/router.priority",
+        "high"
+    )]))
+    .is_err());
+    let service = ServiceAnnotations::parse(&map(&[
+        (
+            "traefik.ingress.kubernetes.io/service.sticky.cookie.secure",
+            "true",
+        ),
+        (
+            "traefik.ingress.kubernetes.io/service.sticky.cookie.maxage",
+            "60",
+        ),
+        ("traefik.ingress.kubernetes.io/service.serversscheme", "h2c"),
+    ]))
+    .unwrap();
+    let cookie = service.sticky.unwrap().cookie.unwrap();
+    assert!(cookie.secure);
+    assert_eq!(cookie.max_age, 60);
+    assert_eq!(service.servers_scheme.as_deref(), Some("h2c"));
+
+    let mut objects = whoami();
+    objects.push(ingress(
+        "bad",
+        json!({"traefik.ingress.kubernetes.io/router.tls": "maybe"}),
+        json!({"rules": [{"http": {"paths": [path("/", "Prefix", "whoami", json!({"number": 80}))]}}]}),
+    ));
+    let t = run(objects, &TranslateOptions::default());
+    assert!(routers(&t).is_empty());
+    assert!(t.problems[0]
+        .starts_with("ingress default/bad: annotation traefik.ingress.kubernetes.io/router.tls"));
+}

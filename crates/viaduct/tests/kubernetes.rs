@@ -397,3 +397,44 @@ async fn default_backends_unknown_readiness_and_wildcards_as_traefik() {
     assert_eq!(get(&proxy, &client, "a.b.wild.test", "/").await.status, 404);
     assert_eq!(get(&proxy, &client, "wild.test", "/").await.status, 404);
 }
+
+/// `viaduct check` validates the provider's options: a CA file that does not exist or a bad
+/// endpoint is an error; good options pass without reaching any cluster.
+#[test]
+fn check_validates_the_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |providers: &str| {
+        let path = dir.path().join("traefik.yml");
+        std::fs::write(
+            &path,
+            format!("entryPoints:\n  web:\n    address: \"127.0.0.1:0\"\nproviders:\n{providers}"),
+        )
+        .unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_viaduct"))
+            .arg("check")
+            .arg(format!("--configFile={}", path.display()))
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let (ok, text) = run(
+        "  kubernetesIngress:\n    endpoint: \"https://127.0.0.1:6443\"\n    namespaces: [apps]\n    \
+         labelSelector: \"app=web\"\n    throttleDuration: 2s\n",
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = run(
+        "  kubernetesIngress:\n    endpoint: \"https://127.0.0.1:6443\"\n    certAuthFilePath: /nonexistent/ca.crt\n",
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("providers.kubernetesIngress"), "{text}");
+    let (ok, text) = run("  kubernetesIngress:\n    endpoint: \"ftp://cluster\"\n");
+    assert!(!ok, "{text}");
+    let (ok, text) = run("  kubernetesIngress:\n    nosuch: 1\n");
+    assert!(!ok, "{text}");
+}

@@ -322,4 +322,38 @@ mod tests {
         )
         .is_err());
     }
+
+    #[test]
+    fn kubernetes_ingress_is_typed_and_only_its_unbuilt_options_are_reported() {
+        let config = parse(
+            "providers:\n  kubernetesIngress:\n    endpoint: \"https://10.0.0.1:6443\"\n    \
+             namespaces: [apps]\n    labelSelector: \"app=web\"\n    ingressClass: traefik\n    \
+             throttleDuration: 2s\n    allowExternalNameServices: true\n",
+        );
+        let ingress = config.providers.kubernetes_ingress.clone().unwrap();
+        assert_eq!(ingress.endpoint, "https://10.0.0.1:6443");
+        assert_eq!(ingress.namespaces, ["apps"]);
+        assert_eq!(ingress.throttle_duration, crate::GoDuration::from_secs(2));
+        assert!(ingress.allow_external_name_services);
+        assert!(config.unsupported_keys().is_empty());
+
+        let config = parse(
+            "providers:\n  kubernetesIngress:\n    ingressEndpoint: {ip: 1.2.3.4}\n    \
+             nativeLBByDefault: true\n    strictPrefixMatching: true\n",
+        );
+        assert_eq!(
+            config.unsupported_keys(),
+            [
+                "providers.kubernetesIngress.ingressEndpoint",
+                "providers.kubernetesIngress.nativeLBByDefault",
+                "providers.kubernetesIngress.strictPrefixMatching"
+            ]
+        );
+        assert!(parse_document::<StaticConfig>(
+            "providers:\n  kubernetesIngress:\n    nosuch: 1\n",
+            Format::Yaml,
+            Origin::Inline("t")
+        )
+        .is_err());
+    }
 }
