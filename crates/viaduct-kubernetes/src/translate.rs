@@ -27,7 +27,8 @@ pub struct TranslateOptions {
     pub ingress_class: String,
     pub allow_empty_services: bool,
     pub allow_external_name_services: bool,
-    /// IngressClasses are not read (`disableIngressClassLookup`, `disableClusterScopeResources`).
+    /// IngressClasses are not read (`disableIngressClassLookup`, `disableClusterScopeResources`):
+    /// Ingresses with an `ingressClassName` are then not served.
     pub no_ingress_class_lookup: bool,
 }
 
@@ -183,10 +184,11 @@ fn should_process(
     options: &TranslateOptions,
 ) -> bool {
     if let Some(class_name) = &ingress.spec.ingress_class_name {
-        return match classes {
-            Some(classes) => classes.contains(class_name),
-            None => *class_name == options.ingress_class,
-        };
+        // Without the IngressClass lookup, Traefik serves no Ingress that names a class (even
+        // one named like `ingressClass`); checked against Traefik 3.7.
+        return classes
+            .as_ref()
+            .is_some_and(|classes| classes.contains(class_name));
     }
     let annotation = ingress
         .metadata

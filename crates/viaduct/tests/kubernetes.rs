@@ -438,3 +438,86 @@ fn check_validates_the_options() {
     let (ok, text) = run("  kubernetesIngress:\n    nosuch: 1\n");
     assert!(!ok, "{text}");
 }
+
+/// `ingressClass` and `disableIngressClassLookup`: with the lookup, an IngressClass whose
+/// controller is Traefik's is required; without it, no Ingress naming a class is served, and
+/// an Ingress without one only when `ingressClass` is empty. Against both proxies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kmock"]
+async fn ingress_class_names_with_and_without_the_lookup_as_traefik() {
+    plain_lists_for_client_go();
+    let echo = EchoBackend::start("k8s").await.unwrap();
+    let cluster = FakeCluster::start().await;
+    cluster.whoami(&echo).await;
+    cluster
+        .send(
+            Method::POST,
+            "/apis/networking.k8s.io/v1/ingressclasses",
+            Some(serde_json::json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                "metadata": {"name": "edge"},
+                "spec": {"controller": "traefik.io/ingress-controller"}
+            })),
+        )
+        .await;
+    let backend = serde_json::json!({"service": {"name": "whoami", "port": {"number": 80}}});
+    for (name, class) in [("edge", "edge"), ("traefik", "traefik"), ("other", "other")] {
+        cluster
+            .send(
+                Method::POST,
+                "/apis/networking.k8s.io/v1/namespaces/default/ingresses",
+                Some(serde_json::json!({
+                    "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                    "metadata": {"name": name, "namespace": "default"},
+                    "spec": {"ingressClassName": class, "rules": [{"host": format!("{name}.test"),
+                        "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]}
+                })),
+            )
+            .await;
+    }
+    cluster
+        .send(
+            Method::POST,
+            "/apis/networking.k8s.io/v1/namespaces/default/ingresses",
+            Some(serde_json::json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "plain", "namespace": "default"},
+                "spec": {"rules": [{"host": "plain.test",
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]}
+            })),
+        )
+        .await;
+    let client = HttpClient::http1();
+    for (options, served, refused) in [
+        ("", "edge.test", vec!["traefik.test", "other.test"]),
+        (
+            "    disableIngressClassLookup: true\n",
+            "plain.test",
+            vec!["edge.test", "traefik.test", "other.test"],
+        ),
+        (
+            "    disableClusterScopeResources: true\n    ingressClass: other\n",
+            "",
+            vec!["edge.test", "traefik.test", "other.test", "plain.test"],
+        ),
+    ] {
+        let providers = format!(
+            "  kubernetesIngress:\n    endpoint: \"{}\"\n    throttleDuration: 100ms\n{options}",
+            cluster.url()
+        );
+        let proxy = start_with(&static_config_with("", &providers), "", &[]).await;
+        if served.is_empty() {
+            // Nothing to wait for: give the provider time to have sent its configuration.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        } else {
+            wait_backend(&proxy, &client, served, "/", "k8s").await;
+        }
+        for host in refused {
+            assert_eq!(
+                get(&proxy, &client, host, "/").await.status,
+                404,
+                "{host} with {options:?}"
+            );
+        }
+    }
+}
