@@ -385,3 +385,92 @@ async fn lists_send_the_label_selector_and_the_token() {
         "{request}"
     );
 }
+
+#[tokio::test]
+async fn namespaces_are_watched_one_by_one_and_cluster_scope_can_be_skipped() {
+    let handler: Handler = Arc::new(move |key, _nth| {
+        if key.starts_with("LIST ") {
+            list(vec![], "5")
+        } else {
+            Reply::Stream(vec![], End::Hold)
+        }
+    });
+    let api = FakeApi::start(handler).await;
+    let provider = KubernetesIngressProvider::new(&Options {
+        endpoint: api.address.clone(),
+        namespaces: vec!["apps".into(), "web".into()],
+        disable_cluster_scope_resources: true,
+        ..Options::default()
+    })
+    .unwrap();
+    let (tx, mut rx) = mpsc::channel(8);
+    let task = tokio::spawn(provider.run(tx));
+    // Every collection listed (an empty configuration is sent once all are).
+    assert!(next_rules(&mut rx).await.is_empty());
+    for namespace in ["apps", "web"] {
+        for collection in [
+            "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+            "/api/v1/namespaces/{ns}/services",
+            "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices",
+            "/api/v1/namespaces/{ns}/secrets",
+        ] {
+            let key = format!("LIST {}", collection.replace("{ns}", namespace));
+            assert_eq!(api.count(&key), 1, "{key}");
+        }
+    }
+    assert_eq!(
+        api.count("LIST /apis/networking.k8s.io/v1/ingressclasses"),
+        0
+    );
+    assert_eq!(api.count("LIST /apis/networking.k8s.io/v1/ingresses"), 0);
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_burst_within_the_throttle_is_one_configuration() {
+    let (service, slice) = whoami_objects();
+    let handler: Handler = Arc::new(move |key, _nth| match key {
+        "LIST /apis/networking.k8s.io/v1/ingresses" => {
+            list(vec![ingress("h0.example.com", "20")], "20")
+        }
+        "LIST /api/v1/services" => list(vec![service.clone()], "20"),
+        "LIST /apis/discovery.k8s.io/v1/endpointslices" => list(vec![slice.clone()], "20"),
+        "WATCH /apis/networking.k8s.io/v1/ingresses" => Reply::Stream(
+            (1..=5)
+                .map(|n| {
+                    (
+                        20,
+                        event(
+                            "MODIFIED",
+                            &ingress(&format!("h{n}.example.com"), &format!("2{n}")),
+                        ),
+                    )
+                })
+                .collect(),
+            End::Hold,
+        ),
+        k if k.starts_with("LIST ") => list(vec![], "20"),
+        _ => Reply::Stream(vec![], End::Hold),
+    });
+    let api = FakeApi::start(handler).await;
+    let provider = KubernetesIngressProvider::new(&Options {
+        endpoint: api.address.clone(),
+        throttle_duration: viaduct_config::GoDuration::from_millis(600),
+        ..Options::default()
+    })
+    .unwrap();
+    let (tx, mut rx) = mpsc::channel(8);
+    let task = tokio::spawn(provider.run(tx));
+    assert_eq!(
+        next_rules(&mut rx).await,
+        ["Host(`h0.example.com`) && PathPrefix(`/`)"]
+    );
+    assert_eq!(
+        next_rules(&mut rx).await,
+        ["Host(`h5.example.com`) && PathPrefix(`/`)"]
+    );
+    assert!(tokio::time::timeout(Duration::from_secs(1), rx.recv())
+        .await
+        .is_err());
+    task.abort();
+}
