@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use viaduct_config::dynamic::{RouterTls, Sticky, StickyCookie};
+use viaduct_config::dynamic::{Domain, RouterObservability, RouterTls, Sticky, StickyCookie};
 
 /// The annotations' common prefix.
 pub const ANNOTATION_PREFIX: &str = "traefik.ingress.kubernetes.io/";
@@ -17,6 +17,7 @@ pub struct RouterAnnotations {
     pub path_matcher: Option<String>,
     pub rule_syntax: Option<String>,
     pub tls: Option<RouterTls>,
+    pub observability: Option<RouterObservability>,
 }
 
 /// What a Service's `service.*` annotations set on its load balancer.
@@ -26,6 +27,7 @@ pub struct ServiceAnnotations {
     pub servers_scheme: Option<String>,
     pub servers_transport: Option<String>,
     pub sticky: Option<Sticky>,
+    pub middlewares: Vec<String>,
 }
 
 /// An annotation whose value does not parse.
@@ -62,7 +64,30 @@ impl RouterAnnotations {
                     parsed.tls.get_or_insert_with(RouterTls::default).options =
                         value.trim().to_string();
                 }
-                _ => tracing::debug!(annotation = %key, "annotation not supported; ignored"),
+                "observability.accesslogs" => {
+                    observability(&mut parsed).access_logs = Some(boolean(&key, value)?)
+                }
+                "observability.metrics" => {
+                    observability(&mut parsed).metrics = Some(boolean(&key, value)?)
+                }
+                "observability.tracing" => {
+                    observability(&mut parsed).tracing = Some(boolean(&key, value)?)
+                }
+                "observability.traceverbosity" => {
+                    observability(&mut parsed).trace_verbosity = Some(value.trim().to_string())
+                }
+                other => match tls_domain(other) {
+                    Some((index, field)) => {
+                        let domain = domain_at(&mut parsed, index);
+                        match field {
+                            "main" => domain.main = value.trim().to_string(),
+                            _ => domain.sans = list(value),
+                        }
+                    }
+                    None => {
+                        tracing::debug!(annotation = %key, "annotation not supported; ignored")
+                    }
+                },
             }
         }
         Ok(parsed)
@@ -77,6 +102,7 @@ impl ServiceAnnotations {
                 "passhostheader" => parsed.pass_host_header = Some(boolean(&key, value)?),
                 "serversscheme" => parsed.servers_scheme = Some(value.trim().to_string()),
                 "serverstransport" => parsed.servers_transport = Some(value.trim().to_string()),
+                "middlewares" => parsed.middlewares = list(value),
                 "sticky.cookie" => {
                     if boolean(&key, value)? {
                         cookie(&mut parsed);
@@ -96,6 +122,29 @@ impl ServiceAnnotations {
         }
         Ok(parsed)
     }
+}
+
+fn observability(parsed: &mut RouterAnnotations) -> &mut RouterObservability {
+    parsed
+        .observability
+        .get_or_insert_with(RouterObservability::default)
+}
+
+/// `tls.domains.<n>.main|sans` → `(n, field)`; indexes beyond a small bound are refused so
+/// an annotation cannot make a huge list.
+fn tls_domain(suffix: &str) -> Option<(usize, &str)> {
+    let rest = suffix.strip_prefix("tls.domains.")?;
+    let (index, field) = rest.split_once('.')?;
+    let index: usize = index.parse().ok().filter(|i| *i < 100)?;
+    matches!(field, "main" | "sans").then_some((index, field))
+}
+
+fn domain_at(parsed: &mut RouterAnnotations, index: usize) -> &mut Domain {
+    let domains = &mut parsed.tls.get_or_insert_with(RouterTls::default).domains;
+    if domains.len() <= index {
+        domains.resize_with(index + 1, Domain::default);
+    }
+    &mut domains[index]
 }
 
 fn cookie(parsed: &mut ServiceAnnotations) -> &mut StickyCookie {

@@ -230,6 +230,7 @@ fn load_router(
         middlewares: config.middlewares.clone(),
         rule_syntax: config.rule_syntax.clone(),
         tls: config.tls.clone(),
+        observability: config.observability.clone(),
         ..Router::default()
     }
 }
@@ -323,6 +324,7 @@ fn load_service(
     }
     Ok(DynService {
         load_balancer: Some(balancer),
+        middlewares: annotations.middlewares,
         ..DynService::default()
     })
 }

@@ -455,10 +455,27 @@ fn annotations_are_case_insensitive_go_booleans_and_bad_values_skip_the_ingress(
             "default-strict@kubernetescrd",
         ),
         ("other.io/router.priority", "not ours"),
+        (
+            "traefik.ingress.kubernetes.io/router.tls.domains.1.main",
+            "example.org",
+        ),
+        (
+            "traefik.ingress.kubernetes.io/router.tls.domains.1.sans",
+            "a.example.org, b.example.org",
+        ),
+        (
+            "traefik.ingress.kubernetes.io/router.observability.accesslogs",
+            "false",
+        ),
     ]))
     .unwrap();
     assert_eq!(router.entry_points, ["websecure"]);
-    assert_eq!(router.tls.unwrap().options, "default-strict@kubernetescrd");
+    assert_eq!(router.observability.unwrap().access_logs, Some(false));
+    let tls = router.tls.unwrap();
+    assert_eq!(tls.options, "default-strict@kubernetescrd");
+    assert_eq!(tls.domains.len(), 2);
+    assert_eq!(tls.domains[1].main, "example.org");
+    assert_eq!(tls.domains[1].sans, ["a.example.org", "b.example.org"]);
     assert!(RouterAnnotations::parse(&map(&[(
         "traefik.ingress.kubernetes.io/router.priority",
         "high"
@@ -474,12 +491,17 @@ fn annotations_are_case_insensitive_go_booleans_and_bad_values_skip_the_ingress(
             "60",
         ),
         ("traefik.ingress.kubernetes.io/service.serversscheme", "h2c"),
+        (
+            "traefik.ingress.kubernetes.io/service.middlewares",
+            "default-retry@kubernetescrd",
+        ),
     ]))
     .unwrap();
     let cookie = service.sticky.unwrap().cookie.unwrap();
     assert!(cookie.secure);
     assert_eq!(cookie.max_age, 60);
     assert_eq!(service.servers_scheme.as_deref(), Some("h2c"));
+    assert_eq!(service.middlewares, ["default-retry@kubernetescrd"]);
 
     let mut objects = whoami();
     objects.push(ingress(
