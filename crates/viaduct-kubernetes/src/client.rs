@@ -74,6 +74,11 @@ pub enum KubeError {
     Endpoint { endpoint: String, reason: String },
     #[error("kubernetes TLS: {0}")]
     Tls(String),
+    #[error("providers.kubernetesIngress.{option}: {reason}")]
+    Option {
+        option: &'static str,
+        reason: String,
+    },
     #[error("reading the kubernetes token {path}: {source}")]
     Token {
         path: PathBuf,
@@ -420,9 +425,9 @@ fn check_status(url: &str, status: StatusCode, body: &[u8]) -> Result<(), KubeEr
 }
 
 fn bearer(token: &str) -> Result<HeaderValue, KubeError> {
-    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| KubeError::Endpoint {
-        endpoint: String::new(),
-        reason: "the token is not a valid header value".into(),
+    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| KubeError::Option {
+        option: "token",
+        reason: "not a valid header value".into(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -21,6 +21,8 @@ pub const KUBERNETES_PROVIDER_NAME: &str = "kubernetes";
 /// The first wait after a failure; it doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A watch ending sooner than this without an event is treated as broken.
+const QUICK_END: Duration = Duration::from_secs(1);
 
 /// Watches the cluster and sends its Ingress configuration.
 #[derive(Debug)]
@@ -246,11 +248,20 @@ impl Watcher {
                     return WatchEnd::Relist;
                 }
             };
+            let started = Instant::now();
+            let mut events = 0usize;
             loop {
                 let event = match stream.next().await {
                     Ok(Some(event)) => event,
                     // The server's timeout: watch again from where we are.
-                    Ok(None) => break,
+                    Ok(None) if events > 0 || started.elapsed() >= QUICK_END => break,
+                    // A watch that ends at once, empty, is not a timeout: back off and list
+                    // again rather than spin.
+                    Ok(None) => {
+                        tokio::time::sleep(*backoff).await;
+                        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+                        return WatchEnd::Relist;
+                    }
                     Err(e) => {
                         tracing::warn!(provider = KUBERNETES_PROVIDER_NAME, error = %e, "the watch broke; listing again");
                         tokio::time::sleep(*backoff).await;
@@ -259,6 +270,7 @@ impl Watcher {
                     }
                 };
                 *backoff = MIN_BACKOFF;
+                events += 1;
                 match event {
                     WatchEvent::Added(object) | WatchEvent::Modified(object) => {
                         self.remember_version(&object, version);
@@ -334,9 +346,9 @@ fn check_label_selector(selector: &str) -> Result<(), KubeError> {
     if selector.chars().all(allowed) {
         Ok(())
     } else {
-        Err(KubeError::Endpoint {
-            endpoint: String::new(),
-            reason: format!("invalid ingress label selector: {selector:?}"),
+        Err(KubeError::Option {
+            option: "labelSelector",
+            reason: format!("{selector:?} is not a label selector"),
         })
     }
 }
