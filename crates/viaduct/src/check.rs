@@ -1,6 +1,6 @@
-//! `viaduct check`: validate the static and file-provider configuration (the Docker provider's
-//! options, and the HTTP and KV providers' options and current configuration) without
-//! serving.
+//! `viaduct check`: validate the static and file-provider configuration (the Docker and
+//! Kubernetes Ingress providers' options, and the HTTP and KV providers' options and current
+//! configuration) without serving.
 
 use std::process::ExitCode;
 
@@ -104,6 +104,14 @@ pub fn run(args: &[String]) -> ExitCode {
         // Containers are only known at run time; the options are checked here.
         if let Err(e) = viaduct_docker::DockerProvider::new(docker) {
             errors.push(e.to_string());
+        }
+    }
+
+    if let Some(ingress) = &config.providers.kubernetes_ingress {
+        // Ingresses are only known at run time; the options (and the CA and token files) are
+        // checked here.
+        if let Err(e) = viaduct_kubernetes::KubernetesIngressProvider::new(ingress) {
+            errors.push(format!("providers.kubernetesIngress: {e}"));
         }
     }
 

@@ -126,6 +126,12 @@ async fn serve(config: StaticConfig, embedded: bool, log: LogHandle) -> anyhow::
         let provider = viaduct_http_provider::HttpProvider::new(http)?;
         tokio::spawn(provider.run(provider_tx.clone()));
     }
+    if let Some(ingress) = &config.providers.kubernetes_ingress {
+        // The API server is contacted by the task: unreachable at start, it is retried.
+        let provider = viaduct_kubernetes::KubernetesIngressProvider::new(ingress)
+            .context("providers.kubernetesIngress")?;
+        tokio::spawn(provider.run(provider_tx.clone()));
+    }
     if let Some(redis) = &config.providers.redis {
         // Redis is contacted by the task: down at start, it is retried while the rest serves.
         let provider = viaduct_kv::RedisProvider::new(redis)?;

@@ -1,6 +1,6 @@
 //! `providers`: the throttle, precedence, and one block per provider.
 //!
-//! The file, Docker, HTTP and Redis providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
+//! The file, Docker, HTTP, Redis and Kubernetes Ingress providers are built. Other provider blocks are kept as option trees so real configurations load (and are reported by
 //! [`super::StaticConfig::unsupported_keys`]).
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub struct Providers {
     pub swarm: Option<ProviderOptions>,
     #[serde(rename = "kubernetesCRD")]
     pub kubernetes_crd: Option<ProviderOptions>,
-    pub kubernetes_ingress: Option<ProviderOptions>,
+    pub kubernetes_ingress: Option<KubernetesIngressProvider>,
     #[serde(rename = "kubernetesIngressNGINX")]
     pub kubernetes_ingress_nginx: Option<ProviderOptions>,
     pub kubernetes_gateway: Option<ProviderOptions>,
@@ -60,6 +60,48 @@ pub struct HttpProvider {
     pub tls: Option<ClientTls>,
     /// Bytes; negative means no limit.
     pub max_response_body_size: i64,
+}
+
+/// `providers.kubernetesIngress`: routers and services from `networking.k8s.io/v1` Ingresses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct KubernetesIngressProvider {
+    /// The API server's URL; empty means in-cluster (or `http://localhost:8080` outside).
+    pub endpoint: String,
+    /// Bearer token; empty in-cluster means the service account's.
+    pub token: String,
+    pub cert_auth_file_path: String,
+    /// Namespaces watched; empty means all.
+    pub namespaces: Vec<String>,
+    /// Ingress label selector (Kubernetes syntax), passed to the API server.
+    pub label_selector: String,
+    /// IngressClass name (or legacy `kubernetes.io/ingress.class` value) to serve.
+    pub ingress_class: String,
+    /// Ingress status publication; not built (reported as unsupported).
+    pub ingress_endpoint: Option<IngressEndpoint>,
+    pub throttle_duration: GoDuration,
+    pub allow_empty_services: bool,
+    pub allow_external_name_services: bool,
+    /// Do not read IngressClasses (cluster-scoped); `ingressClassName` then matches `ingressClass`.
+    pub disable_ingress_class_lookup: bool,
+    pub disable_cluster_scope_resources: bool,
+    /// Not built (reported as unsupported).
+    #[serde(rename = "nativeLBByDefault")]
+    pub native_lb_by_default: bool,
+    /// Not built (reported as unsupported).
+    pub strict_prefix_matching: bool,
+    /// Not built (reported as unsupported).
+    #[serde(rename = "reportNodeInternalIPs")]
+    pub report_node_internal_ips: bool,
+}
+
+/// `providers.kubernetesIngress.ingressEndpoint`, parsed so Traefik configurations load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct IngressEndpoint {
+    pub ip: String,
+    pub hostname: String,
+    pub published_service: String,
 }
 
 /// `providers.redis`: dynamic configuration read from Redis keys under `rootKey`, watched.
@@ -333,6 +375,40 @@ mod tests {
         );
         assert!(parse_document::<StaticConfig>(
             "providers:\n  redis:\n    nosuch: 1\n",
+            Format::Yaml,
+            Origin::Inline("t")
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn kubernetes_ingress_is_typed_and_only_its_unbuilt_options_are_reported() {
+        let config = parse(
+            "providers:\n  kubernetesIngress:\n    endpoint: \"https://10.0.0.1:6443\"\n    \
+             namespaces: [apps]\n    labelSelector: \"app=web\"\n    ingressClass: traefik\n    \
+             throttleDuration: 2s\n    allowExternalNameServices: true\n",
+        );
+        let ingress = config.providers.kubernetes_ingress.clone().unwrap();
+        assert_eq!(ingress.endpoint, "https://10.0.0.1:6443");
+        assert_eq!(ingress.namespaces, ["apps"]);
+        assert_eq!(ingress.throttle_duration, crate::GoDuration::from_secs(2));
+        assert!(ingress.allow_external_name_services);
+        assert!(config.unsupported_keys().is_empty());
+
+        let config = parse(
+            "providers:\n  kubernetesIngress:\n    ingressEndpoint: {ip: 1.2.3.4}\n    \
+             nativeLBByDefault: true\n    strictPrefixMatching: true\n",
+        );
+        assert_eq!(
+            config.unsupported_keys(),
+            [
+                "providers.kubernetesIngress.ingressEndpoint",
+                "providers.kubernetesIngress.nativeLBByDefault",
+                "providers.kubernetesIngress.strictPrefixMatching"
+            ]
+        );
+        assert!(parse_document::<StaticConfig>(
+            "providers:\n  kubernetesIngress:\n    nosuch: 1\n",
             Format::Yaml,
             Origin::Inline("t")
         )

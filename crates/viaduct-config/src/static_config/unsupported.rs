@@ -9,7 +9,7 @@ impl StaticConfig {
     ///
     /// Built: `entryPoints.<n>.{address, asDefault, forwardedHeaders, transport.respondingTimeouts,
     /// transport.lifeCycle, http.middlewares, http.maxHeaderBytes, http.sanitizePath,
-    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis, etcd, consul}` (without docker's `username`, `password`,
+    /// http.encodeQuerySemicolons}`, `providers.{providersThrottleDuration, file, docker, http, redis, etcd, consul, kubernetesIngress}` (without docker's `username`, `password`,
     /// `tls.insecureSkipVerify`, nor redis's `tls` and `sentinel`),
     /// `log.{level, format, filePath, noColor}`, `serversTransport` (without `spiffe`),
     /// `core.defaultRuleSyntax: v3`, `certificatesResolvers.<n>.acme`. `global.checkNewVersion`/`sendAnonymousUsage` set to
@@ -95,7 +95,16 @@ impl StaticConfig {
             .provider_blocks()
             .into_iter()
             .filter(|(name, set)| {
-                *set && !["file", "docker", "http", "redis", "etcd", "consul"].contains(name)
+                *set && ![
+                    "file",
+                    "docker",
+                    "http",
+                    "redis",
+                    "etcd",
+                    "consul",
+                    "kubernetesIngress",
+                ]
+                .contains(name)
             })
             .map(|(name, _)| format!("providers.{name}"))
             .collect();
@@ -123,6 +132,30 @@ impl StaticConfig {
             for (unbuilt, key) in [
                 (redis.tls.is_some(), "providers.redis.tls"),
                 (redis.sentinel.is_some(), "providers.redis.sentinel"),
+            ] {
+                if unbuilt {
+                    keys.push(key.into());
+                }
+            }
+        }
+        if let Some(ingress) = &providers.kubernetes_ingress {
+            for (unbuilt, key) in [
+                (
+                    ingress.ingress_endpoint.is_some(),
+                    "providers.kubernetesIngress.ingressEndpoint",
+                ),
+                (
+                    ingress.native_lb_by_default,
+                    "providers.kubernetesIngress.nativeLBByDefault",
+                ),
+                (
+                    ingress.strict_prefix_matching,
+                    "providers.kubernetesIngress.strictPrefixMatching",
+                ),
+                (
+                    ingress.report_node_internal_ips,
+                    "providers.kubernetesIngress.reportNodeInternalIPs",
+                ),
             ] {
                 if unbuilt {
                     keys.push(key.into());
