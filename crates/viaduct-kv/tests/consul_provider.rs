@@ -5,13 +5,17 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
+mod support;
+
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use viaduct_config::{static_config, DynamicConfig};
+use viaduct_config::static_config;
 use viaduct_kv::ConsulProvider;
 use viaduct_providers::ProviderMessage;
 use viaduct_testkit::ConsulKv;
+
+use support::{next, nothing_for, routers, R1};
 
 fn run_provider(options: static_config::ConsulProvider) -> mpsc::Receiver<ProviderMessage> {
     let provider = ConsulProvider::new(&options)
@@ -29,38 +33,6 @@ fn options(endpoint: String) -> static_config::ConsulProvider {
     }
 }
 
-async fn next(rx: &mut mpsc::Receiver<ProviderMessage>) -> DynamicConfig {
-    let message = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a configuration within 10 s")
-        .expect("the provider is running");
-    assert_eq!(message.provider, "consul");
-    (*message.config).clone()
-}
-
-async fn nothing_for(rx: &mut mpsc::Receiver<ProviderMessage>, wait: Duration) {
-    if let Ok(Some(message)) = tokio::time::timeout(wait, rx.recv()).await {
-        panic!("unexpected configuration: {:?}", message.config);
-    }
-}
-
-fn routers(config: &DynamicConfig) -> Vec<String> {
-    config
-        .http
-        .as_ref()
-        .map(|http| http.routers.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-const R1: [(&str, &str); 3] = [
-    ("traefik/http/routers/r1/rule", "Host(`a.test`)"),
-    ("traefik/http/routers/r1/service", "s"),
-    (
-        "traefik/http/services/s/loadbalancer/servers/0/url",
-        "http://127.0.0.1:1",
-    ),
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_then_follows_edits_with_the_token() {
     let consul = ConsulKv::start().await.unwrap();
@@ -70,7 +42,7 @@ async fn reads_then_follows_edits_with_the_token() {
         token: "acl-token".into(),
         ..options(consul.endpoint())
     });
-    assert_eq!(routers(&next(&mut rx).await), ["r1"]);
+    assert_eq!(routers(&next(&mut rx, "consul").await), ["r1"]);
     assert!(consul.tokens().iter().all(|t| t == "acl-token"));
     assert!(!consul.tokens().is_empty());
 
@@ -78,10 +50,10 @@ async fn reads_then_follows_edits_with_the_token() {
         ("traefik/http/routers/r2/rule", "Host(`b.test`)"),
         ("traefik/http/routers/r2/service", "s"),
     ]);
-    assert_eq!(routers(&next(&mut rx).await), ["r1", "r2"]);
+    assert_eq!(routers(&next(&mut rx, "consul").await), ["r1", "r2"]);
     consul.delete("traefik/http/routers/r2/rule");
     consul.delete("traefik/http/routers/r2/service");
-    assert_eq!(routers(&next(&mut rx).await), ["r1"]);
+    assert_eq!(routers(&next(&mut rx, "consul").await), ["r1"]);
     // A change outside the root wakes the watch (Consul's index is global) but sends nothing.
     consul.put_all(&[("other/x", "y")]);
     nothing_for(&mut rx, Duration::from_millis(400)).await;
@@ -92,11 +64,14 @@ async fn a_broken_value_keeps_the_last_good_configuration() {
     let consul = ConsulKv::start().await.unwrap();
     consul.put_all(&R1);
     let mut rx = run_provider(options(consul.endpoint()));
-    next(&mut rx).await;
+    next(&mut rx, "consul").await;
     consul.put_all(&[("traefik/http/routers/r1/priority", "high")]);
     nothing_for(&mut rx, Duration::from_millis(400)).await;
     consul.put_all(&[("traefik/http/routers/r1/priority", "3")]);
-    assert_eq!(next(&mut rx).await.http.unwrap().routers["r1"].priority, 3);
+    assert_eq!(
+        next(&mut rx, "consul").await.http.unwrap().routers["r1"].priority,
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,11 +86,11 @@ async fn consul_down_is_retried_and_an_empty_store_is_empty() {
         ..Default::default()
     });
     assert!(
-        routers(&next(&mut rx).await).is_empty(),
+        routers(&next(&mut rx, "consul").await).is_empty(),
         "404: nothing stored"
     );
     consul.put_all(&R1);
-    assert_eq!(routers(&next(&mut rx).await), ["r1"]);
+    assert_eq!(routers(&next(&mut rx, "consul").await), ["r1"]);
 }
 
 #[test]

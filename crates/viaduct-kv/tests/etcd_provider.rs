@@ -3,13 +3,17 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
+mod support;
+
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use viaduct_config::{static_config, DynamicConfig};
+use viaduct_config::static_config;
 use viaduct_kv::EtcdProvider;
 use viaduct_providers::ProviderMessage;
 use viaduct_testkit::EtcdServer;
+
+use support::{next, nothing_for, routers, R1};
 
 /// The provider on `endpoint`, running; its messages arrive on the receiver. The task ends
 /// when the receiver is dropped.
@@ -26,38 +30,6 @@ fn run_provider(endpoint: String) -> mpsc::Receiver<ProviderMessage> {
     rx
 }
 
-async fn next(rx: &mut mpsc::Receiver<ProviderMessage>) -> DynamicConfig {
-    let message = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a configuration within 10 s")
-        .expect("the provider is running");
-    assert_eq!(message.provider, "etcd");
-    (*message.config).clone()
-}
-
-async fn nothing_for(rx: &mut mpsc::Receiver<ProviderMessage>, wait: Duration) {
-    if let Ok(Some(message)) = tokio::time::timeout(wait, rx.recv()).await {
-        panic!("unexpected configuration: {:?}", message.config);
-    }
-}
-
-fn routers(config: &DynamicConfig) -> Vec<String> {
-    config
-        .http
-        .as_ref()
-        .map(|http| http.routers.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-const R1: [(&str, &str); 3] = [
-    ("traefik/http/routers/r1/rule", "Host(`a.test`)"),
-    ("traefik/http/routers/r1/service", "s"),
-    (
-        "traefik/http/services/s/loadbalancer/servers/0/url",
-        "http://127.0.0.1:1",
-    ),
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd"]
 async fn reads_then_follows_edits() {
@@ -68,7 +40,7 @@ async fn reads_then_follows_edits() {
         .await
         .unwrap();
     let mut rx = run_provider(etcd.endpoint());
-    let first = next(&mut rx).await;
+    let first = next(&mut rx, "etcd").await;
     assert_eq!(routers(&first), ["r1"]);
     assert_eq!(
         first.http.as_ref().unwrap().routers["r1"].rule,
@@ -81,13 +53,13 @@ async fn reads_then_follows_edits() {
     ])
     .await
     .unwrap();
-    assert_eq!(routers(&next(&mut rx).await), ["r1", "r2"]);
+    assert_eq!(routers(&next(&mut rx, "etcd").await), ["r1", "r2"]);
 
     etcd.delete("traefik/http/routers/r2/rule").await.unwrap();
     etcd.delete("traefik/http/routers/r2/service")
         .await
         .unwrap();
-    assert_eq!(routers(&next(&mut rx).await), ["r1"]);
+    assert_eq!(routers(&next(&mut rx, "etcd").await), ["r1"]);
     // An edit outside the root changes nothing.
     etcd.put("other/http/routers/y/rule", "Host(`y`)")
         .await
@@ -101,7 +73,7 @@ async fn many_keys_in_one_transaction_give_one_configuration() {
     let etcd = EtcdServer::start().await.unwrap();
     etcd.put_all(&R1).await.unwrap();
     let mut rx = run_provider(etcd.endpoint());
-    next(&mut rx).await;
+    next(&mut rx, "etcd").await;
     let pairs: Vec<(String, String)> = (0..50)
         .flat_map(|i| {
             [
@@ -121,7 +93,7 @@ async fn many_keys_in_one_transaction_give_one_configuration() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     etcd.put_all(&refs).await.unwrap();
-    assert_eq!(routers(&next(&mut rx).await).len(), 51);
+    assert_eq!(routers(&next(&mut rx, "etcd").await).len(), 51);
     nothing_for(&mut rx, Duration::from_millis(300)).await;
 }
 
@@ -131,7 +103,7 @@ async fn a_broken_value_keeps_the_last_good_configuration() {
     let etcd = EtcdServer::start().await.unwrap();
     etcd.put_all(&R1).await.unwrap();
     let mut rx = run_provider(etcd.endpoint());
-    next(&mut rx).await;
+    next(&mut rx, "etcd").await;
     etcd.put("traefik/http/routers/r1/priority", "high")
         .await
         .unwrap();
@@ -139,7 +111,7 @@ async fn a_broken_value_keeps_the_last_good_configuration() {
     etcd.put("traefik/http/routers/r1/priority", "7")
         .await
         .unwrap();
-    let fixed = next(&mut rx).await;
+    let fixed = next(&mut rx, "etcd").await;
     assert_eq!(fixed.http.as_ref().unwrap().routers["r1"].priority, 7);
 }
 
@@ -152,9 +124,9 @@ async fn etcd_down_at_start_is_retried() {
     let etcd = EtcdServer::start_on(port).await.unwrap();
     etcd.put_all(&R1).await.unwrap();
     // The provider may read the empty store first, then the keys.
-    let mut config = next(&mut rx).await;
+    let mut config = next(&mut rx, "etcd").await;
     if routers(&config).is_empty() {
-        config = next(&mut rx).await;
+        config = next(&mut rx, "etcd").await;
     }
     assert_eq!(routers(&config), ["r1"]);
 }

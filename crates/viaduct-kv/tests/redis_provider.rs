@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
+mod support;
+
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -12,6 +14,8 @@ use viaduct_kv::RedisProvider;
 use viaduct_providers::ProviderMessage;
 use viaduct_redis::{RedisClient, RedisSettings};
 use viaduct_testkit::RedisServer;
+
+use support::{next, nothing_for, routers, R1};
 
 /// A client of the test's server.
 fn client(redis: &RedisServer) -> RedisClient {
@@ -35,29 +39,6 @@ fn run_provider(endpoint: String) -> mpsc::Receiver<ProviderMessage> {
     rx
 }
 
-async fn next(rx: &mut mpsc::Receiver<ProviderMessage>) -> DynamicConfig {
-    let message = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a configuration within 10 s")
-        .expect("the provider is running");
-    assert_eq!(message.provider, "redis");
-    (*message.config).clone()
-}
-
-async fn nothing_for(rx: &mut mpsc::Receiver<ProviderMessage>, wait: Duration) {
-    if let Ok(Some(message)) = tokio::time::timeout(wait, rx.recv()).await {
-        panic!("unexpected configuration: {:?}", message.config);
-    }
-}
-
-fn routers(config: &DynamicConfig) -> Vec<String> {
-    config
-        .http
-        .as_ref()
-        .map(|http| http.routers.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 fn server_url(config: &DynamicConfig, service: &str) -> String {
     let http = config.http.as_ref().unwrap();
     http.services[service]
@@ -69,15 +50,6 @@ fn server_url(config: &DynamicConfig, service: &str) -> String {
         .clone()
 }
 
-const R1: [(&str, &str); 3] = [
-    ("traefik/http/routers/r1/rule", "Host(`a.test`)"),
-    ("traefik/http/routers/r1/service", "s"),
-    (
-        "traefik/http/services/s/loadbalancer/servers/0/url",
-        "http://127.0.0.1:1",
-    ),
-];
-
 #[tokio::test]
 #[ignore = "needs redis-server"]
 async fn first_read_then_live_edits() {
@@ -88,7 +60,7 @@ async fn first_read_then_live_edits() {
         .await
         .unwrap();
     let mut rx = run_provider(redis.endpoint());
-    let first = next(&mut rx).await;
+    let first = next(&mut rx, "redis").await;
     assert_eq!(routers(&first), ["r1"]);
 
     redis
@@ -98,7 +70,7 @@ async fn first_read_then_live_edits() {
         ])
         .await
         .unwrap();
-    assert_eq!(routers(&next(&mut rx).await), ["r1", "r2"]);
+    assert_eq!(routers(&next(&mut rx, "redis").await), ["r1", "r2"]);
 
     redis
         .set(&[(
@@ -107,14 +79,17 @@ async fn first_read_then_live_edits() {
         )])
         .await
         .unwrap();
-    assert_eq!(server_url(&next(&mut rx).await, "s"), "http://127.0.0.1:2");
+    assert_eq!(
+        server_url(&next(&mut rx, "redis").await, "s"),
+        "http://127.0.0.1:2"
+    );
 
     redis.del("traefik/http/routers/r2/rule").await.unwrap();
     redis.del("traefik/http/routers/r2/service").await.unwrap();
-    let mut config = next(&mut rx).await;
+    let mut config = next(&mut rx, "redis").await;
     // The two deletions may arrive as one burst or two.
     while routers(&config) != ["r1"] {
-        config = next(&mut rx).await;
+        config = next(&mut rx, "redis").await;
     }
 
     // A key outside the root changes nothing.
@@ -128,7 +103,7 @@ async fn a_burst_of_writes_is_one_reread() {
     let redis = RedisServer::start().await.unwrap();
     redis.set(&R1).await.unwrap();
     let mut rx = run_provider(redis.endpoint());
-    next(&mut rx).await;
+    next(&mut rx, "redis").await;
 
     let names: Vec<(String, String)> = (0..25)
         .flat_map(|i| {
@@ -149,7 +124,7 @@ async fn a_burst_of_writes_is_one_reread() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     redis.set(&pairs).await.unwrap();
-    let config = next(&mut rx).await;
+    let config = next(&mut rx, "redis").await;
     assert_eq!(routers(&config).len(), 26);
     nothing_for(&mut rx, Duration::from_millis(800)).await;
 }
@@ -160,7 +135,7 @@ async fn a_broken_value_keeps_the_last_good_configuration() {
     let redis = RedisServer::start().await.unwrap();
     redis.set(&R1).await.unwrap();
     let mut rx = run_provider(redis.endpoint());
-    next(&mut rx).await;
+    next(&mut rx, "redis").await;
 
     redis
         .set(&[("traefik/http/routers/r1/priority", "high")])
@@ -172,7 +147,7 @@ async fn a_broken_value_keeps_the_last_good_configuration() {
         .set(&[("traefik/http/routers/r1/priority", "7")])
         .await
         .unwrap();
-    let config = next(&mut rx).await;
+    let config = next(&mut rx, "redis").await;
     assert_eq!(config.http.unwrap().routers["r1"].priority, 7);
 }
 
@@ -185,7 +160,7 @@ async fn redis_down_at_start_then_up_then_restarted() {
 
     let redis = RedisServer::start_on(port, &[]).await.unwrap();
     redis.set(&R1).await.unwrap();
-    assert_eq!(routers(&next(&mut rx).await), ["r1"]);
+    assert_eq!(routers(&next(&mut rx, "redis").await), ["r1"]);
 
     // Gone (with its keys: nothing persists), then back with another configuration.
     drop(redis);
@@ -198,10 +173,10 @@ async fn redis_down_at_start_then_up_then_restarted() {
         ])
         .await
         .unwrap();
-    let mut config = next(&mut rx).await;
+    let mut config = next(&mut rx, "redis").await;
     // The reconnection may read before or after the write.
     while routers(&config) != ["again"] {
-        config = next(&mut rx).await;
+        config = next(&mut rx, "redis").await;
     }
 }
 
@@ -214,7 +189,7 @@ async fn polls_where_config_is_refused() {
         .unwrap();
     redis.set(&R1).await.unwrap();
     let mut rx = run_provider(redis.endpoint());
-    assert_eq!(routers(&next(&mut rx).await), ["r1"]);
+    assert_eq!(routers(&next(&mut rx, "redis").await), ["r1"]);
 
     redis
         .set(&[(
@@ -223,7 +198,10 @@ async fn polls_where_config_is_refused() {
         )])
         .await
         .unwrap();
-    assert_eq!(server_url(&next(&mut rx).await, "s"), "http://127.0.0.1:9");
+    assert_eq!(
+        server_url(&next(&mut rx, "redis").await, "s"),
+        "http://127.0.0.1:9"
+    );
     // Unchanged polls send nothing.
     nothing_for(&mut rx, Duration::from_millis(600)).await;
 }
