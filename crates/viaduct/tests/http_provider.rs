@@ -69,15 +69,8 @@ async fn check_validates_the_options_and_the_current_answer() {
     ] {
         let static_yaml =
             static_config_with("", &format!("  http:\n    endpoint: \"{endpoint}\"\n"));
-        let proxy = viaduct_testkit::Launch::new(common::kind())
-            .arg("check")
-            .static_yaml(&static_yaml)
-            .dynamic_yaml("")
-            .spawn_only()
-            .unwrap();
-        let status = proxy.wait_exit(Duration::from_secs(20)).await.unwrap();
-        let logs = proxy.logs();
-        assert_eq!(status.success(), succeeds, "{endpoint}\n{logs}");
+        let (success, logs) = common::run_check(&static_yaml).await;
+        assert_eq!(success, succeeds, "{endpoint}\n{logs}");
         assert!(logs.contains(needle), "{needle} not in\n{logs}");
     }
 }

@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::api::{body_json, wait_api};
+use common::api::wait_router_enabled;
 use common::{get, start_with, static_config_with, wait_backend, TRAEFIK_ENTRY_POINT};
 use viaduct_testkit::{ConsulKv, EchoBackend, HttpClient};
 
@@ -39,23 +37,7 @@ async fn routes_from_consul_keys_follow_edits() {
     let proxy = start_with(&static_yaml, "", &[]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "kv.test", "/", "one").await;
-    wait_api(
-        &proxy,
-        &client,
-        "r1@consul in the API",
-        "/api/http/routers/r1@consul",
-        |reply| {
-            if reply.status != 200 {
-                return Err(format!("status {}", reply.status));
-            }
-            let router = body_json(reply);
-            match (router["provider"].as_str(), router["status"].as_str()) {
-                (Some("consul"), Some("enabled")) => Ok(()),
-                _ => Err(format!("{router}")),
-            }
-        },
-    )
-    .await;
+    wait_router_enabled(&proxy, &client, "r1@consul", "consul").await;
     assert!(consul.tokens().iter().any(|t| t == "acl-token"));
 
     consul.put_all(&[
@@ -107,15 +89,8 @@ async fn check_validates_the_options_and_the_stored_keys() {
         ),
     ] {
         let static_yaml = static_config_with("", &format!("  consul:\n    {options}\n"));
-        let proxy = viaduct_testkit::Launch::new(common::kind())
-            .arg("check")
-            .static_yaml(&static_yaml)
-            .dynamic_yaml("")
-            .spawn_only()
-            .unwrap();
-        let status = proxy.wait_exit(Duration::from_secs(20)).await.unwrap();
-        let logs = proxy.logs();
-        assert_eq!(status.success(), succeeds, "{options}\n{logs}");
+        let (success, logs) = common::run_check(&static_yaml).await;
+        assert_eq!(success, succeeds, "{options}\n{logs}");
         assert!(logs.contains(needle), "{needle} not in\n{logs}");
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::api::{api_get, body_json, wait_api};
+use common::api::{api_get, body_json, wait_api, wait_router_enabled};
 use common::{get, start_with, static_config_with, wait_backend, TRAEFIK_ENTRY_POINT};
 use viaduct_testkit::{EchoBackend, EtcdServer, HttpClient};
 
@@ -38,23 +38,7 @@ async fn routes_from_etcd_keys_follow_edits() {
     let proxy = start_with(&static_yaml, "", &[]).await;
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "kv.test", "/", "one").await;
-    wait_api(
-        &proxy,
-        &client,
-        "r1@etcd in the API",
-        "/api/http/routers/r1@etcd",
-        |reply| {
-            if reply.status != 200 {
-                return Err(format!("status {}", reply.status));
-            }
-            let router = body_json(reply);
-            match (router["provider"].as_str(), router["status"].as_str()) {
-                (Some("etcd"), Some("enabled")) => Ok(()),
-                _ => Err(format!("{router}")),
-            }
-        },
-    )
-    .await;
+    wait_router_enabled(&proxy, &client, "r1@etcd", "etcd").await;
 
     // Live edits: the server changes, a second router appears, then the first goes away.
     etcd.put_all(&[

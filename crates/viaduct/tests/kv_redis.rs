@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::api::{api_get, body_json, wait_api};
+use common::api::{api_get, body_json, wait_router_enabled};
 use common::{get, start_with, static_config_with, wait_backend, TRAEFIK_ENTRY_POINT};
 use viaduct_testkit::{EchoBackend, HttpClient, RedisServer};
 
@@ -46,23 +44,7 @@ async fn routes_from_redis_keys_follow_edits() {
     let client = HttpClient::http1();
     wait_backend(&proxy, &client, "kv.test", "/", "one").await;
 
-    wait_api(
-        &proxy,
-        &client,
-        "r1@redis in the API",
-        "/api/http/routers/r1@redis",
-        |reply| {
-            if reply.status != 200 {
-                return Err(format!("status {}", reply.status));
-            }
-            let router = body_json(reply);
-            match (router["provider"].as_str(), router["status"].as_str()) {
-                (Some("redis"), Some("enabled")) => Ok(()),
-                _ => Err(format!("{router}")),
-            }
-        },
-    )
-    .await;
+    wait_router_enabled(&proxy, &client, "r1@redis", "redis").await;
 
     // Live edits: the server changes, a middleware is attached, a second router appears.
     redis
@@ -171,15 +153,8 @@ async fn check_validates_the_options_and_the_stored_keys() {
         ),
     ] {
         let static_yaml = static_config_with("", &format!("  redis:\n    {options}\n"));
-        let proxy = viaduct_testkit::Launch::new(common::kind())
-            .arg("check")
-            .static_yaml(&static_yaml)
-            .dynamic_yaml("")
-            .spawn_only()
-            .unwrap();
-        let status = proxy.wait_exit(Duration::from_secs(20)).await.unwrap();
-        let logs = proxy.logs();
-        assert_eq!(status.success(), succeeds, "{options}\n{logs}");
+        let (success, logs) = common::run_check(&static_yaml).await;
+        assert_eq!(success, succeeds, "{options}\n{logs}");
         assert!(logs.contains(needle), "{needle} not in\n{logs}");
     }
 }

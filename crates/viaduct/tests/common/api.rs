@@ -46,6 +46,33 @@ pub async fn wait_api(
     }
 }
 
+/// Waits until the API shows the HTTP router `name` (qualified) enabled, from `provider`.
+pub async fn wait_router_enabled(
+    proxy: &ProxyUnderTest,
+    client: &HttpClient,
+    name: &str,
+    provider: &str,
+) {
+    let path = format!("/api/http/routers/{name}");
+    wait_api(
+        proxy,
+        client,
+        &format!("{name} in the API"),
+        &path,
+        |reply| {
+            if reply.status != 200 {
+                return Err(format!("status {}", reply.status));
+            }
+            let router = body_json(reply);
+            match (router["provider"].as_str(), router["status"].as_str()) {
+                (Some(p), Some("enabled")) if p == provider => Ok(()),
+                _ => Err(format!("{router}")),
+            }
+        },
+    )
+    .await;
+}
+
 /// Asserts that GET `path` answers the same on both proxies: status, `X-Next-Page`, and the
 /// JSON once `normalise`d (what may differ between correct answers is normalised away).
 /// Returns both answers.

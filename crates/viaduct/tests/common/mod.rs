@@ -230,3 +230,19 @@ pub async fn get(proxy: &ProxyUnderTest, client: &HttpClient, host: &str, path: 
         Err(e) => panic!("GET {url} (Host {host}) failed: {e}"),
     }
 }
+
+/// Runs `viaduct check` on `static_yaml` (no dynamic file content) to its exit: whether it
+/// succeeded, and everything it printed.
+pub async fn run_check(static_yaml: &str) -> (bool, String) {
+    let proxy = viaduct_testkit::Launch::new(kind())
+        .arg("check")
+        .static_yaml(static_yaml)
+        .dynamic_yaml("")
+        .spawn_only()
+        .unwrap_or_else(|e| panic!("starting viaduct check: {e}"));
+    let status = proxy
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nlogs:\n{}", proxy.logs()));
+    (status.success(), proxy.logs())
+}
