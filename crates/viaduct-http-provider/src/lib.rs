@@ -160,7 +160,7 @@ impl HttpProvider {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| self.fetch_error(error_chain(&e)))?;
+                .map_err(|e| self.fetch_error(viaduct_upstream::error_text(&e)))?;
             if response.status() != StatusCode::OK {
                 return Err(HttpProviderError::Status {
                     endpoint: self.endpoint.clone(),
@@ -213,17 +213,4 @@ impl HttpProvider {
             reason,
         }
     }
-}
-
-/// An error with its causes, which is where the client puts the useful part ("connection
-/// refused", "invalid peer certificate").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

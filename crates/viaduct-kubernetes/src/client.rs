@@ -432,16 +432,9 @@ fn bearer(token: &str) -> Result<HeaderValue, KubeError> {
 }
 
 fn request_error(url: &str, error: &dyn std::error::Error) -> KubeError {
-    let mut reason = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
-    }
     KubeError::Request {
         url: url.to_string(),
-        reason,
+        reason: viaduct_upstream::error_text(error),
     }
 }
 

@@ -112,7 +112,12 @@ impl Endpoints {
                     let (parts, body) = response.into_parts();
                     return Ok((url.clone(), parts, body));
                 }
-                Ok(Err(e)) => last = HttpError::Unreachable(format!("{url}: {}", error_chain(&e))),
+                Ok(Err(e)) => {
+                    last = HttpError::Unreachable(format!(
+                        "{url}: {}",
+                        viaduct_upstream::error_text(&e)
+                    ))
+                }
                 Err(_) => last = HttpError::Unreachable(format!("{url}: no answer in time")),
             }
         }
@@ -140,15 +145,4 @@ pub(crate) async fn read_ok(
         });
     }
     Ok(bytes)
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

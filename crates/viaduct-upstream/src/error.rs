@@ -57,6 +57,19 @@ pub(crate) fn error_chain<'a>(
     })
 }
 
+/// An error with its causes, joined by `: `: the causes are where HTTP clients put the useful
+/// part ("connection refused", "invalid peer certificate"). For messages naming a failure.
+pub fn error_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Whether a request body failed because its deadline passed (`readTimeout`): the servers'
 /// body wrappers fail with an `io::Error` of kind `TimedOut` then, and the exchange is answered
 /// (and logged) as 408.

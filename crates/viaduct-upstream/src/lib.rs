@@ -29,7 +29,7 @@ pub use composite::{
     Child, Failover, FailoverOnStatus, HighestRandomWeight, Mirror, Mirroring, StatusRangeError,
     Weighted, MAX_MIRROR_COPIES,
 };
-pub use error::{Blame, ProxyError};
+pub use error::{error_text, Blame, ProxyError};
 pub use h1::{BodyDecoder, Decoded, UpstreamBody, UpstreamBodyError};
 pub use health::{PassivePolicy, ServerState, ServerStatus};
 pub use schedule::WeightedSchedule;

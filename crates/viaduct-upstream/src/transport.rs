@@ -14,7 +14,7 @@ use viaduct_config::static_config::StaticServersTransport;
 use viaduct_config::{ForwardingTimeouts, GoDuration, ServersTransport};
 
 use crate::body::Body;
-use crate::error::{error_chain, timed_out, Blame, ProxyError};
+use crate::error::{error_chain, error_text, timed_out, Blame, ProxyError};
 use crate::h1::{self, HostPool};
 use crate::server::Server;
 use crate::tls;
@@ -322,9 +322,6 @@ fn classify(err: hyper_util::client::legacy::Error) -> ProxyError {
         (false, true) => (StatusCode::GATEWAY_TIMEOUT, Blame::Upstream),
         (false, false) => (StatusCode::BAD_GATEWAY, Blame::Upstream),
     };
-    let detail = error_chain(&err)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
+    let detail = error_text(&err);
     ProxyError::new(status, blame, err.is_connect(), detail)
 }
