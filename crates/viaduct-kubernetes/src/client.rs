@@ -263,15 +263,13 @@ impl KubeClient {
         if !matches!(base.scheme_str(), Some("http" | "https")) || base.host().is_none() {
             return Err(invalid("expected an http:// or https:// URL".into()));
         }
-        let provider = viaduct_upstream::crypto_provider();
-        let roots: Vec<String> = ca.map(String::from).into_iter().collect();
-        let roots =
-            viaduct_upstream::trust_anchors(&roots).map_err(|e| KubeError::Tls(e.to_string()))?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| KubeError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        // The API server's CA, or the system's roots without one.
+        let tls = viaduct_config::static_config::ClientTls {
+            ca: ca.map(String::from),
+            ..Default::default()
+        };
+        let tls = viaduct_upstream::client_config_from(Some(&tls))
+            .map_err(|e| KubeError::Tls(e.to_string()))?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
