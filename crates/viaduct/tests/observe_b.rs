@@ -29,8 +29,10 @@ async fn json_lines(path: &Path, last_path: &str, count: usize) -> Vec<serde_jso
         Duration::from_secs(5),
         || async move {
             let text = std::fs::read_to_string(path).unwrap_or_default();
+            // Whole lines only: the writer may be in the middle of the last one.
             let lines: Vec<serde_json::Value> = text
-                .lines()
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
             if lines
