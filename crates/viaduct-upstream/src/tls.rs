@@ -45,11 +45,13 @@ pub fn read_certificates(source: &str) -> Result<Vec<CertificateDer<'static>>, T
             .map_err(|e| TransportError::Tls(format!("reading {source}: {e}")))?
             .collect()
     };
-    let certs =
-        certs.map_err(|e| TransportError::Tls(format!("parsing certificates in {source}: {e}")))?;
+    let certs = certs.map_err(|e| {
+        TransportError::Tls(format!("parsing certificates in {}: {e}", origin(source)))
+    })?;
     if certs.is_empty() {
         return Err(TransportError::Tls(format!(
-            "no certificate found in {source}"
+            "no certificate found in {}",
+            origin(source)
         )));
     }
     Ok(certs)
@@ -62,7 +64,17 @@ pub fn read_key(source: &str) -> Result<PrivateKeyDer<'static>, TransportError> 
     } else {
         PrivateKeyDer::from_pem_file(source)
     };
-    key.map_err(|e| TransportError::Tls(format!("reading private key {source}: {e}")))
+    key.map_err(|e| TransportError::Tls(format!("reading private key {}: {e}", origin(source))))
+}
+
+/// Where PEM came from, for messages: the path, or "inline PEM", so that key material given
+/// inline is never echoed into logs.
+fn origin(source: &str) -> &str {
+    if source.contains("-----BEGIN") {
+        "inline PEM"
+    } else {
+        source
+    }
 }
 
 /// A client configuration from a provider's or exporter's `tls` section (`ca`, `cert`/`key`,
